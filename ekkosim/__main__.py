@@ -1,0 +1,5 @@
+import sys
+
+from ekkosim.cli import main
+
+sys.exit(main())

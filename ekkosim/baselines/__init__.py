@@ -1,0 +1,1 @@
+"""Strategies that move whole models: offline broadcast, chain replication, central push."""

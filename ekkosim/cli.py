@@ -1,0 +1,173 @@
+"""The `ekkosim` command: run, validate, schema.
+
+Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 1 an
+internal error (a bug: the message says so). Bad input never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ekkosim.scenario.load import ScenarioError, load
+from ekkosim.scenario.schema import Scenario
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit with our code 2 and one line (argparse uses 2 as well)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"ekkosim: error: {message} (see ekkosim {self.prog.split()[-1]} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ekkosim", description="Simulate geo-distributed parameter servers (Ekko, OSDI 2022).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario and write its results folder")
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--out", type=Path, help="results folder (default runs/<scenario>-<seed>/)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        help="override a field before validation, e.g. --set topology.wan.bandwidth=1Gbps (repeatable)",
+    )
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    validate = sub.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("scenarios", type=Path, nargs="+")
+
+    sub.add_parser("schema", help="print the scenario JSON Schema")
+    return parser
+
+
+class _ProgressDisplay:
+    """A progress bar over simulated time that appears only once a run has taken ~2 s."""
+
+    DELAY_S = 2.0
+
+    def __init__(self, console: Console, until_s: float | None):
+        self.console = console
+        self.until_s = until_s
+        self.started = time.perf_counter()
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, now_s: float) -> None:
+        if self.progress is None:
+            if time.perf_counter() - self.started < self.DELAY_S:
+                return
+            self.progress = Progress(
+                TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[clock]}"),
+                TimeElapsedColumn(), console=self.console, transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("run", total=self.until_s, clock="")
+        self.progress.update(self.task, completed=now_s, clock=f"t = {now_s:,.1f} s")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _summary_tables(summary: dict, scenario: Scenario, out: Path) -> list[Table]:
+    per_dc = Table(title=f"{scenario.name}: strategy {summary['strategy']}, seed {summary['seed']}")
+    per_dc.add_column("data center")
+    per_dc.add_column("role")
+    per_dc.add_column("model ready (s)", justify="right")
+    ready = summary.get("model_ready_s", {})
+    for dc in scenario.topology.datacenters:
+        value = ready.get(dc.name)
+        shown = "-" if dc.name not in ready else ("not reached" if value is None else f"{value:,.3f}")
+        per_dc.add_row(dc.name, dc.role, shown)
+
+    totals = Table(show_header=False, box=None)
+    totals.add_column(style="bold")
+    totals.add_column()
+    totals.add_row("simulated time", f"{summary['sim_time_s']:,.3f} s" + ("" if summary["complete"] else " (stopped early)"))
+    totals.add_row("wall time", f"{summary['wall_time_s']:,.2f} s ({summary['events']:,} events)")
+    totals.add_row("flows completed", f"{summary['flows']:,}")
+    totals.add_row("bytes over WAN / LAN", f"{summary['bytes_wan'] / 1e9:,.3f} GB / {summary['bytes_lan'] / 1e9:,.3f} GB")
+    if summary["bytes_background"]:
+        totals.add_row("background bytes", f"{summary['bytes_background'] / 1e9:,.3f} GB")
+    totals.add_row("digest", summary["digest"][:16])
+    totals.add_row("results", str(out))
+    return [per_dc, totals]
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from ekkosim import runner  # imported here so `validate` and `schema` start fast
+
+    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    scenario = load(args.scenario, overrides)
+    out = args.out or runner.default_out(scenario)
+    display = None if args.quiet else _ProgressDisplay(console, scenario.until)
+    clock = {"now": 0.0}
+
+    def on_progress(now_s: float) -> None:
+        clock["now"] = now_s
+        if display is not None:
+            display(now_s)
+
+    try:
+        summary = runner.run(scenario, out, on_progress=on_progress)
+    except KeyboardInterrupt:
+        if display is not None:
+            display.close()
+        console.print(f"interrupted at simulated t = {clock['now']:,.3f} s; {out} is incomplete", style="yellow")
+        return EXIT_INTERRUPTED
+    if display is not None:
+        display.close()
+    if not args.quiet:
+        for table in _summary_tables(summary, scenario, out):
+            console.print(table)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace, console: Console) -> int:
+    worst = EXIT_OK
+    for path in args.scenarios:
+        try:
+            scenario = load(path)
+        except ScenarioError as err:
+            worst = EXIT_BAD_INPUT
+            for problem in err.problems:
+                print(f"{path}: {problem}", file=sys.stderr)
+        else:
+            console.print(f"{path}: ok ({scenario.name}, strategy {scenario.strategy})")
+    return worst
+
+
+def _schema(args: argparse.Namespace, console: Console) -> int:
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console()
+    command = {"run": _run, "validate": _validate, "schema": _schema}[args.command]
+    try:
+        return command(args, console)
+    except ScenarioError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said plainly
+        traceback.print_exc()
+        print(f"ekkosim: internal error (a bug, please report it with the lines above): {err!r}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

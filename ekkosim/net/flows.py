@@ -1,0 +1,325 @@
+"""Flow-level network on SimPy: the model of SimGrid's flow-level (CM02) networks.
+
+A message is a flow of bytes over a route of links. It first waits its latency, then moves its
+bytes at a rate set by weighted max-min fair sharing (``maxmin.allocate``) among all moving
+flows, recomputed once per simulated instant at which a flow starts moving, a flow finishes or
+a link's capacity changes. Not modelled: packets, queues, losses, TCP slow start and any
+dynamics below one rate recomputation. See docs/network-model.md for the full contract.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from ekkosim.net.maxmin import allocate
+from ekkosim.net.meter import LinkMeter
+
+__all__ = ["Flow", "Network", "SHARING_MODES"]
+
+SHARING_MODES = ("maxmin", "rtt_weighted")
+
+# A moving flow whose remaining bytes are at most this fraction of its size when a completion
+# timer fires is done: the residue is float rounding from many partial updates, and finishing
+# it with the flow the timer was set for avoids a train of near-zero timers.
+COMPLETION_REL_TOL = 1e-12
+
+# SimPy runs events of equal time by (priority, insertion). Rate recomputation runs at a
+# priority after NORMAL (1), so it sees every mutation of the current instant, including ones
+# made by processes woken at that instant, and the instant costs a single recomputation.
+_SETTLE_PRIORITY = 2
+
+
+class _LateEvent(simpy.Event):
+    """An already-succeeded event scheduled now, after all NORMAL events of this instant."""
+
+    def __init__(self, env: simpy.Environment, callback):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        self.callbacks.append(callback)
+        env.schedule(self, _SETTLE_PRIORITY)
+
+
+@dataclass(eq=False)
+class Flow:
+    """One transfer. ``done`` succeeds with the flow when its last byte has moved."""
+
+    id: int
+    tag: str
+    route: tuple[int, ...]
+    size_bytes: float
+    start_s: float
+    latency_s: float
+    done: simpy.Event = field(repr=False)
+    end_s: float | None = None
+
+
+class Network:
+    """Links with capacities (bytes/s) and latencies (s), and the flows crossing them.
+
+    ``sharing="maxmin"`` gives every flow weight 1. ``sharing="rtt_weighted"`` gives a flow
+    the weight 1 / latency (SimGrid CM02 with correction factors 1: on a shared bottleneck
+    rates are inversely proportional to latency). ``window_bytes`` caps each flow's rate at
+    window_bytes / (2 x latency), a TCP window over the round trip (no cap at latency 0).
+    A flow's latency (the sum of its route's link latencies unless given) is used for all
+    three: the initial wait, the RTT weight and the window cap.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        sharing: str = "maxmin",
+        window_bytes: float | None = None,
+        meter: LinkMeter | None = None,
+    ):
+        if sharing not in SHARING_MODES:
+            raise ValueError(f"sharing must be one of {SHARING_MODES}, got {sharing!r}")
+        if window_bytes is not None and not (window_bytes > 0):
+            raise ValueError(f"window_bytes must be > 0 or None, got {window_bytes!r}")
+        self.env = env
+        self.sharing = sharing
+        self.window_bytes = window_bytes
+        self.meter = meter
+        self.completed: list[Flow] = []
+        self.recomputations = 0  # number of rate allocations computed so far
+
+        self._names: list[str] = []
+        self._ids: dict[str, int] = {}
+        self._capacity = np.zeros(0)
+        self._link_latency: list[float] = []
+        self._link_rate = np.zeros(0)  # aggregate rate per link, in force since the last settle
+
+        self._next_id = itertools.count()
+        self._pending: list[Flow] = []  # latency elapsed, rate not yet allocated
+        # Moving flows and arrays parallel to them; the rates hold from time self._t on.
+        self._moving: list[Flow] = []
+        self._remaining = np.zeros(0)
+        self._size = np.zeros(0)
+        self._flow_latency = np.zeros(0)
+        self._route_len = np.zeros(0, dtype=np.intp)
+        self._route_links = np.zeros(0, dtype=np.intp)  # routes concatenated (CSR indices)
+        self._rate = np.zeros(0)
+        self._finish = np.zeros(0)  # projected completion time at the current rates
+        self._t = env.now
+        self._generation = 0  # bumped per settle; a timer from an older one is stale
+        self._settle_scheduled = False
+
+    # ---------------------------------------------------------------- links
+
+    def add_link(self, name: str, capacity_Bps: float, latency_s: float = 0.0) -> int:
+        """Add a link and return its id (0, 1, 2, ... in order of addition)."""
+        if name in self._ids:
+            raise ValueError(f"duplicate link name {name!r}")
+        _check_capacity(capacity_Bps)
+        if not (math.isfinite(latency_s) and latency_s >= 0):
+            raise ValueError(f"link latency must be finite and >= 0, got {latency_s!r}")
+        link = len(self._names)
+        self._ids[name] = link
+        self._names.append(name)
+        self._capacity = np.append(self._capacity, float(capacity_Bps))
+        self._link_latency.append(float(latency_s))
+        self._link_rate = np.append(self._link_rate, 0.0)
+        return link
+
+    def link_id(self, name: str) -> int:
+        return self._ids[name]
+
+    def link_name(self, link: int) -> str:
+        return self._names[link]
+
+    @property
+    def n_links(self) -> int:
+        return len(self._names)
+
+    def capacity(self, link: int) -> float:
+        return float(self._capacity[link])
+
+    def set_capacity(self, link: int, capacity_Bps: float) -> None:
+        """Change a link's capacity from now on (``inf`` unlimited, 0 stalls its flows)."""
+        if not 0 <= link < len(self._names):
+            raise ValueError(f"unknown link id {link}")
+        _check_capacity(capacity_Bps)
+        self._capacity[link] = float(capacity_Bps)
+        self._schedule_settle()
+
+    def link_rate_Bps(self, link: int) -> float:
+        """Aggregate rate of the flows on ``link`` as allocated at the last recomputation.
+
+        Mutations made at the current instant take effect at its end, in one recomputation.
+        """
+        return float(self._link_rate[link])
+
+    # ---------------------------------------------------------------- flows
+
+    def transfer(
+        self,
+        route: Sequence[int],
+        size_bytes: float,
+        *,
+        latency_s: float | None = None,
+        tag: str = "",
+    ) -> Flow:
+        """Start a flow now; it moves after its latency. Returns the flow (see ``Flow.done``).
+
+        Raises ValueError for unknown links, a negative or non-finite size or latency, and,
+        under ``rtt_weighted``, a latency of 0 (its weight 1 / latency would be infinite).
+        """
+        route = tuple(int(link) for link in route)
+        for link in route:
+            if not 0 <= link < len(self._names):
+                raise ValueError(f"unknown link id {link} in route {route}")
+        if not (math.isfinite(size_bytes) and size_bytes >= 0):
+            raise ValueError(f"size_bytes must be finite and >= 0, got {size_bytes!r}")
+        if latency_s is None:
+            latency_s = sum(self._link_latency[link] for link in route)
+        elif not (math.isfinite(latency_s) and latency_s >= 0):
+            raise ValueError(f"latency_s must be finite and >= 0, got {latency_s!r}")
+        if self.sharing == "rtt_weighted" and latency_s == 0:
+            raise ValueError("rtt_weighted sharing needs a flow latency > 0 (weight 1/latency)")
+        flow = Flow(
+            id=next(self._next_id),
+            tag=tag,
+            route=route,
+            size_bytes=float(size_bytes),
+            start_s=self.env.now,
+            latency_s=float(latency_s),
+            done=self.env.event(),
+        )
+        self.env.timeout(latency_s).callbacks.append(lambda _event: self._start_moving(flow))
+        return flow
+
+    def sync(self) -> None:
+        """Account bytes moved up to ``env.now`` (call before reading the meter mid-flow)."""
+        self._advance()
+
+    # ---------------------------------------------------------------- internals
+
+    def _start_moving(self, flow: Flow) -> None:
+        if flow.size_bytes == 0:
+            self._complete(flow, 0.0)
+            return
+        self._pending.append(flow)
+        self._schedule_settle()
+
+    def _schedule_settle(self) -> None:
+        if not self._settle_scheduled:
+            self._settle_scheduled = True
+            _LateEvent(self.env, self._settle)
+
+    def _advance(self) -> None:
+        """Move every moving flow's remaining bytes (and the meter) from self._t to now."""
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            # Infinite rates never last for dt > 0: such flows finish at the instant they start.
+            self._remaining -= self._rate * dt
+            if self.meter is not None:
+                self.meter.record(self._t, now, self._link_rate)
+        self._t = now
+
+    def _settle(self, _event: simpy.Event) -> None:
+        """Recompute all rates and arm one timer for the next completion."""
+        self._settle_scheduled = False
+        self._advance()
+        if self._pending:
+            self._add_moving(self._pending)
+            self._pending = []
+        self._generation += 1
+        if not self._moving:
+            self._rate = np.zeros(0)
+            self._finish = np.zeros(0)
+            self._link_rate = np.zeros(len(self._names))
+            return
+
+        indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
+        np.cumsum(self._route_len, out=indptr[1:])
+        latency = self._flow_latency
+        weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
+        bounds = None
+        if self.window_bytes is not None:
+            with np.errstate(divide="ignore"):
+                bounds = np.where(latency > 0, self.window_bytes / (2.0 * latency), np.inf)
+        self._rate = allocate(self._capacity, indptr, self._route_links, weights, bounds)
+        self.recomputations += 1
+        self._link_rate = np.bincount(
+            self._route_links,
+            weights=np.repeat(self._rate, self._route_len),
+            minlength=len(self._names),
+        )
+
+        with np.errstate(divide="ignore"):
+            time_left = np.where(self._rate > 0, self._remaining / self._rate, np.inf)
+        time_left[self._remaining <= COMPLETION_REL_TOL * self._size] = 0.0
+        # The timer fires at now + min(time_left), bitwise equal to min(self._finish), so
+        # the flow it was armed for always counts as finished (no residue can re-arm it).
+        self._finish = self._t + time_left
+        delay = float(time_left.min())
+        if delay < math.inf:
+            generation = self._generation
+            self.env.timeout(delay).callbacks.append(
+                lambda _event: self._on_timer(generation)
+            )
+
+    def _on_timer(self, generation: int) -> None:
+        if generation != self._generation:
+            return  # rates changed since this timer was armed
+        self._advance()
+        done = (self._finish <= self.env.now) | (
+            self._remaining <= COMPLETION_REL_TOL * self._size
+        )
+        finished = sorted(
+            ((self._moving[i], float(self._remaining[i])) for i in np.flatnonzero(done)),
+            key=lambda pair: pair[0].id,
+        )
+        self._keep_moving(~done)
+        for flow, residue in finished:
+            self._complete(flow, residue)
+        self._schedule_settle()
+
+    def _add_moving(self, flows: list[Flow]) -> None:
+        self._moving.extend(flows)
+        sizes = [flow.size_bytes for flow in flows]
+        self._remaining = np.concatenate([self._remaining, sizes])
+        self._size = np.concatenate([self._size, sizes])
+        self._flow_latency = np.concatenate(
+            [self._flow_latency, [flow.latency_s for flow in flows]]
+        )
+        self._route_len = np.concatenate(
+            [self._route_len, np.fromiter((len(flow.route) for flow in flows), np.intp)]
+        )
+        self._route_links = np.concatenate(
+            [
+                self._route_links,
+                np.fromiter(itertools.chain.from_iterable(f.route for f in flows), np.intp),
+            ]
+        )
+
+    def _keep_moving(self, keep: np.ndarray) -> None:
+        """Drop the moving flows where ``keep`` is False, from the list and every array."""
+        self._moving = [flow for flow, kept in zip(self._moving, keep) if kept]
+        self._remaining = self._remaining[keep]
+        self._size = self._size[keep]
+        self._flow_latency = self._flow_latency[keep]
+        self._route_links = self._route_links[np.repeat(keep, self._route_len)]
+        self._route_len = self._route_len[keep]
+        self._rate = self._rate[keep]
+        self._finish = self._finish[keep]
+
+    def _complete(self, flow: Flow, residue_bytes: float) -> None:
+        """Finish a flow now; bytes left (moved in no time, or rounding) go to the meter."""
+        if self.meter is not None and residue_bytes > 0:
+            self.meter.record_impulse(self.env.now, np.asarray(flow.route), residue_bytes)
+        flow.end_s = self.env.now
+        self.completed.append(flow)
+        flow.done.succeed(flow)
+
+
+def _check_capacity(capacity_Bps: float) -> None:
+    if not capacity_Bps >= 0:  # also rejects NaN; inf is allowed (unlimited)
+        raise ValueError(f"capacity must be >= 0 (inf for unlimited), got {capacity_Bps!r}")

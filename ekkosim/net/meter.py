@@ -1,0 +1,76 @@
+"""Bytes carried per link per fixed time window.
+
+The network reports every interval during which link rates were constant; the meter adds
+rate x overlap to each window the interval touches, so an interval crossing a window boundary
+is split at the boundary exactly (up to float rounding). Window k covers [k * window_s,
+(k + 1) * window_s). Bytes moved in no time (a flow over unlimited links) are reported as
+an impulse at one instant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["LinkMeter"]
+
+
+class LinkMeter:
+    """Accumulates bytes per (window, link); links are ids 0, 1, ... and may grow over time."""
+
+    def __init__(self, window_s: float):
+        if not (math.isfinite(window_s) and window_s > 0):
+            raise ValueError(f"window_s must be finite and > 0, got {window_s!r}")
+        self.window_s = float(window_s)
+        self._bytes: dict[int, np.ndarray] = {}  # window index -> bytes per link id
+
+    def _window_of(self, t: float) -> int:
+        """Index k of the window holding t, consistent with the float boundaries k * window_s."""
+        k = math.floor(t / self.window_s)
+        while (k + 1) * self.window_s <= t:
+            k += 1
+        while k * self.window_s > t:
+            k -= 1
+        return k
+
+    def _row(self, k: int, n_links: int) -> np.ndarray:
+        row = self._bytes.get(k)
+        if row is None or row.size < n_links:
+            grown = np.zeros(n_links)
+            if row is not None:
+                grown[: row.size] = row
+            self._bytes[k] = row = grown
+        return row
+
+    def record(self, t0: float, t1: float, rates_Bps: np.ndarray) -> None:
+        """Add bytes for links carrying ``rates_Bps[link]`` (constant, finite) over [t0, t1)."""
+        links = np.flatnonzero(rates_Bps > 0)
+        if t1 <= t0 or links.size == 0:
+            return
+        rates = rates_Bps[links]
+        w = self.window_s
+        # The last window is the one holding the instant just before t1.
+        k_first, k_last = self._window_of(t0), self._window_of(t1)
+        if k_last * w == t1:
+            k_last -= 1
+        for k in range(k_first, k_last + 1):
+            overlap = min(t1, (k + 1) * w) - max(t0, k * w)
+            if overlap > 0:
+                self._row(k, rates_Bps.size)[links] += rates * overlap
+
+    def record_impulse(self, t: float, links: np.ndarray, nbytes: float) -> None:
+        """Add ``nbytes`` to each of ``links`` (repeats count again) in the window holding t."""
+        if nbytes <= 0 or len(links) == 0:
+            return
+        links = np.asarray(links, dtype=np.intp)
+        np.add.at(self._row(self._window_of(t), int(links.max()) + 1), links, nbytes)
+
+    def rows(self) -> list[tuple[float, int, float]]:
+        """Non-zero entries as (window_start_s, link_id, bytes), ordered by window then link."""
+        out = []
+        for k in sorted(self._bytes):
+            row = self._bytes[k]
+            start = k * self.window_s
+            out.extend((start, int(link), float(row[link])) for link in np.flatnonzero(row))
+        return out

@@ -1,0 +1,112 @@
+"""The physical network: data centers, their servers, and the WAN graph, as links and routes.
+
+Each parameter server has a NIC with a transmit and a receive link; each DC has a WAN uplink
+and downlink; each WAN edge is full duplex (one link per direction). A route between two
+servers of one DC is (sender NIC tx, receiver NIC rx) with the DC's LAN latency; between DCs
+it is (sender tx, source uplink, the WAN links of the lowest-latency path, destination downlink,
+receiver rx) with the sum of the WAN links' latencies. Scenarios give bandwidths in bits per
+second; links take bytes per second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+
+from ekkosim.net.flows import Network
+from ekkosim.net.wan import wan_graph
+from ekkosim.scenario.references import parse_link_ref
+from ekkosim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Server:
+    """A parameter server: its DC and its index there."""
+
+    dc: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.dc}/ps{self.index}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The links a flow crosses and the one-way latency it pays before its bytes move."""
+
+    links: tuple[int, ...]
+    latency_s: float
+
+
+class Topology:
+    """Installs a scenario's links into a Network and answers routes between servers and DCs."""
+
+    def __init__(self, scenario: Scenario, network: Network):
+        self.network = network
+        self.datacenters = {dc.name: dc for dc in scenario.topology.datacenters}
+        self.graph = wan_graph(scenario)
+        bytes_per_s = 1.0 / 8.0  # links carry bytes per second; scenarios give bits per second
+        for dc in scenario.topology.datacenters:
+            for i in range(dc.servers):
+                network.add_link(f"{dc.name}/ps{i}/tx", dc.nic * bytes_per_s)
+                network.add_link(f"{dc.name}/ps{i}/rx", dc.nic * bytes_per_s)
+            for kind in ("uplink", "downlink"):
+                capacity = getattr(dc, kind)
+                network.add_link(f"{dc.name}/{kind}", math.inf if capacity is None else capacity * bytes_per_s)
+        for a, b, attrs in self.graph.edges(data=True):
+            for src, dst in ((a, b), (b, a)):
+                network.add_link(f"wan/{src}->{dst}", attrs["bandwidth_bps"] * bytes_per_s, attrs["latency_s"])
+        self._routes: dict[tuple, Route] = {}
+
+    def servers(self, dc: str) -> list[Server]:
+        return [Server(dc, i) for i in range(self.datacenters[dc].servers)]
+
+    def wan_path(self, src_dc: str, dst_dc: str) -> list[str]:
+        """DCs and transit nodes on the lowest-latency WAN path (ties: networkx's stable order)."""
+        try:
+            return nx.shortest_path(self.graph, src_dc, dst_dc, weight="latency_s")
+        except nx.NetworkXNoPath:
+            raise ValueError(f"no WAN path from {src_dc} to {dst_dc}") from None
+
+    def _wan_route(self, src_dc: str, dst_dc: str) -> Route:
+        path = self.wan_path(src_dc, dst_dc)
+        hops = list(zip(path, path[1:]))
+        links = [self.network.link_id(f"wan/{u}->{v}") for u, v in hops]
+        latency = sum(self.graph.edges[u, v]["latency_s"] for u, v in hops)
+        return Route(tuple(links), latency)
+
+    def route(self, src: Server, dst: Server) -> Route:
+        """The route from one server's NIC to another's."""
+        key = (src, dst)
+        if key not in self._routes:
+            link = self.network.link_id
+            tx, rx = link(f"{src}/tx"), link(f"{dst}/rx")
+            if src.dc == dst.dc:
+                self._routes[key] = Route((tx, rx), self.datacenters[src.dc].lan_latency)
+            else:
+                wan = self._wan_route(src.dc, dst.dc)
+                links = (tx, link(f"{src.dc}/uplink"), *wan.links, link(f"{dst.dc}/downlink"), rx)
+                self._routes[key] = Route(links, wan.latency_s)
+        return self._routes[key]
+
+    def dc_route(self, src_dc: str, dst_dc: str) -> Route:
+        """The route from one DC's WAN egress to another's ingress (no server NICs)."""
+        key = (src_dc, dst_dc)
+        if key not in self._routes:
+            wan = self._wan_route(src_dc, dst_dc)
+            link = self.network.link_id
+            self._routes[key] = Route((link(f"{src_dc}/uplink"), *wan.links, link(f"{dst_dc}/downlink")), wan.latency_s)
+        return self._routes[key]
+
+    def links_of(self, ref: str) -> list[int]:
+        """Link ids named by a congestion reference (`uplink:DC`, `wan:A->B`, `wan:A<->B`)."""
+        kind, ends, both = parse_link_ref(ref)
+        if kind != "wan":
+            return [self.network.link_id(f"{ends[0]}/{kind}")]
+        a, b = ends
+        if not self.graph.has_edge(a, b):
+            raise ValueError(f"no WAN link between {a} and {b}")
+        names = [f"wan/{a}->{b}"] + ([f"wan/{b}->{a}"] if both else [])
+        return [self.network.link_id(name) for name in names]

@@ -1,0 +1,1 @@
+"""Results: the run folder, its tables and its summary."""

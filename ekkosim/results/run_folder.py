@@ -1,0 +1,73 @@
+"""A run folder that never looks complete unless it is.
+
+While a run writes, the folder holds a file `INCOMPLETE`; every file is written under a
+temporary name and renamed into place; `summary.json` comes last, and only then does
+`INCOMPLETE` go. A folder with `summary.json` is a finished run; one with `INCOMPLETE` is not.
+The digest is a sha256 over every deterministic byte of the results (the resolved scenario,
+each table's contents, the summary without wall-clock fields), independent of file formats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+INCOMPLETE = "INCOMPLETE"
+SUMMARY = "summary.json"
+WALL_CLOCK_FIELDS = ("wall_time_s", "digest")
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+def table_digest(name: str, columns: dict[str, np.ndarray | list]) -> bytes:
+    """A content hash of a table: column names, types and values, in order."""
+    h = hashlib.sha256(name.encode())
+    for column, values in columns.items():
+        array = np.asarray(values)
+        h.update(column.encode() + b"\0" + array.dtype.str.encode() + b"\0")
+        if array.dtype.kind in "OUS":
+            h.update("\0".join(map(str, array.tolist())).encode("utf-8"))
+        else:
+            h.update(np.ascontiguousarray(array).tobytes())
+    return h.digest()
+
+
+class RunFolder:
+    """Writes one run's results into `path`, atomically file by file, summary last."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / SUMMARY).unlink(missing_ok=True)  # a stale summary would vouch for new files
+        (self.path / INCOMPLETE).write_text("this run has not finished; its files are partial\n")
+        self._digest = hashlib.sha256()
+
+    def write_text(self, name: str, text: str) -> None:
+        self._digest.update(name.encode() + b"\0" + text.encode("utf-8"))
+        _atomic(self.path / name, lambda p: p.write_text(text, encoding="utf-8"))
+
+    def write_table(self, name: str, columns: dict[str, np.ndarray | list]) -> None:
+        self._digest.update(table_digest(name, columns))
+        table = pa.table({column: pa.array(np.asarray(values)) for column, values in columns.items()})
+        _atomic(self.path / name, lambda p: pq.write_table(table, p))
+
+    def finish(self, summary: dict) -> dict:
+        """Write `summary.json` with the digest filled in, then mark the run complete."""
+        deterministic = {k: v for k, v in summary.items() if k not in WALL_CLOCK_FIELDS}
+        self._digest.update(json.dumps(deterministic, sort_keys=True).encode())
+        summary = {**summary, "digest": self._digest.hexdigest()}
+        text = json.dumps(summary, indent=2) + "\n"
+        _atomic(self.path / SUMMARY, lambda p: p.write_text(text, encoding="utf-8"))
+        (self.path / INCOMPLETE).unlink()
+        return summary

@@ -1,0 +1,183 @@
+"""Reading a scenario: YAML text, `--set` overrides, schema validation, reference checks.
+
+Everything that can be wrong with user input is reported here as a `ScenarioError` holding
+one line per problem, each naming the dotted path of the field (or the file and line for YAML
+syntax), before anything is simulated.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ekkosim.net.wan import read_graphml, wan_graph
+from ekkosim.scenario import references
+from ekkosim.scenario.schema import Scenario
+
+
+class ScenarioError(Exception):
+    """Bad user input: one message per problem, each naming where it is."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys instead of silently keeping the last."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+    loader.flatten_mapping(node)
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def parse_yaml(text: str | bytes, source: str) -> Any:
+    """Parse YAML text; syntax errors become a ScenarioError naming `source`, line and column."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ScenarioError([f"{source}: not UTF-8 text (byte {err.start})"]) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ScenarioError([f"{where}: {err.problem or err.context}"]) from None
+    except yaml.YAMLError as err:
+        raise ScenarioError([f"{source}: {err}"]) from None
+
+
+_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*$")
+_STEP = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+
+
+def _split_path(path: str) -> list[str | int]:
+    """`a.b[2].c` -> ["a", "b", 2, "c"]."""
+    if not _PATH.match(path):
+        raise ScenarioError([f"--set {path}: not a dotted path such as topology.links[2].bandwidth"])
+    return [name if name else int(index) for name, index in _STEP.findall(path)]
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply one `dotted.path[i].field=value` to raw scenario data; the value is read as YAML."""
+    path, sep, text = assignment.partition("=")
+    if not sep or not path:
+        raise ScenarioError([f"--set {assignment}: expected dotted.path=value"])
+    steps = _split_path(path.strip())
+    value = parse_yaml(text, f"--set {path}") if text.strip() else None
+    node: Any = data
+    for depth, step in enumerate(steps[:-1]):
+        here = ".".join(str(s) for s in steps[: depth + 1])
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                raise ScenarioError([f"--set {path}: {here} is not an existing list item"])
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                raise ScenarioError([f"--set {path}: {here} is not inside a section"])
+            node = node.setdefault(step, {})
+    last = steps[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ScenarioError([f"--set {path}: no list item [{last}] to set"])
+    elif not isinstance(node, dict):
+        raise ScenarioError([f"--set {path}: the parent of {last!r} is not a section"])
+    node[last] = value
+
+
+def _location(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for step in loc:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{step}" if text else str(step)
+    return text or "(scenario)"
+
+
+_MESSAGES = {
+    "missing": "required field missing",
+    "extra_forbidden": "unknown field",
+}
+
+
+def _describe(error: dict) -> str:
+    message = _MESSAGES.get(error["type"], error["msg"])
+    message = message.removeprefix("Value error, ")
+    if error["type"] not in ("missing", "extra_forbidden", "value_error") and "input" in error:
+        shown = repr(error["input"])
+        message += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+    return message
+
+
+def _structural_paths(loc: tuple) -> tuple:
+    # pydantic names the branch of a union (e.g. "function-after[...]") in the location; a
+    # reader wants only the field path.
+    return tuple(step for step in loc if isinstance(step, int) or not any(c in step for c in "[]("))
+
+
+def validate(data: Any, source_dir: Path | None = None) -> Scenario:
+    """Validate raw scenario data; raise ScenarioError with every problem found."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise ScenarioError([f"(scenario): expected a mapping of sections, got {kind}"])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        seen: list[str] = []
+        for error in err.errors():
+            line = f"{_location(_structural_paths(error['loc']))}: {_describe(error)}"
+            if line not in seen:
+                seen.append(line)
+        raise ScenarioError(seen) from None
+    graphml_nodes = None
+    if scenario.topology.graphml is not None:
+        path = Path(scenario.topology.graphml)
+        if not path.is_absolute() and source_dir is not None:
+            path = source_dir / path
+        try:
+            graphml_nodes = set(read_graphml(path).nodes)
+        except (OSError, ValueError) as err:
+            raise ScenarioError([f"topology.graphml: cannot read {str(path)!r}: {err}"]) from None
+        scenario._graphml_path = path
+    problems = list(references.check(scenario, graphml_nodes))
+    if not problems:
+        problems = list(references.check_paths(scenario, wan_graph(scenario)))
+    if problems:
+        raise ScenarioError([f"{path}: {message}" for path, message in problems])
+    return scenario
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
+    """Read, override and validate the scenario file at `path`."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ScenarioError([f"{path}: cannot read: {err.strerror or err}"]) from None
+    data = parse_yaml(raw, str(path))
+    for assignment in overrides:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            break
+        apply_override(data, assignment)
+    return validate(data, source_dir=path.parent)

@@ -1,0 +1,121 @@
+"""Checks that need the whole scenario: names that must exist, be unique, or form a path.
+
+Each check yields `(path, message)` with the dotted path of the offending field, so the loader
+can report every problem at once, in the same form as schema errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import networkx as nx
+
+from ekkosim.scenario.schema import Scenario
+
+_LINK_REF = re.compile(r"^(uplink|downlink):(\S+)$|^wan:(\S+?)(->|<->)(\S+)$")
+
+Problem = tuple[str, str]
+
+
+def parse_link_ref(ref: str) -> tuple[str, tuple[str, ...], bool] | None:
+    """Split a link reference: ("uplink", (dc,), False), ("wan", (a, b), both_directions)."""
+    match = _LINK_REF.match(ref)
+    if match is None:
+        return None
+    kind, dc, a, arrow, b = match.groups()
+    if kind:
+        return kind, (dc,), False
+    return "wan", (a, b), arrow == "<->"
+
+
+def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Problem]:
+    """Every reference problem of `scenario`. `wan_nodes`: names of GraphML transit nodes."""
+    dcs = [dc.name for dc in scenario.topology.datacenters]
+    known = set(dcs) | (wan_nodes or set())
+    yield from _unique("topology.datacenters", "name", dcs)
+    yield from _unique("models", "name", [m.name for m in scenario.models])
+
+    training = [i for i, dc in enumerate(scenario.topology.datacenters) if dc.role in ("training", "both")]
+    if len(training) != 1:
+        yield "topology.datacenters", f"need exactly one DC with role training or both, found {len(training)}"
+    remote = scenario.receiving_dcs
+    if not remote:
+        yield "topology.datacenters", "need at least one DC with role inference besides the training DC"
+
+    pairs: set[frozenset[str]] = set()
+    for i, link in enumerate(scenario.topology.links):
+        a, b = link.between
+        for name in (a, b):
+            if name not in known:
+                yield f"topology.links[{i}].between", f"unknown DC {name!r} (known: {', '.join(dcs)})"
+        if a == b:
+            yield f"topology.links[{i}].between", f"a link needs two different ends, got {a!r} twice"
+        pair = frozenset((a, b))
+        if pair in pairs:
+            yield f"topology.links[{i}].between", f"a second link between {a!r} and {b!r}"
+        pairs.add(pair)
+
+    for i, congestion in enumerate(scenario.network.congestion):
+        path = f"network.congestion[{i}].link"
+        parsed = parse_link_ref(congestion.link)
+        if parsed is None:
+            yield path, f"expected uplink:DC, downlink:DC, wan:A->B or wan:A<->B, got {congestion.link!r}"
+            continue
+        kind, ends, _ = parsed
+        for name in ends:
+            if name not in known:
+                yield path, f"unknown DC {name!r} in {congestion.link!r}"
+        if kind in ("uplink", "downlink"):
+            dc = next((d for d in scenario.topology.datacenters if d.name == ends[0]), None)
+            if dc is not None and getattr(dc, kind) is None and congestion.fraction is not None:
+                yield path, f"{ends[0]} has no {kind} capacity to take a fraction of; set topology.datacenters[].{kind}"
+
+    for i, flow in enumerate(scenario.network.background):
+        for end in ("src", "dst"):
+            if getattr(flow, end) not in dcs:
+                yield f"network.background[{i}].{end}", f"unknown DC {getattr(flow, end)!r}"
+        if flow.src == flow.dst:
+            yield f"network.background[{i}].dst", "must differ from src"
+        if flow.end is not None and flow.end <= flow.start:
+            yield f"network.background[{i}].end", "must be after start"
+
+    if scenario.network.sharing == "rtt_weighted":
+        # a flow's weight is 1 / its latency: every route needs some latency
+        for i, dc in enumerate(scenario.topology.datacenters):
+            if dc.lan_latency == 0:
+                yield f"topology.datacenters[{i}].lan_latency", "must be > 0 with network.sharing: rtt_weighted"
+        if scenario.topology.wan.latency == 0:
+            yield "topology.wan.latency", "must be > 0 with network.sharing: rtt_weighted"
+        for i, link in enumerate(scenario.topology.links):
+            if link.latency == 0:
+                yield f"topology.links[{i}].latency", "must be > 0 with network.sharing: rtt_weighted"
+
+    order = scenario.chain.order
+    if order is not None:
+        expected = sorted(remote)
+        for j, name in enumerate(order):
+            if name not in remote:
+                yield f"chain.order[{j}]", f"{name!r} is not an inference DC (inference DCs: {', '.join(remote)})"
+        if sorted(order) != expected and all(name in remote for name in order):
+            yield "chain.order", f"must name every inference DC exactly once: {', '.join(remote)}"
+
+
+def check_paths(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
+    """Problems only the built WAN graph shows: unreachable DCs, congestion on a missing link."""
+    origin = scenario.training_dc.name
+    for i, dc in enumerate(scenario.topology.datacenters):
+        if not nx.has_path(graph, origin, dc.name):
+            yield f"topology.datacenters[{i}].name", f"{dc.name} cannot be reached from {origin} over the WAN"
+    for i, congestion in enumerate(scenario.network.congestion):
+        kind, ends, _ = parse_link_ref(congestion.link)
+        if kind == "wan" and not graph.has_edge(*ends):
+            yield f"network.congestion[{i}].link", f"no WAN link between {ends[0]} and {ends[1]}"
+
+
+def _unique(path: str, field: str, names: list[str]) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            yield f"{path}[{i}].{field}", f"duplicate name {name!r}"
+        seen.add(name)

@@ -1,0 +1,287 @@
+"""The scenario schema: every field a scenario may set, its unit, default and meaning.
+
+This module knows nothing of SimPy or the simulator. Structure, types, units and ranges are
+checked here by pydantic; references between sections (a link naming a data center, a chain
+order) are checked by `ekkosim.scenario.references`, which needs the whole scenario.
+
+Every default that stands in for something we do not know says where its value comes from:
+"paper" (a fact of Ekko, OSDI 2022, or the book chapter in shared/seed) or "assumption".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    PrivateAttr,
+    model_validator,
+)
+
+from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension
+
+
+def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = None) -> Any:
+    """A float field in `dim`'s base unit, written with units, range-checked against the input."""
+
+    def parse(raw: Any) -> float:
+        value = dim.parse(raw)
+        if gt is not None and not value > gt:
+            raise ValueError(f"must be > {dim.format(gt)}, got {raw}")
+        if ge is not None and not value >= ge:
+            raise ValueError(f"must be >= {dim.format(ge)}, got {raw}")
+        return value
+
+    schema = {
+        "anyOf": [{"type": "string", "examples": [dim.example]}, {"type": "number"}],
+        "description": f"a {dim.name}, e.g. {dim.example!r}; a plain number is in {dim.base}",
+    }
+    return Annotated[
+        float,
+        BeforeValidator(parse),
+        PlainSerializer(dim.format, when_used="json"),
+        WithJsonSchema(schema),
+    ]
+
+
+Size = _quantity(SIZE, ge=0)
+PositiveSize = _quantity(SIZE, gt=0)
+Bandwidth = _quantity(BANDWIDTH, ge=0)
+PositiveBandwidth = _quantity(BANDWIDTH, gt=0)
+Duration = _quantity(DURATION, ge=0)
+PositiveDuration = _quantity(DURATION, gt=0)
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
+
+
+class Section(BaseModel):
+    """A scenario section: unknown keys are errors, values are checked as they are assigned."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataCenter(Section):
+    """A data center: its role, its parameter servers and its attachment to the WAN."""
+
+    name: Name = Field(description="Unique name, used by links, orders and results.")
+    role: Literal["training", "inference", "both"] = Field(
+        description="`training` holds the trainers (the origin of updates); `inference` serves "
+        "requests; `both` does both (paper: the training DC also serves inference)."
+    )
+    servers: int = Field(
+        3, ge=1, le=100_000,
+        description="Parameter servers in this DC (paper testbed: 3 per DC).",
+    )
+    nic: PositiveBandwidth = Field(
+        5e9, description="NIC bandwidth of each parameter server, each direction (paper testbed: 5 Gbps)."
+    )
+    lan_latency: Duration = Field(
+        1e-4,
+        description="One-way latency between two servers of this DC (assumption: 100 us, a "
+        "typical data-center fabric).",
+    )
+    uplink: PositiveBandwidth | None = Field(
+        None,
+        description="Capacity of this DC's WAN egress shared by all its servers; null means no "
+        "limit beyond the WAN links (assumption).",
+    )
+    downlink: PositiveBandwidth | None = Field(
+        None, description="Capacity of this DC's WAN ingress; null means no limit (assumption)."
+    )
+
+
+class Wan(Section):
+    """Defaults for the WAN links between data centers."""
+
+    mesh: bool = Field(
+        True,
+        description="Connect every pair of DCs with a WAN link (bandwidth and latency below) "
+        "unless `topology.links` or `topology.graphml` gives the links.",
+    )
+    bandwidth: PositiveBandwidth = Field(
+        4.8e9,
+        description="Bandwidth of each WAN link, each direction (paper testbed: inter-DC "
+        "bandwidth shaped to 4,800 Mbps).",
+    )
+    latency: Duration = Field(
+        0.02,
+        description="One-way latency of each WAN link (assumption: 20 ms, DCs hundreds to a few "
+        "thousand km apart).",
+    )
+
+
+class WanLink(Section):
+    """A full-duplex WAN link between two data centers (or GraphML transit nodes)."""
+
+    between: tuple[Name, Name] = Field(description="The two endpoints, by DC name.")
+    bandwidth: PositiveBandwidth | None = Field(None, description="Each direction; default `topology.wan.bandwidth`.")
+    latency: Duration | None = Field(None, description="One way; default `topology.wan.latency`.")
+
+
+class Topology(Section):
+    """Data centers and the WAN between them, built into a graph; routes take the lowest latency."""
+
+    datacenters: list[DataCenter] = Field(min_length=1, description="The data centers.")
+    wan: Wan = Field(default_factory=Wan, description="WAN link defaults.")
+    links: list[WanLink] = Field(
+        default_factory=list,
+        description="Explicit WAN links. With `wan.mesh: true` they override the mesh link of "
+        "their pair; with `wan.mesh: false` they are the only links.",
+    )
+    graphml: str | None = Field(
+        None,
+        description="A GraphML file (e.g. from the Internet Topology Zoo) giving the WAN graph, "
+        "relative to the scenario file. Nodes whose label names a DC are that DC; the others "
+        "are transit nodes. Edge attributes `latency_s` and `bandwidth_bps` are used if present; "
+        "else latency follows the great-circle distance between node coordinates at 2/3 of "
+        "the speed of light, and bandwidth is `wan.bandwidth`.",
+    )
+
+
+class Congestion(Section):
+    """A period during which a link carries less: a fraction of its capacity, or an absolute one."""
+
+    link: str = Field(
+        description="`uplink:DC`, `downlink:DC`, `wan:A->B` (one direction) or `wan:A<->B` (both)."
+    )
+    start: Duration = Field(description="When the congestion begins.")
+    end: PositiveDuration = Field(description="When the link recovers its full capacity.")
+    fraction: float | None = Field(None, ge=0.0, le=1.0, description="Share of capacity left.")
+    capacity: Bandwidth | None = Field(None, description="Capacity left, instead of `fraction`.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Congestion:
+        if (self.fraction is None) == (self.capacity is None):
+            raise ValueError("give exactly one of `fraction` and `capacity`")
+        if self.end <= self.start:
+            raise ValueError(f"`end` ({DURATION.format(self.end)}) must be after `start` ({DURATION.format(self.start)})")
+        return self
+
+
+class Background(Section):
+    """Competing traffic (inference, other services) between two DCs: Poisson arrivals of flows
+    whose sizes are exponentially distributed, from the source DC's WAN egress to the target's."""
+
+    src: Name = Field(description="Source DC.")
+    dst: Name = Field(description="Destination DC.")
+    rate: float = Field(gt=0, le=1e6, description="Mean flow arrivals per second.")
+    mean_size: PositiveSize = Field(description="Mean flow size.")
+    start: Duration = Field(0.0, description="When arrivals begin.")
+    end: PositiveDuration | None = Field(None, description="When arrivals stop; null: never.")
+
+
+class Network(Section):
+    """The flow-level network model (docs/network-model.md)."""
+
+    sharing: Literal["maxmin", "rtt_weighted"] = Field(
+        "maxmin",
+        description="`maxmin`: equal shares on a bottleneck; `rtt_weighted`: shares inversely "
+        "proportional to route latency, as TCP behaves (SimGrid CM02).",
+    )
+    window: PositiveSize | None = Field(
+        None, description="Per-flow window: a flow's rate is at most window / round-trip time. Null: no cap."
+    )
+    congestion: list[Congestion] = Field(default_factory=list, description="Capacity schedules.")
+    background: list[Background] = Field(default_factory=list, description="Background flows.")
+
+
+class Model(Section):
+    """A model: its embedding rows (keys), their size and their split into shards."""
+
+    name: Name = Field(description="Unique model name.")
+    keys: int = Field(ge=1, le=10**12, description="Number of keys (embedding rows or dense blocks).")
+    value_bytes: PositiveSize = Field(
+        64, description="Bytes per value (e.g. dimension x 4 for float32; assumption: 16 floats)."
+    )
+    shards: int = Field(64, ge=1, le=10**7, description="Shards per replica (assumption).")
+    traffic_share: float = Field(
+        1.0, gt=0.0, le=1.0, description="Share of inference traffic this model serves."
+    )
+
+    @property
+    def size_bytes(self) -> float:
+        return self.keys * self.value_bytes
+
+
+class Offline(Section):
+    """The offline update: checkpoint, validate, then broadcast the whole model."""
+
+    checkpoint_time: Duration = Field(
+        300.0, description="Time to write the checkpoint (assumption: 5 min; the book says minutes to hours)."
+    )
+    validation_time: Duration = Field(
+        600.0, description="Time to validate it (assumption: 10 min; the book says minutes to hours)."
+    )
+
+
+class Chain(Section):
+    """Chain replication: the model passes DC to DC in chunks, each DC forwarding what it received."""
+
+    chunk: PositiveSize = Field(64e6, description="Chunk size (assumption: 64 MB).")
+    order: list[Name] | None = Field(
+        None, description="Inference DCs in chain order; default: their order in `topology.datacenters`."
+    )
+
+
+class CentralPush(Section):
+    """Central push: the training DC sends every DC its copy, then commits (two-phase commit)."""
+
+    commit: bool = Field(
+        True,
+        description="Make the new model visible only when every DC has acknowledged it (a commit "
+        "round of one round trip), as a two-phase-commit design does.",
+    )
+
+
+class Output(Section):
+    """What a run records."""
+
+    window: PositiveDuration = Field(1.0, description="Width of a time-series window.")
+
+
+class Scenario(Section):
+    """A whole scenario: topology, network, models, the strategy that moves updates, and outputs."""
+
+    name: Name = Field(description="Scenario name; the default run folder is runs/<name>-<seed>/.")
+    description: str = Field("", description="Free text for readers.")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed of every random stream in the run.")
+    strategy: Literal["offline", "chain", "central_push"] = Field(
+        description="How models reach inference DCs: `offline` (checkpoint, validate, broadcast), "
+        "`chain` (DC to DC), `central_push` (training DC to every DC, two-phase commit)."
+    )
+    until: PositiveDuration | None = Field(
+        None, description="Stop the simulation at this time even if the strategy is not done."
+    )
+    topology: Topology
+    network: Network = Field(default_factory=Network)
+    models: list[Model] = Field(min_length=1, description="The models every DC holds.")
+    offline: Offline = Field(default_factory=Offline)
+    chain: Chain = Field(default_factory=Chain)
+    central_push: CentralPush = Field(default_factory=CentralPush)
+    output: Output = Field(default_factory=Output)
+
+    # Where `topology.graphml` was found, resolved against the scenario file's folder.
+    _graphml_path: Path | None = PrivateAttr(None)
+
+    @property
+    def graphml_path(self) -> Path | None:
+        return self._graphml_path
+
+    @property
+    def training_dc(self) -> DataCenter:
+        return next(dc for dc in self.topology.datacenters if dc.role in ("training", "both"))
+
+    @property
+    def inference_dcs(self) -> list[DataCenter]:
+        return [dc for dc in self.topology.datacenters if dc.role in ("inference", "both")]
+
+    @property
+    def receiving_dcs(self) -> list[str]:
+        """Names of the inference DCs that are not the training DC, in scenario order."""
+        return [dc.name for dc in self.topology.datacenters if dc.role == "inference"]

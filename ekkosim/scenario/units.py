@@ -1,0 +1,95 @@
+"""Quantities with units, as scenarios write them: sizes, bandwidths and durations.
+
+SI prefixes are powers of ten (1 GB = 10^9 bytes, 1 Gbps = 10^9 bit/s); the binary prefixes
+KiB, MiB, GiB, TiB are powers of two. A plain number is taken in the base unit: bytes, bits per
+second, seconds. Values are parsed to floats in base units, and formatted back to the shortest
+exact unit string, so a resolved scenario reads like the one a person wrote and parses back to
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/]*)\s*$")
+
+_ONE = Decimal(1)
+_SI = {"": _ONE, "k": Decimal("1e3"), "K": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"),
+       "T": Decimal("1e12"), "P": Decimal("1e15")}
+_BINARY = {"Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40)}
+
+
+def _size_units() -> dict[str, Decimal]:
+    units = {f"{p}B": f for p, f in _SI.items()}
+    units.update({f"{p}B": f for p, f in _BINARY.items()})
+    units["bytes"] = _ONE
+    return units
+
+
+def _bandwidth_units() -> dict[str, Decimal]:
+    units = {f"{p}bps": f for p, f in _SI.items()}  # bits per second
+    units.update({f"{p}B/s": 8 * f for p, f in _SI.items()})  # bytes per second, 8 bits each
+    units.update({f"{p}B/s": 8 * f for p, f in _BINARY.items()})
+    return units
+
+
+_DURATION_UNITS = {
+    "ns": Decimal("1e-9"), "us": Decimal("1e-6"), "ms": Decimal("1e-3"), "s": _ONE,
+    "min": Decimal(60), "h": Decimal(3600),
+}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A physical dimension: its base unit, the unit names it accepts, and the ones it prints."""
+
+    name: str
+    base: str
+    units: dict[str, Decimal]
+    preferred: tuple[str, ...]  # units tried, largest first, when formatting
+
+    def parse(self, text: str | int | float) -> float:
+        """Parse `text` (e.g. "4800Mbps") to a float in the base unit; ValueError if malformed.
+
+        The number is scaled in decimal arithmetic and rounded once, so "100us" is exactly the
+        float nearest 0.0001, the same as "0.1ms" and "0.0001".
+        """
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            raise ValueError(f"expected a {self.name} such as {self.example}, got {text!r}")
+        match = _QUANTITY.match(str(text) if not isinstance(text, float) else repr(text))
+        if match is None:
+            raise ValueError(f"expected a {self.name} such as {self.example}, got {text!r}")
+        number, unit = match.groups()
+        if unit and unit not in self.units:
+            known = ", ".join(sorted(self.units, key=self.units.__getitem__))
+            raise ValueError(f"unknown {self.name} unit {unit!r} in {text!r} (known: {known})")
+        value = float(Decimal(number) * self.units.get(unit, _ONE))
+        if math.isinf(value):
+            raise ValueError(f"{self.name} {text!r} is too large")
+        return value
+
+    def format(self, value: float) -> str:
+        """The shortest unit string that parses back to exactly `value`, e.g. "4800Mbps"."""
+        if value == 0:
+            return f"0{self.preferred[-1]}"
+        exact = Decimal(repr(float(value)))
+        for unit in self.preferred:
+            scaled = (exact / self.units[unit]).normalize()
+            if abs(scaled) >= 1 and len(scaled.as_tuple().digits) <= 6:
+                text = f"{scaled:f}{unit}"
+                if self.parse(text) == value:
+                    return text
+        return repr(float(value))
+
+    @property
+    def example(self) -> str:
+        return {"size": "100GB", "bandwidth": "4800Mbps", "duration": "40ms"}[self.name]
+
+
+SIZE = Dimension("size", "bytes", _size_units(), ("TB", "GB", "MB", "kB", "TiB", "GiB", "MiB", "KiB", "B"))
+BANDWIDTH = Dimension("bandwidth", "bit/s", _bandwidth_units(), ("Tbps", "Gbps", "Mbps", "kbps", "bps"))
+DURATION = Dimension("duration", "s", _DURATION_UNITS, ("h", "min", "s", "ms", "us", "ns"))

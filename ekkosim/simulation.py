@@ -1,0 +1,80 @@
+"""One simulation run: a scenario wired to the kernel, the network, its topology and a strategy.
+
+A strategy is a function `start(sim) -> Outcome`; it starts SimPy processes that move model
+state and returns the event that fires when it is done. The run stops at that event, or at
+the scenario's `until`, whichever comes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import simpy
+
+from ekkosim.kernel import Environment, Randomness
+from ekkosim.net.background import start_background
+from ekkosim.net.congestion import CongestionSchedule
+from ekkosim.net.flows import Flow, Network
+from ekkosim.net.meter import LinkMeter
+from ekkosim.net.topology import Server, Topology
+from ekkosim.scenario.schema import Scenario
+
+
+@dataclass
+class Outcome:
+    """What a strategy reports: when it is done, and when each DC held the complete models."""
+
+    done: simpy.Event
+    model_ready_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Who sent a flow to whom, for the results tables."""
+
+    src: str
+    dst: str
+    src_dc: str
+    dst_dc: str
+
+
+class Simulation:
+    """The simulated world of one scenario. Build it, then `run()`."""
+
+    def __init__(self, scenario: Scenario):
+        from ekkosim.strategies import STRATEGIES  # strategies import this module
+
+        self.scenario = scenario
+        self.env = Environment()
+        self.randomness = Randomness(scenario.seed)
+        self.meter = LinkMeter(scenario.output.window)
+        self.network = Network(
+            self.env, sharing=scenario.network.sharing, window_bytes=scenario.network.window, meter=self.meter
+        )
+        self.topology = Topology(scenario, self.network)
+        self.nominal_capacity_Bps = [self.network.capacity(i) for i in range(self.network.n_links)]
+        self.link_names = [self.network.link_name(i) for i in range(self.network.n_links)]
+        self.endpoints: dict[int, Endpoints] = {}
+        CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
+        start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
+        self.outcome = STRATEGIES[scenario.strategy](self)
+
+    def send(self, src: Server, dst: Server, size_bytes: float, tag: str) -> Flow:
+        """Start a flow of `size_bytes` from one server to another."""
+        route = self.topology.route(src, dst)
+        flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
+        self.endpoints[flow.id] = Endpoints(str(src), str(dst), src.dc, dst.dc)
+        return flow
+
+    def send_between_dcs(self, src_dc: str, dst_dc: str, size_bytes: float, tag: str) -> Flow:
+        """Start a flow from one DC's WAN egress to another's ingress (traffic not from a server)."""
+        route = self.topology.dc_route(src_dc, dst_dc)
+        flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
+        self.endpoints[flow.id] = Endpoints(src_dc, dst_dc, src_dc, dst_dc)
+        return flow
+
+    def run(self, on_progress: Callable[[float], None] | None = None) -> None:
+        """Simulate until the strategy is done or the scenario's `until`."""
+        self.env.run_until_done(self.outcome.done, self.scenario.until, on_progress)
+        self.network.sync()  # account the bytes of flows still moving when the run stops

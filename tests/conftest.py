@@ -1,0 +1,61 @@
+"""Shared test helpers: small scenarios built in code, and running the CLI as a user would."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = REPO / "scenarios"
+
+SMALL = {
+    "name": "small",
+    "seed": 3,
+    "strategy": "offline",
+    "offline": {"checkpoint_time": "0s", "validation_time": "0s"},
+    "models": [{"name": "m", "keys": 1_000_000, "value_bytes": "1kB"}],  # 1 GB
+    "topology": {
+        "wan": {"bandwidth": "8Gbps", "latency": "10ms"},
+        "datacenters": [
+            {"name": "train", "role": "training", "servers": 1, "nic": "10Gbps"},
+            {"name": "a", "role": "inference", "servers": 1, "nic": "10Gbps"},
+            {"name": "b", "role": "inference", "servers": 1, "nic": "10Gbps"},
+        ],
+    },
+}
+
+
+@pytest.fixture
+def small() -> dict:
+    """A fresh copy of a small valid scenario, as raw data to modify."""
+    return copy.deepcopy(SMALL)
+
+
+@pytest.fixture
+def write_scenario(tmp_path):
+    """Write raw scenario data (or text) to a YAML file and return its path."""
+
+    def write(data, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m ekkosim ARGS` in a subprocess, as a user's shell would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ekkosim", *args], capture_output=True, text=True, env=full_env, cwd=cwd or REPO,
+        timeout=300,
+    )

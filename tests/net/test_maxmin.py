@@ -1,0 +1,142 @@
+"""Weighted max-min fair allocation: hand-computed cases and the bottleneck property."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ekkosim.net.maxmin import allocate
+
+inf = math.inf
+
+
+def csr(routes):
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in routes])]).astype(np.intp)
+    indices = np.array([link for r in routes for link in r], dtype=np.intp)
+    return indptr, indices
+
+
+def alloc(capacity, routes, weights=None, bounds=None):
+    indptr, indices = csr(routes)
+    return allocate(np.array(capacity, float), indptr, indices, weights, bounds)
+
+
+def test_lone_flow_gets_the_bottleneck():
+    assert alloc([10.0, 3.0, 7.0], [[0, 1, 2]]).tolist() == [3.0]
+
+
+def test_equal_share_of_one_link():
+    assert alloc([10.0], [[0], [0]]).tolist() == [5.0, 5.0]
+
+
+def test_textbook_two_links_three_flows():
+    # A = 10 carries f1, f2; B = 20 carries f2, f3. A saturates first at 5 each; f3 gets 15.
+    assert alloc([10.0, 20.0], [[0], [0, 1], [1]]).tolist() == [5.0, 5.0, 15.0]
+
+
+def test_weights_split_a_bottleneck_proportionally():
+    rates = alloc([10.0], [[0], [0]], weights=np.array([3.0, 1.0]))
+    assert rates.tolist() == [7.5, 2.5]
+
+
+def test_bounded_flow_releases_capacity():
+    rates = alloc([10.0], [[0], [0]], bounds=np.array([2.0, inf]))
+    assert rates.tolist() == [2.0, 8.0]
+
+
+def test_bound_above_fair_share_does_not_bind():
+    rates = alloc([10.0], [[0], [0]], bounds=np.array([6.0, inf]))
+    assert rates.tolist() == [5.0, 5.0]
+
+
+def test_unlimited_links():
+    rates = alloc([inf, 4.0], [[0], [0, 1], []], bounds=np.array([inf, inf, 3.0]))
+    assert rates.tolist() == [inf, 4.0, 3.0]
+
+
+def test_zero_capacity_stalls_only_its_flows():
+    rates = alloc([0.0, 10.0], [[0], [0, 1], [1]])
+    assert rates.tolist() == [0.0, 0.0, 10.0]
+
+
+def test_link_crossed_twice_counts_twice():
+    assert alloc([10.0], [[0, 0], [0]]).tolist() == [10 / 3, 10 / 3]
+
+
+def test_no_flows():
+    assert alloc([1.0], []).size == 0
+
+
+@pytest.mark.parametrize(
+    "capacity, weights, bounds",
+    [
+        ([-1.0], None, None),
+        ([math.nan], None, None),
+        ([1.0], np.array([0.0]), None),
+        ([1.0], np.array([inf]), None),
+        ([1.0], None, np.array([-1.0])),
+    ],
+)
+def test_rejects_bad_inputs(capacity, weights, bounds):
+    with pytest.raises(ValueError):
+        alloc(capacity, [[0]], weights, bounds)
+
+
+def test_rejects_unknown_link():
+    with pytest.raises(ValueError):
+        alloc([1.0], [[1]])
+
+
+@st.composite
+def problems(draw):
+    n_links = draw(st.integers(1, 5))
+    capacity = draw(
+        st.lists(
+            st.one_of(st.just(0.0), st.just(inf), st.floats(0.5, 1e3)),
+            min_size=n_links,
+            max_size=n_links,
+        )
+    )
+    n_flows = draw(st.integers(1, 8))
+    routes = draw(
+        st.lists(
+            st.lists(st.integers(0, n_links - 1), min_size=0, max_size=3),
+            min_size=n_flows,
+            max_size=n_flows,
+        )
+    )
+    weights = draw(st.lists(st.floats(0.1, 10), min_size=n_flows, max_size=n_flows))
+    bounds = draw(
+        st.lists(st.one_of(st.just(inf), st.floats(0, 500)), min_size=n_flows, max_size=n_flows)
+    )
+    return capacity, routes, np.array(weights), np.array(bounds)
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems())
+def test_weighted_max_min_bottleneck_property(problem):
+    """Feasible, and every flow is at its bound or has a bottleneck: a saturated link on its
+    route where no flow gets a larger rate per unit weight (the definition of max-min)."""
+    capacity, routes, weights, bounds = problem
+    rates = alloc(capacity, routes, weights, bounds)
+    tol = 1e-9
+    assert np.all(rates <= bounds * (1 + tol))
+    load = np.zeros(len(capacity))
+    for route, rate in zip(routes, rates):
+        for link in route:
+            load[link] += rate
+    assert np.all(load <= np.array(capacity) * (1 + tol) + tol)
+    level = rates / weights
+
+    def is_bottleneck(link, i):
+        saturated = load[link] >= capacity[link] * (1 - tol)
+        sharers = [j for j, route in enumerate(routes) if link in route]
+        return saturated and all(level[j] <= level[i] * (1 + tol) + tol for j in sharers)
+
+    for i, route in enumerate(routes):
+        if rates[i] >= bounds[i] * (1 - tol):
+            continue
+        assert route, "an unbounded flow on no link must run at its bound (inf)"
+        assert any(is_bottleneck(link, i) for link in route), f"flow {i} has no bottleneck"

@@ -1,0 +1,110 @@
+"""Bad scenarios: one line per problem naming the dotted path, exit code 2, never a traceback."""
+
+import pytest
+import yaml
+
+from ekkosim.scenario import ScenarioError, validate
+from tests.conftest import run_cli
+
+
+def _mutate(data, path, value):
+    node = data
+    for step in path[:-1]:
+        node = node[step]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+
+
+CASES = [
+    # (what is wrong, path into the data, new value, expected start of the error line)
+    ("missing field", ("topology", "datacenters", 1, "role"), KeyError, "topology.datacenters[1].role: required field missing"),
+    ("unknown key", ("topology", "wan", "bandwdith"), "1Gbps", "topology.wan.bandwdith: unknown field"),
+    ("negative bandwidth", ("topology", "wan", "bandwidth"), "-1Gbps", "topology.wan.bandwidth: must be > 0bps, got -1Gbps"),
+    ("zero bandwidth", ("topology", "datacenters", 0, "nic"), "0Gbps", "topology.datacenters[0].nic: must be > 0bps, got 0Gbps"),
+    ("bad unit", ("topology", "wan", "latency"), "10 parsecs", "topology.wan.latency: unknown duration unit 'parsecs'"),
+    ("not a number", ("models", 0, "keys"), "many", "models[0].keys: Input should be a valid integer"),
+    ("wrong type", ("topology", "datacenters"), {"train": 1}, "topology.datacenters: Input should be a valid list"),
+    ("bad enum", ("strategy",), "telepathy", "strategy: Input should be 'offline', 'chain' or 'central_push'"),
+    ("unknown DC in a link", ("topology", "links"), [{"between": ["train", "mars"]}], "topology.links[0].between: unknown DC 'mars'"),
+    ("unknown DC in congestion", ("network",), {"congestion": [{"link": "wan:train->venus", "start": "1s", "end": "2s", "fraction": 0.5}]}, "network.congestion[0].link: unknown DC 'venus'"),
+    ("fraction out of range", ("network",), {"congestion": [{"link": "wan:train->a", "start": "1s", "end": "2s", "fraction": 1.5}]}, "network.congestion[0].fraction: Input should be less than or equal to 1"),
+    ("duplicate DC", ("topology", "datacenters", 2, "name"), "a", "topology.datacenters[2].name: duplicate name 'a'"),
+    ("no training DC", ("topology", "datacenters", 0, "role"), "inference", "topology.datacenters: need exactly one DC with role training"),
+    ("chain order names the training DC", ("chain",), {"order": ["train", "a"]}, "chain.order[0]: 'train' is not an inference DC"),
+    ("negative servers", ("topology", "datacenters", 1, "servers"), -2, "topology.datacenters[1].servers: Input should be greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "value", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_in_process_message_names_the_field(small, what, path, value, expected):
+    _mutate(small, path, value)
+    with pytest.raises(ScenarioError) as caught:
+        validate(small)
+    assert any(line.startswith(expected) for line in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(("what", "path", "value", "expected"), CASES[:12], ids=[c[0] for c in CASES[:12]])
+def test_cli_exit_2_one_line_no_traceback(small, write_scenario, what, path, value, expected):
+    _mutate(small, path, value)
+    result = run_cli("run", str(write_scenario(small)), "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"error: {expected}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_yaml_syntax_error_names_file_and_line(write_scenario):
+    path = write_scenario("name: x\nstrategy: [offline\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert f"{path}:3:1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_duplicate_yaml_key_is_an_error(write_scenario):
+    path = write_scenario("name: x\nname: y\n")
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2 and "duplicate key 'name'" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00bad", b"- just\n- a list\n"])
+def test_empty_binary_or_non_mapping_files(write_scenario, content):
+    result = run_cli("validate", str(write_scenario(content)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_file(tmp_path):
+    result = run_cli("run", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_every_problem_is_reported_at_once(small):
+    small["topology"]["wan"]["bandwidth"] = "-1Gbps"
+    small["models"][0]["keys"] = 0
+    with pytest.raises(ScenarioError) as caught:
+        validate(small)
+    assert len(caught.value.problems) == 2
+
+
+def test_unreachable_dc(small):
+    small["topology"]["wan"]["mesh"] = False
+    small["topology"]["links"] = [{"between": ["train", "a"]}]
+    with pytest.raises(ScenarioError, match=r"topology.datacenters\[2\].name: b cannot be reached from train"):
+        validate(small)
+
+
+def test_resolved_scenario_loads_back_identically(small):
+    from ekkosim.runner import resolved_yaml
+
+    scenario = validate(small)
+    again = validate(yaml.safe_load(resolved_yaml(scenario)))
+    assert again == scenario
+
+
+def test_rtt_weighted_needs_latency_everywhere(small):
+    small["network"] = {"sharing": "rtt_weighted"}
+    small["topology"]["datacenters"][1]["lan_latency"] = "0s"
+    with pytest.raises(ScenarioError, match=r"topology.datacenters\[1\].lan_latency: must be > 0 with network.sharing"):
+        validate(small)

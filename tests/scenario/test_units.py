@@ -1,0 +1,42 @@
+import pytest
+
+from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE
+
+
+@pytest.mark.parametrize(
+    ("dimension", "text", "value"),
+    [
+        (BANDWIDTH, "4800Mbps", 4.8e9),
+        (BANDWIDTH, "5Gbps", 5e9),
+        (BANDWIDTH, "1GB/s", 8e9),  # bytes per second: 8 bits each
+        (BANDWIDTH, "1MiB/s", 8 * 2**20),
+        (BANDWIDTH, 1000, 1000.0),  # a plain number is in bit/s
+        (SIZE, "100GB", 100e9),
+        (SIZE, "1GiB", 2**30),
+        (SIZE, "64MB", 64e6),
+        (SIZE, "1.5kB", 1500.0),
+        (DURATION, "40ms", 0.04),
+        (DURATION, "1.5s", 1.5),
+        (DURATION, "2min", 120.0),
+        (DURATION, "100us", 1e-4),
+        (DURATION, "0.1ms", 1e-4),  # decimal scaling: the same float as 100us
+    ],
+)
+def test_parse(dimension, text, value):
+    assert dimension.parse(text) == value
+
+
+@pytest.mark.parametrize("text", ["5 Gbs", "fast", "Gbps", "", "1..2Gbps", True, None, [1]])
+def test_malformed_bandwidth_is_rejected(text):
+    with pytest.raises(ValueError):
+        BANDWIDTH.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("dimension", "value", "text"),
+    [(BANDWIDTH, 4.8e9, "4.8Gbps"), (SIZE, 100e9, "100GB"), (SIZE, 2**30, "1GiB"), (DURATION, 300.0, "5min"),
+     (DURATION, 1e-4, "100us"), (DURATION, 0.0, "0ns"), (DURATION, 0.1234567891, "0.1234567891")],
+)
+def test_format_is_shortest_and_round_trips(dimension, value, text):
+    assert dimension.format(value) == text
+    assert dimension.parse(dimension.format(value)) == value

@@ -1,0 +1,89 @@
+"""A run folder holds the resolved scenario, the summary and tables, and never looks complete early."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from ekkosim import simulation
+from ekkosim.runner import run
+from ekkosim.scenario import validate
+from tests.conftest import run_cli
+
+
+def test_run_folder_contents(small, tmp_path):
+    summary = run(validate(small), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "flows.parquet", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk == summary
+    for key in ("ekkosim_version", "scenario", "seed", "strategy", "sim_time_s", "wall_time_s", "events",
+                "digest", "bytes_wan", "bytes_lan", "model_ready_s"):
+        assert key in summary
+    resolved = yaml.safe_load((tmp_path / "scenario.resolved.yaml").read_text())
+    assert resolved["topology"]["datacenters"][0]["lan_latency"] == "100us"  # a default, filled in
+
+    flows = pq.read_table(tmp_path / "flows.parquet").to_pandas()
+    assert len(flows) == summary["flows"] == 2
+    assert flows["size_bytes"].sum() == summary["bytes_wan"] == 2e9
+    assert (flows["end_s"] > flows["start_s"]).all()
+
+    series = pq.read_table(tmp_path / "timeseries.parquet").to_pandas()
+    wan = series[series["link"].str.startswith("wan/")]
+    assert wan["bytes"].sum() == pytest.approx(2e9, rel=1e-9)  # each byte crosses one WAN link
+    assert (series["utilisation"].dropna() <= 1 + 1e-9).all()
+
+
+def test_interrupted_run_leaves_no_summary(small, tmp_path, monkeypatch):
+    def interrupted(self, on_progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulation.Simulation, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(validate(small), tmp_path)
+    assert not (tmp_path / "summary.json").exists()
+    assert (tmp_path / "INCOMPLETE").exists()
+
+
+def test_rerun_into_a_finished_folder_replaces_it(small, tmp_path, monkeypatch):
+    run(validate(small), tmp_path)
+    monkeypatch.setattr(simulation.Simulation, "run", lambda self, on_progress=None: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run(validate(small), tmp_path)
+    assert not (tmp_path / "summary.json").exists()  # the old summary does not vouch for new files
+
+
+def test_cli_run_prints_per_dc_table(small, write_scenario, tmp_path):
+    result = run_cli("run", str(write_scenario(small)), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "model ready (s)" in result.stdout
+    assert "1.610" in result.stdout
+
+
+def test_cli_default_out_is_runs_name_seed(small, write_scenario, tmp_path):
+    result = run_cli("run", str(write_scenario(small)), "--quiet", "--seed", "5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "runs" / "small-5" / "summary.json").read_text())["seed"] == 5
+
+
+def test_cli_schema_and_validate(small, write_scenario):
+    schema = run_cli("schema")
+    assert schema.returncode == 0
+    assert "datacenters" in json.loads(schema.stdout)["$defs"]["Topology"]["properties"]
+    checked = run_cli("validate", str(write_scenario(small)))
+    assert checked.returncode == 0 and "ok" in checked.stdout
+
+
+def test_usage_error_exits_2():
+    result = run_cli("run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_bytes_still_moving_at_until_are_in_the_timeseries(small, tmp_path):
+    # stopped at 1.01 s: each copy has moved 0.625 GB/s x 1 s over its WAN link
+    small["until"] = "1.01s"
+    run(validate(small), tmp_path)
+    series = pq.read_table(tmp_path / "timeseries.parquet").to_pandas()
+    wan = series[series["link"].str.startswith("wan/")]
+    assert wan["bytes"].sum() == pytest.approx(2 * 0.625e9, rel=1e-9)
