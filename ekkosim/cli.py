@@ -80,29 +80,53 @@ class _ProgressDisplay:
             self.progress.stop()
 
 
-def _summary_tables(summary: dict, scenario: Scenario, out: Path) -> list[Table]:
-    per_dc = Table(title=f"{scenario.name}: strategy {summary['strategy']}, seed {summary['seed']}")
-    per_dc.add_column("data center")
-    per_dc.add_column("role")
-    per_dc.add_column("model ready (s)", justify="right")
-    ready = summary.get("model_ready_s", {})
-    for dc in scenario.topology.datacenters:
-        value = ready.get(dc.name)
-        shown = "-" if dc.name not in ready else ("not reached" if value is None else f"{value:,.3f}")
-        per_dc.add_row(dc.name, dc.role, shown)
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.3f}"
 
+
+def _per_dc_table(summary: dict, scenario: Scenario) -> Table:
+    table = Table(title=f"{scenario.name}: strategy {summary['strategy']}, seed {summary['seed']}")
+    table.add_column("data center")
+    table.add_column("role")
+    if "latency_by_dc_s" in summary:
+        for heading in ("latency mean (s)", "p50 (s)", "p99 (s)", "samples"):
+            table.add_column(heading, justify="right")
+        for dc in scenario.topology.datacenters:
+            stats = summary["latency_by_dc_s"].get(dc.name)
+            cells = ["-"] * 4 if stats is None else [
+                _seconds(stats["mean"]), _seconds(stats["p50"]), _seconds(stats["p99"]), f"{stats['count']:,}"]
+            table.add_row(dc.name, dc.role, *cells)
+    else:
+        table.add_column("model ready (s)", justify="right")
+        ready = summary.get("model_ready_s", {})
+        for dc in scenario.topology.datacenters:
+            value = ready.get(dc.name)
+            table.add_row(dc.name, dc.role, "-" if dc.name not in ready else ("not reached" if value is None else _seconds(value)))
+    return table
+
+
+def _totals_table(summary: dict, out: Path) -> Table:
     totals = Table(show_header=False, box=None)
     totals.add_column(style="bold")
     totals.add_column()
     totals.add_row("simulated time", f"{summary['sim_time_s']:,.3f} s" + ("" if summary["complete"] else " (stopped early)"))
     totals.add_row("wall time", f"{summary['wall_time_s']:,.2f} s ({summary['events']:,} events)")
+    if "latency_s" in summary:
+        latency = summary["latency_s"]
+        totals.add_row("update latency", f"mean {_seconds(latency['mean'])} s, p99 {_seconds(latency['p99'])} s "
+                       f"over {latency['count']:,} (update, replica) samples")
+        totals.add_row("cross-DC / intra-DC mean", f"{_seconds(summary['cross_dc_latency_s'])} s / {_seconds(summary['intra_dc_latency_s'])} s")
+        totals.add_row("updates produced", f"{summary['updates']:,}")
+        totals.add_row("pulls, keys examined", f"{summary['pulls']:,}, {summary['keys_examined']:,} ({summary['full_scans']:,} full scans)")
+        style = "green" if summary["converged"] else "red"
+        totals.add_row("converged", f"[{style}]{str(summary['converged']).lower()}[/{style}]")
     totals.add_row("flows completed", f"{summary['flows']:,}")
     totals.add_row("bytes over WAN / LAN", f"{summary['bytes_wan'] / 1e9:,.3f} GB / {summary['bytes_lan'] / 1e9:,.3f} GB")
     if summary["bytes_background"]:
         totals.add_row("background bytes", f"{summary['bytes_background'] / 1e9:,.3f} GB")
     totals.add_row("digest", summary["digest"][:16])
     totals.add_row("results", str(out))
-    return [per_dc, totals]
+    return totals
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
@@ -129,8 +153,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if display is not None:
         display.close()
     if not args.quiet:
-        for table in _summary_tables(summary, scenario, out):
-            console.print(table)
+        console.print(_per_dc_table(summary, scenario))
+        console.print(_totals_table(summary, out))
     return EXIT_OK
 
 

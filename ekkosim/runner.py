@@ -43,6 +43,8 @@ def run(
     flows = flows_table(sim)
     folder.write_table("flows.parquet", flows)
     folder.write_table("timeseries.parquet", timeseries_table(sim))
+    for name, columns in sim.outcome.tables().items():
+        folder.write_table(name, columns)
     summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return folder.finish(summary)

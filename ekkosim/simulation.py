@@ -8,7 +8,7 @@ the scenario's `until`, whichever comes first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import simpy
 
@@ -21,12 +21,19 @@ from ekkosim.net.topology import Server, Topology
 from ekkosim.scenario.schema import Scenario
 
 
-@dataclass
 class Outcome:
-    """What a strategy reports: when it is done, and when each DC held the complete models."""
+    """What a strategy reports: the event of its end, its summary numbers and its tables."""
 
-    done: simpy.Event
-    model_ready_s: dict[str, float] = field(default_factory=dict)
+    def __init__(self, done: simpy.Event):
+        self.done = done
+
+    def summary(self) -> dict:
+        """Numbers for summary.json, computed when the run has stopped."""
+        return {}
+
+    def tables(self) -> dict[str, dict]:
+        """Extra result tables, file name to columns."""
+        return {}
 
 
 @dataclass(frozen=True)

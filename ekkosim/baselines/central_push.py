@@ -13,15 +13,15 @@ from collections.abc import Iterator
 
 import simpy
 
-from ekkosim.baselines.broadcast import broadcast, record_ready
+from ekkosim.baselines.broadcast import WholeModelOutcome, broadcast
 from ekkosim.net.topology import Server
-from ekkosim.simulation import Outcome, Simulation
+from ekkosim.simulation import Simulation
 
 TAG = "central_push"
 
 
-def start(sim: Simulation) -> Outcome:
-    outcome = Outcome(done=sim.env.event())
+def start(sim: Simulation) -> WholeModelOutcome:
+    outcome = WholeModelOutcome(sim)
     sim.env.process(_push(sim, outcome))
     return outcome
 
@@ -31,11 +31,11 @@ def _acknowledge(sim: Simulation, arrived: simpy.Event, dc: str, coordinator: Se
     yield sim.send(Server(dc, 0), coordinator, 0, f"{TAG}:ack").done
 
 
-def _push(sim: Simulation, outcome: Outcome) -> Iterator[simpy.Event]:
+def _push(sim: Simulation, outcome: WholeModelOutcome) -> Iterator[simpy.Event]:
     arrivals = broadcast(sim, TAG)
     if not sim.scenario.central_push.commit:
         for dc, arrived in arrivals.items():
-            record_ready(sim, outcome.model_ready_s, dc, arrived)
+            outcome.ready_when(dc, arrived)
         yield simpy.AllOf(sim.env, list(arrivals.values()))
     else:
         coordinator = Server(sim.scenario.training_dc.name, 0)
@@ -43,6 +43,6 @@ def _push(sim: Simulation, outcome: Outcome) -> Iterator[simpy.Event]:
         yield simpy.AllOf(sim.env, acks)
         commits = {dc: sim.send(coordinator, Server(dc, 0), 0, f"{TAG}:commit").done for dc in arrivals}
         for dc, committed in commits.items():
-            record_ready(sim, outcome.model_ready_s, dc, committed)
+            outcome.ready_when(dc, committed)
         yield simpy.AllOf(sim.env, list(commits.values()))
     outcome.done.succeed()

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 import numpy as np
 import simpy
 
-from ekkosim.baselines.broadcast import record_ready
+from ekkosim.baselines.broadcast import WholeModelOutcome
 from ekkosim.baselines.striping import chunk_owners, chunks
 from ekkosim.net.topology import Server
-from ekkosim.simulation import Outcome, Simulation
+from ekkosim.simulation import Simulation
 
 TAG = "chain"
 
 
-def start(sim: Simulation) -> Outcome:
+def start(sim: Simulation) -> WholeModelOutcome:
     order = [sim.scenario.training_dc.name, *(sim.scenario.chain.order or sim.scenario.receiving_dcs)]
     per_model = [chunks(model.size_bytes, sim.scenario.chain.chunk) for model in sim.scenario.models]
     sizes = np.concatenate(per_model)
@@ -32,16 +32,16 @@ def start(sim: Simulation) -> Outcome:
     arrived = {dc: [sim.env.event() for _ in sizes] for dc in order}
     for event in arrived[order[0]]:
         event.succeed()  # the training DC holds every chunk from the start
-    outcome = Outcome(done=sim.env.event())
     ready = []
     for src_dc, dst_dc in zip(order, order[1:]):
         for server in range(sim.topology.datacenters[src_dc].servers):
             mine = np.flatnonzero(owners[src_dc] == server)
             sim.env.process(_forward(sim, src_dc, dst_dc, server, mine, sizes, owners[dst_dc], arrived))
-        ready.append(simpy.AllOf(sim.env, arrived[dst_dc]))
-        record_ready(sim, outcome.model_ready_s, dst_dc, ready[-1])
+        ready.append((dst_dc, simpy.AllOf(sim.env, arrived[dst_dc])))
     # `done` fires after every ready time is recorded: AllOf is processed after its parts.
-    outcome.done = simpy.AllOf(sim.env, ready)
+    outcome = WholeModelOutcome(sim, simpy.AllOf(sim.env, [event for _, event in ready]))
+    for dc, event in ready:
+        outcome.ready_when(dc, event)
     return outcome
 
 

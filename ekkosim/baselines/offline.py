@@ -11,23 +11,23 @@ from collections.abc import Iterator
 
 import simpy
 
-from ekkosim.baselines.broadcast import broadcast, record_ready
-from ekkosim.simulation import Outcome, Simulation
+from ekkosim.baselines.broadcast import WholeModelOutcome, broadcast
+from ekkosim.simulation import Simulation
 
 TAG = "offline"
 
 
-def start(sim: Simulation) -> Outcome:
-    outcome = Outcome(done=sim.env.event())
+def start(sim: Simulation) -> WholeModelOutcome:
+    outcome = WholeModelOutcome(sim)
     sim.env.process(_update(sim, outcome))
     return outcome
 
 
-def _update(sim: Simulation, outcome: Outcome) -> Iterator[simpy.Event]:
+def _update(sim: Simulation, outcome: WholeModelOutcome) -> Iterator[simpy.Event]:
     settings = sim.scenario.offline
     yield sim.env.timeout(settings.checkpoint_time + settings.validation_time)
     arrivals = broadcast(sim, TAG)
     for dc, arrived in arrivals.items():
-        record_ready(sim, outcome.model_ready_s, dc, arrived)
+        outcome.ready_when(dc, arrived)
     yield simpy.AllOf(sim.env, list(arrivals.values()))
     outcome.done.succeed()

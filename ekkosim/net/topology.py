@@ -21,15 +21,16 @@ from ekkosim.scenario.references import parse_link_ref
 from ekkosim.scenario.schema import Scenario
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Server:
-    """A parameter server: its DC and its index there."""
+    """A host with a NIC: a parameter server (`kind` "ps") or a trainer, by DC and index."""
 
     dc: str
     index: int
+    kind: str = "ps"
 
     def __str__(self) -> str:
-        return f"{self.dc}/ps{self.index}"
+        return f"{self.dc}/{self.kind}{self.index}"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,14 @@ class Topology:
         self.datacenters = {dc.name: dc for dc in scenario.topology.datacenters}
         self.graph = wan_graph(scenario)
         bytes_per_s = 1.0 / 8.0  # links carry bytes per second; scenarios give bits per second
+        hosts = [(Server(dc.name, i), dc.nic) for dc in scenario.topology.datacenters for i in range(dc.servers)]
+        if scenario.strategy == "ekko":
+            origin = scenario.training_dc.name
+            hosts += [(Server(origin, i, "trainer"), scenario.workload.trainer_nic) for i in range(scenario.workload.trainers)]
+        for host, nic in hosts:
+            network.add_link(f"{host}/tx", nic * bytes_per_s)
+            network.add_link(f"{host}/rx", nic * bytes_per_s)
         for dc in scenario.topology.datacenters:
-            for i in range(dc.servers):
-                network.add_link(f"{dc.name}/ps{i}/tx", dc.nic * bytes_per_s)
-                network.add_link(f"{dc.name}/ps{i}/rx", dc.nic * bytes_per_s)
             for kind in ("uplink", "downlink"):
                 capacity = getattr(dc, kind)
                 network.add_link(f"{dc.name}/{kind}", math.inf if capacity is None else capacity * bytes_per_s)
@@ -59,9 +64,6 @@ class Topology:
             for src, dst in ((a, b), (b, a)):
                 network.add_link(f"wan/{src}->{dst}", attrs["bandwidth_bps"] * bytes_per_s, attrs["latency_s"])
         self._routes: dict[tuple, Route] = {}
-
-    def servers(self, dc: str) -> list[Server]:
-        return [Server(dc, i) for i in range(self.datacenters[dc].servers)]
 
     def wan_path(self, src_dc: str, dst_dc: str) -> list[str]:
         """DCs and transit nodes on the lowest-latency WAN path (ties: networkx's stable order)."""

@@ -49,7 +49,6 @@ def summarise(sim: Simulation, flows: dict) -> dict:
     background = np.array([t.startswith(BACKGROUND) for t in tags], dtype=bool)
     cross = np.array([a != b for a, b in zip(flows["src_dc"], flows["dst_dc"])], dtype=bool)
     size = flows["size_bytes"]
-    ready = sim.outcome.model_ready_s
     return {
         "scenario": sim.scenario.name,
         "seed": sim.scenario.seed,
@@ -61,5 +60,5 @@ def summarise(sim: Simulation, flows: dict) -> dict:
         "bytes_wan": float(size[cross & ~background].sum()),
         "bytes_lan": float(size[~cross & ~background].sum()),
         "bytes_background": float(size[background].sum()),
-        "model_ready_s": {dc: ready.get(dc) for dc in sim.scenario.receiving_dcs},
+        **sim.outcome.summary(),
     }

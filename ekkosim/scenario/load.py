@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ekkosim.net.wan import read_graphml, wan_graph
 from ekkosim.scenario import references
 from ekkosim.scenario.schema import Scenario
+from ekkosim.workload.trace import TraceError, read_trace
 
 
 class ScenarioError(Exception):
@@ -150,20 +151,28 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
         raise ScenarioError(seen) from None
     graphml_nodes = None
     if scenario.topology.graphml is not None:
-        path = Path(scenario.topology.graphml)
-        if not path.is_absolute() and source_dir is not None:
-            path = source_dir / path
+        scenario._graphml_path = _resolve(scenario.topology.graphml, source_dir)
         try:
-            graphml_nodes = set(read_graphml(path).nodes)
+            graphml_nodes = set(read_graphml(scenario.graphml_path).nodes)
         except (OSError, ValueError) as err:
-            raise ScenarioError([f"topology.graphml: cannot read {str(path)!r}: {err}"]) from None
-        scenario._graphml_path = path
+            raise ScenarioError([f"topology.graphml: cannot read {str(scenario.graphml_path)!r}: {err}"]) from None
+    if scenario.workload.trace is not None:
+        scenario._trace_path = _resolve(scenario.workload.trace, source_dir)
+        try:
+            read_trace(scenario.trace_path, scenario.models)
+        except TraceError as err:
+            raise ScenarioError([f"workload.trace: {err}"]) from None
     problems = list(references.check(scenario, graphml_nodes))
     if not problems:
         problems = list(references.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     return scenario
+
+
+def _resolve(name: str, source_dir: Path | None) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() or source_dir is None else source_dir / path
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> Scenario:

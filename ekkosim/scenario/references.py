@@ -91,6 +91,14 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
             if link.latency == 0:
                 yield f"topology.links[{i}].latency", "must be > 0 with network.sharing: rtt_weighted"
 
+    for i, model in enumerate(scenario.models):
+        for dc in scenario.topology.datacenters:
+            if model.replicas > dc.servers:
+                yield f"models[{i}].replicas", f"{model.replicas} copies of a shard need {model.replicas} servers; {dc.name} has {dc.servers}"
+                break
+
+    yield from _check_pull_graph(scenario)
+
     order = scenario.chain.order
     if order is not None:
         expected = sorted(remote)
@@ -99,6 +107,28 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
                 yield f"chain.order[{j}]", f"{name!r} is not an inference DC (inference DCs: {', '.join(remote)})"
         if sorted(order) != expected and all(name in remote for name in order):
             yield "chain.order", f"must name every inference DC exactly once: {', '.join(remote)}"
+
+
+def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:
+    dcs = {dc.name for dc in scenario.topology.datacenters}
+    origin = scenario.training_dc.name if any(dc.role in ("training", "both") for dc in scenario.topology.datacenters) else None
+    sources: dict[str, str] = {}
+    for i, edge in enumerate(scenario.sync.pull_graph):
+        for end in ("dc", "source"):
+            if getattr(edge, end) not in dcs:
+                yield f"sync.pull_graph[{i}].{end}", f"unknown DC {getattr(edge, end)!r}"
+        if edge.dc == origin:
+            yield f"sync.pull_graph[{i}].dc", f"{edge.dc} is the training DC: it is the origin and pulls from no one"
+        if edge.dc in sources:
+            yield f"sync.pull_graph[{i}].dc", f"{edge.dc} is given a source twice"
+        sources[edge.dc] = edge.source
+    for i, edge in enumerate(scenario.sync.pull_graph):
+        path = [edge.dc, edge.source]
+        while path[-1] in sources:
+            if path[-1] in path[:-1]:
+                yield f"sync.pull_graph[{i}]", f"{edge.dc} pulls in a cycle: {' -> '.join(path)}"
+                break
+            path.append(sources[path[-1]])
 
 
 def check_paths(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:

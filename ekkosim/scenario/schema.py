@@ -63,7 +63,7 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
 class Section(BaseModel):
     """A scenario section: unknown keys are errors, values are checked as they are assigned."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataCenter(Section):
@@ -93,6 +93,10 @@ class DataCenter(Section):
     )
     downlink: PositiveBandwidth | None = Field(
         None, description="Capacity of this DC's WAN ingress; null means no limit (assumption)."
+    )
+    cores: int = Field(
+        24, ge=1, le=4096,
+        description="CPU cores of each parameter server for sync work (paper testbed: 24).",
     )
 
 
@@ -191,6 +195,41 @@ class Network(Section):
     background: list[Background] = Field(default_factory=list, description="Background flows.")
 
 
+class ModelWorkload(Section):
+    """How the trainers update one model: which keys, how often, how much.
+
+    Keys are drawn from a bounded Zipf popularity over the keys that exist; the hot set drifts
+    through the key space (temporal locality); a share of updates creates brand-new keys.
+    """
+
+    rate: float = Field(
+        20_000, gt=0, le=1e9,
+        description="Key updates per second the trainers produce for this model (assumption).",
+    )
+    zipf: float = Field(
+        1.05, ge=0, le=5,
+        description="Zipf exponent of key popularity (assumption; 0 is uniform; recommender "
+        "embeddings are typically near 1).",
+    )
+    hot_drift: float = Field(
+        0.0, ge=0,
+        description="Keys per second by which the popular set moves through the key space "
+        "(temporal locality; assumption).",
+    )
+    new_keys: float = Field(
+        0.01, ge=0, le=1,
+        description="Share of updates that create a brand-new key (a new user or item; assumption).",
+    )
+    initial_keys: float = Field(
+        0.9, gt=0, le=1,
+        description="Share of the key space that exists at the start; new keys take the rest in order.",
+    )
+    magnitude_sigma: float = Field(
+        1.0, ge=0, le=10,
+        description="Update magnitudes are lognormal with median 1 and this sigma (heavy-tailed; assumption).",
+    )
+
+
 class Model(Section):
     """A model: its embedding rows (keys), their size and their split into shards."""
 
@@ -203,6 +242,12 @@ class Model(Section):
     traffic_share: float = Field(
         1.0, gt=0.0, le=1.0, description="Share of inference traffic this model serves."
     )
+    replicas: int = Field(
+        1, ge=1, le=1000,
+        description="Replicas of each shard in every DC, on distinct servers (replica j of shard s "
+        "lives on server (s + j) mod servers). Local leaders matter when this is above 1.",
+    )
+    workload: ModelWorkload = Field(default_factory=ModelWorkload, description="The synthetic update workload.")
 
     @property
     def size_bytes(self) -> float:
@@ -239,10 +284,92 @@ class CentralPush(Section):
     )
 
 
+class Workload(Section):
+    """The trainers: how long they produce updates and how they push them."""
+
+    duration: PositiveDuration = Field(60.0, description="How long the trainers produce updates.")
+    batch_interval: PositiveDuration = Field(
+        0.1, description="Trainers push a batch of updates this often (assumption: 100 ms)."
+    )
+    trainers: int = Field(1, ge=1, le=10_000, description="Trainer hosts in the training DC.")
+    trainer_nic: PositiveBandwidth = Field(25e9, description="NIC bandwidth of a trainer host (assumption).")
+    trace: str | None = Field(
+        None,
+        description="A CSV or Parquet file of updates to replay instead of the synthetic workload, "
+        "relative to the scenario file; columns time_s, model, key, magnitude.",
+    )
+
+
+class Costs(Section):
+    """What the sync charges per unit of work: CPU time at either end and bytes on the wire.
+
+    All are assumptions (the paper does not publish them), chosen as orders of magnitude of a
+    C++ parameter server; docs/reproduction.md lists how sensitive results are to each.
+    """
+
+    cpu_per_request: Duration = Field(20e-6, description="CPU to receive and parse a pull request.")
+    cpu_per_shard: Duration = Field(
+        1e-6, description="CPU to examine one shard in a pull (compare its shard version or knowledge)."
+    )
+    cpu_per_key_scanned: Duration = Field(20e-9, description="CPU per key compared by a full shard scan.")
+    cpu_per_cache_entry: Duration = Field(50e-9, description="CPU per update-cache entry compared.")
+    cpu_per_key_applied: Duration = Field(200e-9, description="CPU per key applied at the puller or written by a trainer.")
+    header_bytes: Size = Field(64, description="Bytes of a message's header.")
+    key_bytes: Size = Field(8, description="Bytes of a key id.")
+    version_bytes: Size = Field(16, description="Bytes of a version (origin, counter, time).")
+    vector_entry_bytes: Size = Field(8, description="Bytes of one knowledge-vector entry.")
+    shard_version_bytes: Size = Field(8, description="Bytes of a shard version (64 bits).")
+
+
+class PullEdge(Section):
+    """A custom pull: the replicas of `dc` pull from those of `source` instead of the training DC."""
+
+    dc: Name = Field(description="The pulling DC.")
+    source: Name = Field(description="The DC it pulls from.")
+
+
+class Sync(Section):
+    """Ekko's peer-to-peer, log-less, state-based sync (DESIGN.md section 2) and its switches."""
+
+    shard_version: bool = Field(
+        True, description="Pullers send the shard version they last saw; unchanged shards are skipped."
+    )
+    update_cache: bool = Field(
+        True, description="Each shard keeps recently updated keys, so a pull need not scan the shard."
+    )
+    local_leader: bool = Field(
+        True, description="Only one replica per shard and DC pulls over the WAN; the others pull from it."
+    )
+    cache_size: int = Field(4096, ge=1, le=10**8, description="Update-cache entries per shard replica (assumption).")
+    warm_start: bool = Field(
+        True,
+        description="Start in steady state, as a long-running deployment is: every replica holds the "
+        "same versions of the `cache_size` most recently updated keys of each shard, and every update "
+        "cache is full of them. Off: every replica starts empty, caches too.",
+    )
+    pull_interval: PositiveDuration = Field(
+        0.05, description="Floor between the starts of two pulls of one puller (adaptive rate; assumption)."
+    )
+    drain: Duration = Field(
+        10.0, description="Time after the workload ends before the convergence check."
+    )
+    pull_graph: list[PullEdge] = Field(
+        default_factory=list,
+        description="Custom pulls between DCs (trees, pulling from a nearer DC); DCs not listed pull "
+        "from the training DC. Must form a tree rooted at the training DC.",
+    )
+    costs: Costs = Field(default_factory=Costs, description="CPU and byte costs of the sync.")
+
+
 class Output(Section):
     """What a run records."""
 
     window: PositiveDuration = Field(1.0, description="Width of a time-series window.")
+    latency_sample: int = Field(
+        1, ge=1, le=10**9,
+        description="Measure update latency for 1 in N updates, picked by a hash of key and version "
+        "(unbiased and deterministic); 1 measures every update.",
+    )
 
 
 class Scenario(Section):
@@ -251,9 +378,10 @@ class Scenario(Section):
     name: Name = Field(description="Scenario name; the default run folder is runs/<name>-<seed>/.")
     description: str = Field("", description="Free text for readers.")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed of every random stream in the run.")
-    strategy: Literal["offline", "chain", "central_push"] = Field(
-        description="How models reach inference DCs: `offline` (checkpoint, validate, broadcast), "
-        "`chain` (DC to DC), `central_push` (training DC to every DC, two-phase commit)."
+    strategy: Literal["ekko", "offline", "chain", "central_push"] = Field(
+        description="How model updates reach inference DCs: `ekko` (P2P state-based sync of sparse "
+        "updates), `offline` (checkpoint, validate, broadcast), `chain` (DC to DC), "
+        "`central_push` (training DC to every DC, two-phase commit)."
     )
     until: PositiveDuration | None = Field(
         None, description="Stop the simulation at this time even if the strategy is not done."
@@ -264,14 +392,21 @@ class Scenario(Section):
     offline: Offline = Field(default_factory=Offline)
     chain: Chain = Field(default_factory=Chain)
     central_push: CentralPush = Field(default_factory=CentralPush)
+    workload: Workload = Field(default_factory=Workload)
+    sync: Sync = Field(default_factory=Sync)
     output: Output = Field(default_factory=Output)
 
-    # Where `topology.graphml` was found, resolved against the scenario file's folder.
+    # Files the scenario names, resolved against the scenario file's folder by the loader.
     _graphml_path: Path | None = PrivateAttr(None)
+    _trace_path: Path | None = PrivateAttr(None)
 
     @property
     def graphml_path(self) -> Path | None:
         return self._graphml_path
+
+    @property
+    def trace_path(self) -> Path | None:
+        return self._trace_path
 
     @property
     def training_dc(self) -> DataCenter:

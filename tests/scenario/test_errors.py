@@ -26,7 +26,7 @@ CASES = [
     ("bad unit", ("topology", "wan", "latency"), "10 parsecs", "topology.wan.latency: unknown duration unit 'parsecs'"),
     ("not a number", ("models", 0, "keys"), "many", "models[0].keys: Input should be a valid integer"),
     ("wrong type", ("topology", "datacenters"), {"train": 1}, "topology.datacenters: Input should be a valid list"),
-    ("bad enum", ("strategy",), "telepathy", "strategy: Input should be 'offline', 'chain' or 'central_push'"),
+    ("bad enum", ("strategy",), "telepathy", "strategy: Input should be 'ekko', 'offline', 'chain' or 'central_push'"),
     ("unknown DC in a link", ("topology", "links"), [{"between": ["train", "mars"]}], "topology.links[0].between: unknown DC 'mars'"),
     ("unknown DC in congestion", ("network",), {"congestion": [{"link": "wan:train->venus", "start": "1s", "end": "2s", "fraction": 0.5}]}, "network.congestion[0].link: unknown DC 'venus'"),
     ("fraction out of range", ("network",), {"congestion": [{"link": "wan:train->a", "start": "1s", "end": "2s", "fraction": 1.5}]}, "network.congestion[0].fraction: Input should be less than or equal to 1"),

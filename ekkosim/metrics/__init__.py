@@ -1,0 +1,1 @@
+"""Metrics computed while a run goes: update latency."""

@@ -1,0 +1,131 @@
+"""Update latency (DESIGN.md section 7): for an update u and a replica r, the first time r
+holds a version of u's key at least as new as u, minus the time u was produced.
+
+Updates are sampled 1 in N by a hash of (key, counter): deterministic, and independent of
+popularity, so the sample is unbiased. A replica's version of a key only grows, so when an
+apply moves a key from version `prev` to `new`, r first holds exactly the sampled updates of
+that key with prev < u <= new: no per-replica bookkeeping is needed, and each (update,
+replica) pair is recorded once. An update is forgotten once every replica of its shard holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ekkosim.ps.shard import Change, ShardReplica
+from ekkosim.ps.version import newer
+
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def sampled(keys: np.ndarray, counters: np.ndarray, every: int) -> np.ndarray:
+    """Which (key, counter) updates are in the 1-in-`every` sample (a splitmix64 hash)."""
+    if every == 1:
+        return np.ones(keys.size, dtype=bool)
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + counters.astype(np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+    return z % np.uint64(every) == 0
+
+
+@dataclass
+class _Pending:
+    """Sampled updates of one shard that some replica does not hold yet."""
+
+    update: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    key: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    counter: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    missing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    FIELDS = ("update", "key", "time", "origin", "counter", "missing")
+
+    def extend(self, **columns) -> None:
+        for name in self.FIELDS:
+            setattr(self, name, np.concatenate([getattr(self, name), columns[name]]))
+
+    def keep(self, mask: np.ndarray) -> None:
+        for name in self.FIELDS:
+            setattr(self, name, getattr(self, name)[mask])
+
+
+class LatencyTracker:
+    """Records (update, replica, latency) for the sampled updates."""
+
+    def __init__(self, sample_every: int, n_shards: list[int], holders: dict[tuple[int, int], int]):
+        """`n_shards[m]`: shards of model m; `holders[(m, s)]`: replicas of shard s that must
+        receive an update (all but its origin)."""
+        self.sample_every = sample_every
+        self.n_shards = n_shards
+        self.holders = holders
+        self.pending: dict[tuple[int, int], _Pending] = {}
+        self.produced_updates = 0
+        self.updates: list[tuple[np.ndarray, ...]] = []  # (model, key, produced_s) per batch
+        self.n_sampled = 0
+        self._rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (update, replica, latency)
+
+    def produced(self, model: int, shard: int, change: Change, replica: ShardReplica) -> None:
+        """A trainer's write at the origin produced the versions now held for `change.keys`."""
+        keys = change.keys
+        self.produced_updates += keys.size
+        counter = replica.counter[keys]
+        global_keys = keys * self.n_shards[model] + shard
+        pick = sampled(global_keys, counter, self.sample_every)
+        n = int(pick.sum())
+        if n == 0:
+            return
+        ids = np.arange(self.n_sampled, self.n_sampled + n, dtype=np.int64)
+        self.n_sampled += n
+        time = replica.time[keys][pick]
+        self.updates.append((np.full(n, model, dtype=np.int32), global_keys[pick], time))
+        self.pending.setdefault((model, shard), _Pending()).extend(
+            update=ids, key=keys[pick], time=time, origin=replica.origin[keys][pick],
+            counter=counter[pick], missing=np.full(n, self.holders[(model, shard)], dtype=np.int64),
+        )
+
+    def applied(self, model: int, shard: int, replica_index: int, change: Change, replica: ShardReplica, now: float) -> None:
+        """`replica` (numbered `replica_index`) applied `change` at time `now`."""
+        pending = self.pending.get((model, shard))
+        if pending is None or pending.key.size == 0 or change.keys.size == 0:
+            return
+        order = np.argsort(change.keys, kind="stable")
+        sorted_keys = change.keys[order]
+        where = np.searchsorted(sorted_keys, pending.key)
+        hit = where < sorted_keys.size
+        hit[hit] = sorted_keys[where[hit]] == pending.key[hit]
+        if not hit.any():
+            return
+        candidates = np.flatnonzero(hit)
+        at = order[where[candidates]]
+        keys = change.keys[at]
+        u = (pending.time[candidates], pending.origin[candidates], pending.counter[candidates])
+        held_before = ~newer(*u, change.prev_time[at], change.prev_origin[at], change.prev_counter[at])
+        held_now = ~newer(*u, replica.time[keys], replica.origin[keys], replica.counter[keys])
+        first = candidates[held_now & ~held_before]
+        if first.size == 0:
+            return
+        self._rows.append((pending.update[first], np.full(first.size, replica_index, dtype=np.int32), now - pending.time[first]))
+        pending.missing[first] -= 1
+        if np.any(pending.missing[first] == 0):
+            pending.keep(pending.missing > 0)
+
+    def undelivered(self) -> int:
+        """(update, replica) pairs sampled but not delivered when the run stopped."""
+        return int(sum(int(p.missing.sum()) for p in self.pending.values()))
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(update id, replica index, latency_s) of every delivery, in the order they happened."""
+        if not self._rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0)
+        return tuple(np.concatenate(column) for column in zip(*self._rows))
+
+    def sampled_updates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(model, global key, produced_s) of every sampled update, indexed by update id."""
+        if not self.updates:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
+        return tuple(np.concatenate(column) for column in zip(*self.updates))

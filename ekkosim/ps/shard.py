@@ -1,0 +1,76 @@
+"""A shard replica: every key's version and value in NumPy arrays, its knowledge, its shard
+version and its update cache.
+
+Keys are local indices 0..n-1 (the model's key k lives in shard k mod shards at index
+k div shards). Arrays start as zeros ("no version", value 0), so a replica's untouched keys
+cost no memory until they are written (NumPy allocates zeros lazily).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ekkosim.ps import knowledge as kn
+from ekkosim.ps.update_cache import UpdateCache
+from ekkosim.ps.version import newer
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an apply changed: the keys, and their versions before (to measure latency)."""
+
+    keys: np.ndarray
+    prev_time: np.ndarray
+    prev_origin: np.ndarray
+    prev_counter: np.ndarray
+
+
+class ShardReplica:
+    """One replica of one shard. `version` grows by one on every change to it."""
+
+    def __init__(self, n_keys: int, n_origins: int, cache_capacity: int | None):
+        self.n_keys = n_keys
+        self.time = np.zeros(n_keys, dtype=np.float64)
+        self.origin = np.zeros(n_keys, dtype=np.int16)
+        self.counter = np.zeros(n_keys, dtype=np.int64)
+        self.value = np.zeros(n_keys, dtype=np.float64)
+        self.seq = np.zeros(n_keys, dtype=np.int64)  # shard version of each key's last change here
+        self.knowledge = kn.empty(n_origins)
+        self.version = 0
+        self.cache = UpdateCache(cache_capacity, n_origins) if cache_capacity else None
+
+    def write(self, origin: int, keys: np.ndarray, values: np.ndarray, now: float) -> Change:
+        """Produce new versions of `keys` (unique) at this replica, as their origin: the next
+        counters of `origin`, time `now`. This is where trainer updates and rollbacks enter."""
+        counters = self.knowledge[origin] + 1 + np.arange(keys.size, dtype=np.int64)
+        change = self.apply(keys, np.full(keys.size, now), np.full(keys.size, origin, dtype=np.int16), counters, values)
+        self.knowledge[origin] += keys.size
+        return change
+
+    def apply(self, keys, time, origin, counter, value) -> Change:
+        """Take each given version that is newer than the one held (newest wins); return what
+        changed. Keys must be unique."""
+        take = newer(time, origin, counter, self.time[keys], self.origin[keys], self.counter[keys])
+        keys = keys[take]
+        change = Change(keys, self.time[keys], self.origin[keys], self.counter[keys])
+        if keys.size:
+            self.time[keys] = time[take]
+            self.origin[keys] = origin[take]
+            self.counter[keys] = counter[take]
+            self.value[keys] = value[take]
+            self.version += 1
+            self.seq[keys] = self.version
+            if self.cache is not None:
+                self.cache.record(keys, self.version, self)
+        return change
+
+    def state_equals(self, other: ShardReplica) -> bool:
+        """Same version and value for every key."""
+        return (
+            np.array_equal(self.time, other.time)
+            and np.array_equal(self.origin, other.origin)
+            and np.array_equal(self.counter, other.counter)
+            and np.array_equal(self.value, other.value)
+        )

@@ -1,0 +1,104 @@
+"""The `ekko` strategy: trainers write sparse updates at the origin; every other replica pulls
+them through the peer-to-peer, log-less, state-based sync (DESIGN.md section 2).
+
+The run lasts `workload.duration` plus `sync.drain`; then every replica is compared with its
+origin (`converged`), and the update latencies of the sampled updates are summarised.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.ps.placement import pull_groups
+from ekkosim.simulation import Outcome, Simulation
+from ekkosim.sync.cluster import Cluster
+from ekkosim.sync.puller import SyncCounters, pull_forever
+from ekkosim.sync.trainer import train, update_sources
+
+
+class EkkoOutcome(Outcome):
+    def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters):
+        scenario = sim.scenario
+        super().__init__(sim.env.timeout(scenario.workload.duration + scenario.sync.drain))
+        self.sim, self.cluster, self.tracker, self.counters = sim, cluster, tracker, counters
+
+    @functools.cached_property
+    def latency_table(self) -> dict[str, np.ndarray]:
+        """One row per (sampled update, replica that received it), in delivery order."""
+        update, replica, latency = self.tracker.rows()
+        models, keys, produced = self.tracker.sampled_updates()
+        ids = self.cluster.ids
+        model_names = np.array([m.name for m in self.sim.scenario.models], dtype=object)
+        replica_dc = np.array([rid.dc for rid in ids], dtype=object)
+        replica_name = np.array([f"{self.cluster.server(rid)}/shard{rid.shard}/copy{rid.copy}" for rid in ids], dtype=object)
+        return {
+            "update": update,
+            "produced_s": produced[update],
+            "model": model_names[models[update]],
+            "key": keys[update],
+            "dc": replica_dc[replica],
+            "replica": replica_name[replica],
+            "latency_s": latency,
+        }
+
+    def tables(self) -> dict[str, dict]:
+        return {"latency.parquet": self.latency_table}
+
+    def summary(self) -> dict:
+        table = self.latency_table
+        latency, dcs = table["latency_s"], table["dc"]
+        origin = self.sim.scenario.training_dc.name
+        by_dc = {dc.name: _stats(latency[dcs == dc.name]) for dc in self.sim.scenario.topology.datacenters}
+        cross, intra = latency[dcs != origin], latency[dcs == origin]
+        return {
+            "updates": self.tracker.produced_updates,
+            "sampled_updates": self.tracker.n_sampled,
+            "latency_sample": self.sim.scenario.output.latency_sample,
+            "latency_s": _stats(latency),
+            "latency_by_dc_s": {dc: stats for dc, stats in by_dc.items() if stats["count"]},
+            "cross_dc_latency_s": float(cross.mean()) if cross.size else None,
+            "intra_dc_latency_s": float(intra.mean()) if intra.size else None,
+            "all_replica_latency_s": _stats(_slowest_per_update(table["update"], latency, self.tracker)),
+            "undelivered": self.tracker.undelivered(),
+            "converged": self.cluster.converged(),
+            "pulls": self.counters.pulls,
+            "keys_sent": self.counters.keys_sent,
+            "keys_examined": self.counters.keys_examined,
+            "full_scans": self.counters.full_scans,
+        }
+
+
+def _slowest_per_update(update: np.ndarray, latency: np.ndarray, tracker: LatencyTracker) -> np.ndarray:
+    """Per sampled update delivered to every replica: its latency at the last replica."""
+    if update.size == 0:
+        return latency
+    slowest = np.full(tracker.n_sampled, -np.inf)
+    np.maximum.at(slowest, update, latency)
+    complete = np.ones(tracker.n_sampled, dtype=bool)
+    for pending in tracker.pending.values():
+        complete[pending.update] = False
+    return slowest[complete & np.isfinite(slowest)]
+
+
+def _stats(values: np.ndarray) -> dict:
+    if values.size == 0:
+        return {"count": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"count": int(values.size), "mean": float(values.mean()), "p50": float(p50), "p90": float(p90),
+            "p99": float(p99), "max": float(values.max())}
+
+
+def start(sim: Simulation) -> EkkoOutcome:
+    cluster = Cluster(sim.env, sim.scenario)
+    tracker = LatencyTracker(
+        sim.scenario.output.latency_sample, [m.shards for m in sim.scenario.models], cluster.holders()
+    )
+    counters = SyncCounters()
+    for (puller, peer), pairs in pull_groups(sim.scenario).items():
+        sim.env.process(pull_forever(sim, cluster, tracker, counters, puller, peer, pairs))
+    for model, source in enumerate(update_sources(sim.scenario, sim.randomness)):
+        sim.env.process(train(sim, cluster, tracker, model, source))
+    return EkkoOutcome(sim, cluster, tracker, counters)

@@ -1,0 +1,79 @@
+"""Trainers: every `workload.batch_interval` a batch of sparse updates per model goes from a
+trainer host to the origin parameter servers of the touched shards, over the LAN.
+
+On arrival a server takes a core for the cost of writing the batch, then writes it: each key
+gets a new version from the origin (the training DC's copy 0 of its shard), stamped with that
+instant. That instant is when the update is produced; latency is measured from it. A key's new
+value is its old value plus the update's magnitude (the quality model replaces this rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import simpy
+
+from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.net.topology import Server
+from ekkosim.simulation import Simulation
+from ekkosim.sync.cluster import ORIGIN, Cluster
+from ekkosim.kernel import Randomness
+from ekkosim.scenario.schema import Scenario
+from ekkosim.workload.batch import UpdateBatch, UpdateSource
+from ekkosim.workload.synthetic import SyntheticWorkload
+from ekkosim.workload.trace import TraceWorkload, read_trace
+
+PUSH = "trainer:push"
+
+
+def update_sources(scenario: Scenario, randomness: Randomness) -> list[UpdateSource]:
+    """Per model, its updates: replayed from `workload.trace`, or synthetic, each model with
+    its own random stream."""
+    if scenario.trace_path is not None:
+        traces = read_trace(scenario.trace_path, scenario.models)
+        return [TraceWorkload(traces[model.name]) for model in scenario.models]
+    return [
+        SyntheticWorkload(model, randomness.stream(f"models[{i}].workload")) for i, model in enumerate(scenario.models)
+    ]
+
+
+def train(
+    sim: Simulation, cluster: Cluster, tracker: LatencyTracker, model: int, source: UpdateSource
+) -> Iterator[simpy.Event]:
+    """The trainer process of one model: produce and push batches until `workload.duration`."""
+    workload, env = sim.scenario.workload, sim.env
+    host = Server(sim.scenario.training_dc.name, model % workload.trainers, "trainer")
+    shards = sim.scenario.models[model].shards
+    t = 0.0
+    while t < workload.duration:
+        t_next = min(t + workload.batch_interval, workload.duration)
+        yield env.timeout(t_next - t)
+        batch = source.batch(t, t_next)
+        t = t_next
+        if len(batch) == 0:
+            continue
+        shard_of = batch.keys % shards
+        servers: dict[Server, list[int]] = {}
+        for shard in np.unique(shard_of):
+            servers.setdefault(cluster.server(cluster.origin(model, int(shard))), []).append(int(shard))
+        for server, server_shards in servers.items():
+            env.process(_push(sim, cluster, tracker, model, host, server, server_shards, batch, shard_of))
+
+
+def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,
+          server_shards: list[int], batch: UpdateBatch, shard_of: np.ndarray) -> Iterator[simpy.Event]:
+    costs, env = sim.scenario.sync.costs, sim.env
+    spec = sim.scenario.models[model]
+    mask = np.isin(shard_of, server_shards)
+    n = int(mask.sum())
+    yield sim.send(host, server, costs.header_bytes + n * (costs.key_bytes + spec.value_bytes), PUSH).done
+    with cluster.cpu[server].request() as core:
+        yield core
+        yield env.timeout(costs.cpu_per_key_applied * n)
+        for shard in server_shards:
+            rows = shard_of == shard
+            local = batch.keys[rows] // spec.shards
+            replica = cluster.replica(cluster.origin(model, shard))
+            change = replica.write(ORIGIN, local, replica.value[local] + batch.magnitudes[rows], env.now)
+            tracker.produced(model, shard, change, replica)

@@ -1,0 +1,74 @@
+"""A batch of key updates of one model, as trainers push it, and the protocol of what produces them.
+
+An update writes one key (an embedding row or a dense block) with a magnitude (the size of the
+gradient step, which the SLO-aware scheduler turns into significance). Updates to one key within
+a batch are merged, as a parameter server applies them: one entry, the magnitudes summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class UpdateBatch:
+    """The updates of one model produced in one interval, merged per key.
+
+    `keys` are int64, unique and ascending; `magnitudes[i]` (float64, finite, >= 0; > 0 from the
+    synthetic workload) is the summed magnitude of the updates to `keys[i]`; `is_new[i]` says that
+    `keys[i]` did not exist before this batch. The arrays are read-only views.
+    """
+
+    keys: np.ndarray
+    magnitudes: np.ndarray
+    is_new: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name, dtype in (("keys", np.int64), ("magnitudes", np.float64), ("is_new", np.bool_)):
+            array = getattr(self, name)
+            if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
+                raise ValueError(f"UpdateBatch.{name} must be a 1-D {np.dtype(dtype)} array")
+            if len(array) != len(self.keys):
+                raise ValueError(f"UpdateBatch.{name} has {len(array)} entries, keys has {len(self.keys)}")
+            # A view, so that freezing it leaves the caller's array writable.
+            view = array.view()
+            view.flags.writeable = False
+            object.__setattr__(self, name, view)
+        if not np.all(self.keys[1:] > self.keys[:-1]):
+            raise ValueError("UpdateBatch.keys must be unique and ascending")
+        if not np.all((self.magnitudes >= 0) & np.isfinite(self.magnitudes)):
+            raise ValueError("UpdateBatch.magnitudes must be finite and >= 0")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @classmethod
+    def empty(cls) -> UpdateBatch:
+        """A batch without updates."""
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.bool_))
+
+    @classmethod
+    def merge(cls, keys: np.ndarray, magnitudes: np.ndarray, is_new: np.ndarray) -> UpdateBatch:
+        """Merge single updates (any order, keys may repeat) into a batch.
+
+        One entry per distinct key; its magnitude is the sum of its updates' magnitudes (added in
+        input order, so the result is deterministic); it is new if any of its updates was.
+        """
+        keys = np.asarray(keys, dtype=np.int64)
+        distinct, slot = np.unique(keys, return_inverse=True)
+        summed = np.bincount(slot, weights=np.asarray(magnitudes, dtype=np.float64), minlength=len(distinct))
+        summed = summed.astype(np.float64, copy=False)  # bincount of nothing gives int64
+        new = np.zeros(len(distinct), dtype=np.bool_)
+        new[slot[np.asarray(is_new, dtype=np.bool_)]] = True
+        return cls(distinct, summed, new)
+
+
+class UpdateSource(Protocol):
+    """What produces one model's updates: the synthetic workload or a trace."""
+
+    def batch(self, t0: float, t1: float) -> UpdateBatch:
+        """The updates produced in [t0, t1) (seconds of simulated time), merged per key."""
+        ...
