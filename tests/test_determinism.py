@@ -5,9 +5,9 @@ import json
 from tests.conftest import SCENARIOS, run_cli
 
 
-def _digest(tmp_path, name, *args, hashseed="0"):
+def _digest(tmp_path, name, *args, hashseed="0", scenario="congestion.yaml"):
     out = tmp_path / name
-    result = run_cli("run", str(SCENARIOS / "congestion.yaml"), "--quiet", "--out", str(out), *args,
+    result = run_cli("run", str(SCENARIOS / scenario), "--quiet", "--out", str(out), *args,
                      env={"PYTHONHASHSEED": hashseed})
     assert result.returncode == 0, result.stderr
     return json.loads((out / "summary.json").read_text())["digest"]
@@ -18,3 +18,9 @@ def test_same_seed_same_digest_across_hash_seeds_and_different_seed_differs(tmp_
     assert _digest(tmp_path, "b", hashseed="1") == first
     # the scenario has random background flows, so another seed gives other results
     assert _digest(tmp_path, "c", "--seed", "8", hashseed="1") != first
+
+
+def test_ekko_digest_is_the_same_across_hash_seeds(tmp_path):
+    short = ("--set", "workload.duration=2s", "--set", "sync.drain=1s")
+    first = _digest(tmp_path, "a", *short, hashseed="0", scenario="ekko_basic.yaml")
+    assert _digest(tmp_path, "b", *short, hashseed="123", scenario="ekko_basic.yaml") == first

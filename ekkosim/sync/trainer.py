@@ -9,6 +9,7 @@ value is its old value plus the update's magnitude (the quality model replaces t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -45,12 +46,11 @@ def train(
     workload, env = sim.scenario.workload, sim.env
     host = Server(sim.scenario.training_dc.name, model % workload.trainers, "trainer")
     shards = sim.scenario.models[model].shards
-    t = 0.0
-    while t < workload.duration:
-        t_next = min(t + workload.batch_interval, workload.duration)
-        yield env.timeout(t_next - t)
+    for k in range(math.ceil(workload.duration / workload.batch_interval)):
+        # batch k covers [k, k + 1) x batch_interval: products, not sums, so boundaries do not drift
+        t, t_next = k * workload.batch_interval, min((k + 1) * workload.batch_interval, workload.duration)
+        yield env.timeout(t_next - env.now)
         batch = source.batch(t, t_next)
-        t = t_next
         if len(batch) == 0:
             continue
         shard_of = batch.keys % shards

@@ -121,3 +121,23 @@ def test_same_seed_same_digest(small, tmp_path):
     assert run(scenario, tmp_path / "b")["digest"] == first
     small["seed"] = 4
     assert run(validate(small), tmp_path / "c")["digest"] != first
+
+
+def test_malformed_trace_is_a_clear_error_naming_file_and_line(tmp_path):
+    trace = tmp_path / "updates.csv"
+    trace.write_text("time_s,model,key,magnitude\n0.1,m,3,1.0\n0.2,m,12.5,1.0\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(json.dumps(tiny() | {"workload": {"duration": "1s", "trace": "updates.csv"}}))
+    result = run_cli("validate", str(scenario))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "workload.trace: " in result.stderr and "updates.csv:3: key" in result.stderr
+
+
+def test_trace_replay_delivers_every_row(tmp_path):
+    trace = tmp_path / "updates.csv"
+    trace.write_text("time_s,model,key,magnitude\n" + "".join(f"{0.01 * i + 0.005},m,{i % 10},1.0\n" for i in range(40)))
+    scenario = validate(tiny() | {"workload": tiny()["workload"] | {"trace": str(trace)}})
+    summary = run(scenario, tmp_path / "run")
+    assert summary["converged"] is True
+    # 40 rows, 10 ms apart, batched per 100 ms: each batch updates 10 distinct keys once
+    assert summary["updates"] == 40
