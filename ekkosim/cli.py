@@ -7,6 +7,7 @@ internal error (a bug: the message says so). Bad input never produces a tracebac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -48,6 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("scenarios", type=Path, nargs="+")
 
     sub.add_parser("schema", help="print the scenario JSON Schema")
+
+    reproduce = sub.add_parser("reproduce", help="the paper's numbers beside the simulator's")
+    reproduce.add_argument("experiment", choices=["ablation", "latency", "baselines", "all"])
+    reproduce.add_argument("--json", action="store_true", help="print the rows as JSON")
+    reproduce.add_argument("--quick", action="store_true", help="shorter simulated time (as CI runs it)")
+    reproduce.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="where the runs go")
+    reproduce.add_argument("--workers", type=int, default=2, help="runs at once (processes)")
+    reproduce.add_argument("--scenarios", type=Path, help="the scenarios folder (default: the one shipped)")
+
+    plot = sub.add_parser("plot", help="update-latency CDFs of run folders")
+    plot.add_argument("runs", type=Path, nargs="+", help="run folders of strategy ekko")
+    plot.add_argument("--out", type=Path, required=True, help="the PNG file to write")
+    plot.add_argument("--by", choices=["run", "dc"], default="run", help="one line per run, or per DC of one run")
     return parser
 
 
@@ -172,6 +186,43 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
     return worst
 
 
+def _reproduce(args: argparse.Namespace, console: Console) -> int:
+    from ekkosim import reproduce
+
+    names = list(reproduce.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    results = {}
+    for name in names:
+        with console.status(f"reproducing {name}", spinner="dots") if not args.json else contextlib.nullcontext():
+            results[name] = reproduce.EXPERIMENTS[name](
+                args.out, quick=args.quick, workers=args.workers, scenarios=args.scenarios or reproduce.SCENARIOS)
+    if args.json:
+        rows = {name: [row.as_json() for row in rows] for name, rows in results.items()}
+        print(json.dumps(rows if args.experiment == "all" else rows[args.experiment], indent=2))
+        return EXIT_OK
+    for name, rows in results.items():
+        table = Table(title=f"reproduce {name}" + (" (quick)" if args.quick else ""))
+        for heading in ("configuration", "paper (s)", "simulated mean (s)", "p50 (s)", "p99 (s)", "simulated / paper"):
+            table.add_column(heading, justify="left" if heading == "configuration" else "right")
+        for row in rows:
+            ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+            table.add_row(row.config, _seconds(row.paper_s), _seconds(row.sim_s), _seconds(row.p50_s),
+                          _seconds(row.p99_s), ratio)
+        console.print(table)
+    return EXIT_OK
+
+
+def _plot(args: argparse.Namespace, console: Console) -> int:
+    from ekkosim.plot import PlotError, plot_cdfs
+
+    try:
+        out = plot_cdfs(args.runs, args.out, by_dc=args.by == "dc")
+    except PlotError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    console.print(f"wrote {out}")
+    return EXIT_OK
+
+
 def _schema(args: argparse.Namespace, console: Console) -> int:
     print(json.dumps(Scenario.model_json_schema(), indent=2))
     return EXIT_OK
@@ -180,7 +231,7 @@ def _schema(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
-    command = {"run": _run, "validate": _validate, "schema": _schema}[args.command]
+    command = {"run": _run, "validate": _validate, "schema": _schema, "reproduce": _reproduce, "plot": _plot}[args.command]
     try:
         return command(args, console)
     except ScenarioError as err:
