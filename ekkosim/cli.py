@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ekkosim.results.run_folder import RunFolderError
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.schema import Scenario
 
@@ -70,12 +71,16 @@ class _ProgressDisplay:
 
     DELAY_S = 2.0
 
-    def __init__(self, console: Console, until_s: float | None):
+    def __init__(self, console: Console):
         self.console = console
-        self.until_s = until_s
+        self.until_s: float | None = None
         self.started = time.perf_counter()
         self.progress: Progress | None = None
         self.task = None
+
+    def start(self, sim) -> None:
+        """Learn when the run will end (if the strategy or the scenario says)."""
+        self.until_s = sim.outcome.expected_end_s(sim.scenario.until)
 
     def __call__(self, now_s: float) -> None:
         if self.progress is None:
@@ -149,7 +154,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     scenario = load(args.scenario, overrides)
     out = args.out or runner.default_out(scenario)
-    display = None if args.quiet else _ProgressDisplay(console, scenario.until)
+    display = None if args.quiet else _ProgressDisplay(console)
     clock = {"now": 0.0}
 
     def on_progress(now_s: float) -> None:
@@ -158,7 +163,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             display(now_s)
 
     try:
-        summary = runner.run(scenario, out, on_progress=on_progress)
+        summary = runner.run(scenario, out, on_progress=on_progress, on_start=display.start if display else None)
     except KeyboardInterrupt:
         if display is not None:
             display.close()
@@ -237,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RunFolderError as err:
+        print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said plainly
         traceback.print_exc()

@@ -40,7 +40,8 @@ class Environment(simpy.Environment):
             if next_time == float("inf"):
                 break
             if until_s is not None and next_time > until_s:
-                self.run(until=until_s)  # advances the clock to the stop time, no further
+                if until_s > self.now:
+                    self.run(until=until_s)  # advances the clock to the stop time, no further
                 break
             self.step()
             if on_progress is not None and self.events_processed % progress_every == 0:

@@ -24,8 +24,14 @@ from ekkosim.scenario.schema import Scenario
 class Outcome:
     """What a strategy reports: the event of its end, its summary numbers and its tables."""
 
-    def __init__(self, done: simpy.Event):
+    def __init__(self, done: simpy.Event, end_s: float | None = None):
         self.done = done
+        self.end_s = end_s  # when `done` will fire, if the strategy knows in advance
+
+    def expected_end_s(self, until_s: float | None) -> float | None:
+        """When the run will stop, if known: the strategy's end or the scenario's `until`."""
+        known = [t for t in (self.end_s, until_s) if t is not None]
+        return min(known) if known else None
 
     def summary(self) -> dict:
         """Numbers for summary.json, computed when the run has stopped."""

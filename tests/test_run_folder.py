@@ -87,3 +87,35 @@ def test_bytes_still_moving_at_until_are_in_the_timeseries(small, tmp_path):
     series = pq.read_table(tmp_path / "timeseries.parquet").to_pandas()
     wan = series[series["link"].str.startswith("wan/")]
     assert wan["bytes"].sum() == pytest.approx(2 * 0.625e9, rel=1e-9)
+
+
+def test_rerun_with_another_strategy_leaves_no_file_of_the_first(small, tmp_path):
+    small["strategy"] = "ekko"
+    small["workload"] = {"duration": "0.5s"}
+    small["models"][0].update(keys=1000, shards=2, workload={"rate": 100})
+    run(validate(small), tmp_path)
+    assert (tmp_path / "latency.parquet").exists()
+    small["strategy"] = "offline"
+    run(validate(small), tmp_path)
+    assert not (tmp_path / "latency.parquet").exists()
+
+
+def test_out_that_is_a_file_or_a_foreign_folder_exits_2(small, write_scenario, tmp_path):
+    scenario = write_scenario(small)
+    result = run_cli("run", str(scenario), "--out", str(scenario), "--quiet")
+    assert result.returncode == 2 and "cannot use as a results folder" in result.stderr
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    result = run_cli("run", str(scenario), "--out", str(tmp_path / "mine"), "--quiet")
+    assert result.returncode == 2 and "not an ekkosim run folder" in result.stderr
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+    assert "Traceback" not in result.stderr
+
+
+def test_until_on_an_event_instant_stops_there(small, tmp_path):
+    small["strategy"] = "ekko"
+    small["until"] = "100ms"  # the first trainer batch is pushed at exactly 100 ms
+    small["models"][0].update(keys=1000, shards=2, workload={"rate": 100})
+    summary = run(validate(small), tmp_path)
+    assert summary["sim_time_s"] == 0.1 and summary["complete"] is False
+    assert summary["converged"] is None  # not meaningful before the drain

@@ -10,7 +10,7 @@ import simpy
 
 from ekkosim.baselines.striping import portions
 from ekkosim.net.topology import Server
-from ekkosim.simulation import Outcome, Simulation
+from ekkosim.simulation import Simulation
 
 
 def broadcast(sim: Simulation, tag: str) -> dict[str, simpy.Event]:
@@ -29,19 +29,3 @@ def broadcast(sim: Simulation, tag: str) -> dict[str, simpy.Event]:
         ]
         arrivals[dc_name] = simpy.AllOf(sim.env, flows)
     return arrivals
-
-
-class WholeModelOutcome(Outcome):
-    """The outcome of a whole-model strategy: when each receiving DC held the complete models."""
-
-    def __init__(self, sim: Simulation, done: simpy.Event | None = None):
-        super().__init__(done if done is not None else sim.env.event())
-        self.sim = sim
-        self.model_ready_s: dict[str, float] = {}
-
-    def ready_when(self, dc: str, event: simpy.Event) -> None:
-        """When `event` fires, note the time as the moment `dc` holds the complete models."""
-        event.callbacks.append(lambda _: self.model_ready_s.__setitem__(dc, self.sim.env.now))
-
-    def summary(self) -> dict:
-        return {"model_ready_s": {dc: self.model_ready_s.get(dc) for dc in self.sim.scenario.receiving_dcs}}

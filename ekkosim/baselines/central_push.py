@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import simpy
 
-from ekkosim.baselines.broadcast import WholeModelOutcome, broadcast
+from ekkosim.baselines.broadcast import broadcast
+from ekkosim.baselines.outcome import WholeModelOutcome
 from ekkosim.net.topology import Server
 from ekkosim.simulation import Simulation
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import simpy
 
-from ekkosim.baselines.broadcast import WholeModelOutcome
+from ekkosim.baselines.outcome import WholeModelOutcome
 from ekkosim.baselines.striping import chunk_owners, chunks
 from ekkosim.net.topology import Server
 from ekkosim.simulation import Simulation

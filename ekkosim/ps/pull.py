@@ -76,3 +76,19 @@ def apply_answer(puller: ShardReplica, answer: ShardAnswer) -> Change:
     change = puller.apply(answer.keys, answer.time, answer.origin, answer.counter, answer.value)
     puller.knowledge = kn.union(puller.knowledge, answer.knowledge)
     return change
+
+
+def answer_pull(
+    peers: list[ShardReplica], cursors: np.ndarray | None, knowledges: list[np.ndarray] | None, use_cache: bool
+) -> list[tuple[int, ShardAnswer]]:
+    """A peer's answer to one pull over several shards: (index, answer) for every shard with
+    news. The request holds a cursor per shard (shard versions on) or a knowledge per shard."""
+    answers = []
+    for i, peer in enumerate(peers):
+        if cursors is not None:
+            answer = answer_cursor(peer, int(cursors[i]), use_cache)
+        else:
+            answer = answer_knowledge(peer, knowledges[i], use_cache)
+        if answer is not None:
+            answers.append((i, answer))
+    return answers

@@ -2,8 +2,10 @@
 version and its update cache.
 
 Keys are local indices 0..n-1 (the model's key k lives in shard k mod shards at index
-k div shards). Arrays start as zeros ("no version", value 0), so a replica's untouched keys
-cost no memory until they are written (NumPy allocates zeros lazily).
+k div shards). Arrays start as zeros ("no version", value 0). The state is dense: about 34
+bytes per key per copy once the workload has touched the key's memory page, which a workload
+spread over the key space soon does; the scenario checks refuse runs that would need more
+than 16 GiB.
 """
 
 from __future__ import annotations

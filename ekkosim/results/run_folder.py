@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 INCOMPLETE = "INCOMPLETE"
 SUMMARY = "summary.json"
@@ -43,14 +42,33 @@ def table_digest(name: str, columns: dict[str, np.ndarray | list]) -> bytes:
     return h.digest()
 
 
+class RunFolderError(ValueError):
+    """The results folder cannot be used: not creatable, or holding files of something else."""
+
+
 class RunFolder:
-    """Writes one run's results into `path`, atomically file by file, summary last."""
+    """Writes one run's results into `path`, atomically file by file, summary last.
+
+    The folder must be new, empty, or an earlier run's folder (it has `summary.json` or
+    `INCOMPLETE`); an earlier run's files are removed first, so none of them can be taken for
+    this run's.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / SUMMARY).unlink(missing_ok=True)  # a stale summary would vouch for new files
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            earlier = sorted(self.path.iterdir())
+        except OSError as err:
+            raise RunFolderError(f"{self.path}: cannot use as a results folder: {err.strerror or err}") from None
+        if earlier and not any((self.path / marker).exists() for marker in (SUMMARY, INCOMPLETE)):
+            raise RunFolderError(f"{self.path}: holds files but is not an ekkosim run folder; choose another --out")
         (self.path / INCOMPLETE).write_text("this run has not finished; its files are partial\n")
+        for entry in earlier:
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            elif entry.name != INCOMPLETE:
+                entry.unlink()
         self._digest = hashlib.sha256()
 
     def write_text(self, name: str, text: str) -> None:
@@ -58,6 +76,9 @@ class RunFolder:
         _atomic(self.path / name, lambda p: p.write_text(text, encoding="utf-8"))
 
     def write_table(self, name: str, columns: dict[str, np.ndarray | list]) -> None:
+        import pyarrow as pa  # here, so that commands which write no table start fast
+        import pyarrow.parquet as pq
+
         self._digest.update(table_digest(name, columns))
         table = pa.table({column: pa.array(np.asarray(values)) for column, values in columns.items()})
         _atomic(self.path / name, lambda p: pq.write_table(table, p))

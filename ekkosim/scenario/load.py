@@ -86,7 +86,7 @@ def apply_override(data: dict, assignment: str) -> None:
     value = parse_yaml(text, f"--set {path}") if text.strip() else None
     node: Any = data
     for depth, step in enumerate(steps[:-1]):
-        here = ".".join(str(s) for s in steps[: depth + 1])
+        here = _location(tuple(steps[: depth + 1]))
         if isinstance(step, int):
             if not isinstance(node, list) or step >= len(node):
                 raise ScenarioError([f"--set {path}: {here} is not an existing list item"])
@@ -159,7 +159,7 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
     if scenario.workload.trace is not None:
         scenario._trace_path = _resolve(scenario.workload.trace, source_dir)
         try:
-            read_trace(scenario.trace_path, scenario.models)
+            scenario._traces = read_trace(scenario.trace_path, scenario.models)
         except TraceError as err:
             raise ScenarioError([f"workload.trace: {err}"]) from None
     problems = list(references.check(scenario, graphml_nodes))

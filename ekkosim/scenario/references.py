@@ -98,6 +98,7 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
                 break
 
     yield from _check_pull_graph(scenario)
+    yield from _check_size(scenario)
 
     order = scenario.chain.order
     if order is not None:
@@ -107,6 +108,35 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
                 yield f"chain.order[{j}]", f"{name!r} is not an inference DC (inference DCs: {', '.join(remote)})"
         if sorted(order) != expected and all(name in remote for name in order):
             yield "chain.order", f"must name every inference DC exactly once: {', '.join(remote)}"
+
+
+MAX_WINDOWS = 1_000_000
+MAX_CHUNKS = 1_000_000
+MAX_KEY_STATE_BYTES = 16 * 2**30
+KEY_STATE_BYTES = 34  # per key per shard copy: version (time, origin, counter), value, seq
+
+
+def _check_size(scenario: Scenario) -> Iterator[Problem]:
+    """Runs this simulator cannot finish in reasonable time and memory, refused up front."""
+    end = scenario.until
+    if scenario.strategy == "ekko":
+        end = min(end or float("inf"), scenario.workload.duration + scenario.sync.drain)
+    if end is not None and end / scenario.output.window > MAX_WINDOWS:
+        yield "output.window", (f"{end / scenario.output.window:,.0f} windows over {end:g} s of simulated time; "
+                                f"at most {MAX_WINDOWS:,}: widen the window")
+    if scenario.strategy == "chain":
+        chunks = sum(model.size_bytes for model in scenario.models) / scenario.chain.chunk
+        if chunks > MAX_CHUNKS:
+            yield "chain.chunk", f"{chunks:,.0f} chunks; at most {MAX_CHUNKS:,}: use larger chunks"
+    if scenario.strategy == "ekko":
+        copies = len(scenario.topology.datacenters)
+        for i, model in enumerate(scenario.models):
+            need = model.keys * model.replicas * copies * KEY_STATE_BYTES
+            if need > MAX_KEY_STATE_BYTES:
+                yield f"models[{i}].keys", (
+                    f"{model.keys:,} keys in {model.replicas * copies} shard copies need about {need / 2**30:,.0f} GiB "
+                    f"of per-key state (at most {MAX_KEY_STATE_BYTES // 2**30} GiB); simulate a smaller key space: "
+                    "the sync's cost follows the updated keys, not the model size")
 
 
 def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:

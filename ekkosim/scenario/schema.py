@@ -63,7 +63,8 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64)]
 class Section(BaseModel):
     """A scenario section: unknown keys are errors, values are checked as they are assigned."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    # strict: no silent coercion (`shards: true` is not 1, `servers: "3"` is not 3); floats take ints
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, strict=True)
 
 
 class DataCenter(Section):
@@ -123,7 +124,7 @@ class Wan(Section):
 class WanLink(Section):
     """A full-duplex WAN link between two data centers (or GraphML transit nodes)."""
 
-    between: tuple[Name, Name] = Field(description="The two endpoints, by DC name.")
+    between: list[Name] = Field(min_length=2, max_length=2, description="The two endpoints, by DC name.")
     bandwidth: PositiveBandwidth | None = Field(None, description="Each direction; default `topology.wan.bandwidth`.")
     latency: Duration | None = Field(None, description="One way; default `topology.wan.latency`.")
 
@@ -240,7 +241,8 @@ class Model(Section):
     )
     shards: int = Field(64, ge=1, le=10**7, description="Shards per replica (assumption).")
     traffic_share: float = Field(
-        1.0, gt=0.0, le=1.0, description="Share of inference traffic this model serves."
+        1.0, gt=0.0, le=1.0,
+        description="Share of inference traffic this model serves (used by the SLO-aware scheduler, issue 5).",
     )
     replicas: int = Field(
         1, ge=1, le=1000,
@@ -304,7 +306,7 @@ class Costs(Section):
     """What the sync charges per unit of work: CPU time at either end and bytes on the wire.
 
     All are assumptions (the paper does not publish them), chosen as orders of magnitude of a
-    C++ parameter server; docs/reproduction.md lists how sensitive results are to each.
+    C++ parameter server (docs/sync.md).
     """
 
     cpu_per_request: Duration = Field(20e-6, description="CPU to receive and parse a pull request.")
@@ -344,8 +346,8 @@ class Sync(Section):
     warm_start: bool = Field(
         True,
         description="Start in steady state, as a long-running deployment is: every replica holds the "
-        "same versions of the `cache_size` most recently updated keys of each shard, and every update "
-        "cache is full of them. Off: every replica starts empty, caches too.",
+        "same versions (written at time 0) of the first `cache_size` keys of each shard, and every "
+        "update cache is full of them. Off: every replica starts empty, caches too.",
     )
     pull_interval: PositiveDuration = Field(
         0.05, description="Floor between the starts of two pulls of one puller (adaptive rate; assumption)."
@@ -399,6 +401,7 @@ class Scenario(Section):
     # Files the scenario names, resolved against the scenario file's folder by the loader.
     _graphml_path: Path | None = PrivateAttr(None)
     _trace_path: Path | None = PrivateAttr(None)
+    _traces: dict | None = PrivateAttr(None)  # the parsed trace, model name to its updates
 
     @property
     def graphml_path(self) -> Path | None:
@@ -409,12 +412,13 @@ class Scenario(Section):
         return self._trace_path
 
     @property
-    def training_dc(self) -> DataCenter:
-        return next(dc for dc in self.topology.datacenters if dc.role in ("training", "both"))
+    def traces(self) -> dict | None:
+        """The updates of `workload.trace` per model name, as the loader read them."""
+        return self._traces
 
     @property
-    def inference_dcs(self) -> list[DataCenter]:
-        return [dc for dc in self.topology.datacenters if dc.role in ("inference", "both")]
+    def training_dc(self) -> DataCenter:
+        return next(dc for dc in self.topology.datacenters if dc.role in ("training", "both"))
 
     @property
     def receiving_dcs(self) -> list[str]:

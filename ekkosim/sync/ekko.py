@@ -22,7 +22,8 @@ from ekkosim.sync.trainer import train, update_sources
 class EkkoOutcome(Outcome):
     def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters):
         scenario = sim.scenario
-        super().__init__(sim.env.timeout(scenario.workload.duration + scenario.sync.drain))
+        end_s = scenario.workload.duration + scenario.sync.drain
+        super().__init__(sim.env.timeout(end_s), end_s)
         self.sim, self.cluster, self.tracker, self.counters = sim, cluster, tracker, counters
 
     @functools.cached_property
@@ -63,7 +64,8 @@ class EkkoOutcome(Outcome):
             "intra_dc_latency_s": float(intra.mean()) if intra.size else None,
             "all_replica_latency_s": _stats(_slowest_per_update(table["update"], latency, self.tracker)),
             "undelivered": self.tracker.undelivered(),
-            "converged": self.cluster.converged(),
+            # only meaningful after the drain: a run stopped early by `until` has not converged yet
+            "converged": self.cluster.converged() if self.done.processed else None,
             "pulls": self.counters.pulls,
             "keys_sent": self.counters.keys_sent,
             "keys_examined": self.counters.keys_examined,

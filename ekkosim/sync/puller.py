@@ -20,7 +20,8 @@ import simpy
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import ReplicaId
-from ekkosim.ps.pull import ShardAnswer, answer_cursor, answer_knowledge, apply_answer
+from ekkosim.ps.pull import ShardAnswer, answer_pull, apply_answer
+from ekkosim.scenario.schema import Costs
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import N_ORIGINS, Cluster
 
@@ -32,7 +33,6 @@ class SyncCounters:
     """Work done by every puller together."""
 
     pulls: int = 0
-    shards_answered: int = 0
     keys_sent: int = 0
     keys_examined: int = 0  # keys compared by scans and cache lookups
     full_scans: int = 0
@@ -55,11 +55,10 @@ def pull_forever(
     value_bytes = [sim.scenario.models[rid.model].value_bytes for rid, _ in pairs]
     # Where replicas start as copies of their peers (warm start), a puller has seen it all.
     cursors = np.array([replica.version if replica.state_equals(m) else 0 for replica, m in zip(theirs, mine)], dtype=np.int64)
-    vector_bytes = N_ORIGINS * costs.vector_entry_bytes
     if sync.shard_version:
         request_bytes = costs.header_bytes + len(pairs) * costs.shard_version_bytes
     else:
-        request_bytes = costs.header_bytes + len(pairs) * vector_bytes
+        request_bytes = costs.header_bytes + len(pairs) * N_ORIGINS * costs.vector_entry_bytes
 
     yield env.timeout(sim.randomness.stream(f"sync.puller.{puller}.{peer}").uniform(0, sync.pull_interval))
     while True:
@@ -69,28 +68,12 @@ def pull_forever(
 
         with cluster.cpu[peer].request() as core:
             yield core
-            answers: list[tuple[int, ShardAnswer]] = []
-            for i, replica in enumerate(theirs):
-                if asked is None:
-                    answer = answer_cursor(replica, int(cursors[i]), sync.update_cache)
-                else:
-                    answer = answer_knowledge(replica, asked[i], sync.update_cache)
-                if answer is not None:
-                    answers.append((i, answer))
-            scanned = sum(a.examined for _, a in answers if a.full_scan)
-            cached = sum(a.examined for _, a in answers if not a.full_scan)
-            yield env.timeout(
-                costs.cpu_per_request + costs.cpu_per_shard * len(pairs)
-                + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached
-            )
+            answers = answer_pull(theirs, cursors if asked is None else None, asked, sync.update_cache)
+            yield env.timeout(_answer_cpu_s(costs, len(pairs), answers))
 
-        sent = sum(len(a) for _, a in answers)
-        reply_bytes = costs.header_bytes + sum(
-            len(a) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + vector_bytes + costs.shard_version_bytes
-            for i, a in answers
-        )
-        yield sim.send(peer, puller, reply_bytes, REPLY).done
+        yield sim.send(peer, puller, _reply_bytes(costs, answers, value_bytes), REPLY).done
 
+        sent = sum(len(answer) for _, answer in answers)
         with cluster.cpu[puller].request() as core:
             yield core
             yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
@@ -101,10 +84,26 @@ def pull_forever(
                 tracker.applied(rid.model, rid.shard, indices[i], change, mine[i], env.now)
 
         counters.pulls += 1
-        counters.shards_answered += len(answers)
         counters.keys_sent += sent
-        counters.keys_examined += scanned + cached
-        counters.full_scans += sum(1 for _, a in answers if a.full_scan)
+        counters.keys_examined += sum(answer.examined for _, answer in answers)
+        counters.full_scans += sum(1 for _, answer in answers if answer.full_scan)
         wait = started + sync.pull_interval - env.now
         if wait > 0:
             yield env.timeout(wait)
+
+
+def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[tuple[int, ShardAnswer]]) -> float:
+    """CPU seconds a peer spends answering: the request, every shard examined, every key compared."""
+    scanned = sum(answer.examined for _, answer in answers if answer.full_scan)
+    cached = sum(answer.examined for _, answer in answers if not answer.full_scan)
+    return (costs.cpu_per_request + costs.cpu_per_shard * n_shards
+            + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
+
+
+def _reply_bytes(costs: Costs, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float]) -> float:
+    """Bytes of a reply: header; per shard answered its knowledge and shard version; per key
+    its id, version and value."""
+    per_shard = N_ORIGINS * costs.vector_entry_bytes + costs.shard_version_bytes
+    return costs.header_bytes + sum(
+        len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard for i, answer in answers
+    )

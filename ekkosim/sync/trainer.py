@@ -23,7 +23,7 @@ from ekkosim.kernel import Randomness
 from ekkosim.scenario.schema import Scenario
 from ekkosim.workload.batch import UpdateBatch, UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
-from ekkosim.workload.trace import TraceWorkload, read_trace
+from ekkosim.workload.trace import TraceWorkload
 
 PUSH = "trainer:push"
 
@@ -31,9 +31,8 @@ PUSH = "trainer:push"
 def update_sources(scenario: Scenario, randomness: Randomness) -> list[UpdateSource]:
     """Per model, its updates: replayed from `workload.trace`, or synthetic, each model with
     its own random stream."""
-    if scenario.trace_path is not None:
-        traces = read_trace(scenario.trace_path, scenario.models)
-        return [TraceWorkload(traces[model.name]) for model in scenario.models]
+    if scenario.traces is not None:
+        return [TraceWorkload(scenario.traces[model.name]) for model in scenario.models]
     return [
         SyntheticWorkload(model, randomness.stream(f"models[{i}].workload")) for i, model in enumerate(scenario.models)
     ]
@@ -49,6 +48,8 @@ def train(
     for k in range(math.ceil(workload.duration / workload.batch_interval)):
         # batch k covers [k, k + 1) x batch_interval: products, not sums, so boundaries do not drift
         t, t_next = k * workload.batch_interval, min((k + 1) * workload.batch_interval, workload.duration)
+        if t >= workload.duration:  # the division rounded up past the last batch
+            return
         yield env.timeout(t_next - env.now)
         batch = source.batch(t, t_next)
         if len(batch) == 0:

@@ -108,3 +108,27 @@ def test_rtt_weighted_needs_latency_everywhere(small):
     small["topology"]["datacenters"][1]["lan_latency"] = "0s"
     with pytest.raises(ScenarioError, match=r"topology.datacenters\[1\].lan_latency: must be > 0 with network.sharing"):
         validate(small)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"until": "900s", "output": {"window": "100us"}}, r"output.window: 9,000,000 windows over 900 s"),
+        ({"strategy": "chain", "chain": {"chunk": "100B"}}, r"chain.chunk: 10,000,000 chunks; at most 1,000,000"),
+        ({"strategy": "ekko", "models": [{"name": "m", "keys": 10**11}]}, r"models\[0\].keys: 100,000,000,000 keys in 3 shard copies"),
+    ],
+)
+def test_runs_too_large_to_finish_are_refused_up_front(small, changes, message):
+    with pytest.raises(ScenarioError, match=message):
+        validate(small | changes)
+
+
+def test_no_silent_coercion(small):
+    small["models"][0]["shards"] = True
+    small["topology"]["datacenters"][0]["servers"] = "3"
+    with pytest.raises(ScenarioError) as caught:
+        validate(small)
+    assert caught.value.problems == [
+        "topology.datacenters[0].servers: Input should be a valid integer, got '3'",
+        "models[0].shards: Input should be a valid integer, got True",
+    ]

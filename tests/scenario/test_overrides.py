@@ -18,7 +18,7 @@ def test_set_overrides_apply_before_validation(small, write_scenario):
     [
         ("topology.wan.bandwidth", "expected dotted.path=value"),
         ("topology..wan=1", "not a dotted path"),
-        ("topology.datacenters[7].servers=2", "topology.datacenters.7 is not an existing list item"),
+        ("topology.datacenters[7].servers=2", "topology.datacenters[7] is not an existing list item"),
         ("topology.wan.bandwidth=-5Gbps", "topology.wan.bandwidth: must be > 0bps, got -5Gbps"),
         ("topology.wan.speed=5Gbps", "topology.wan.speed: unknown field"),
     ],
