@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display is needed or wanted
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np
+import pyarrow.parquet as pq
+from matplotlib.figure import Figure  # not pyplot: no display, and no backend forced on the caller
 
 PERCENTILES = (50, 99)
 
@@ -48,7 +44,8 @@ def plot_cdfs(run_dirs: list[Path], out: Path, by_dc: bool = False, labels: list
     """Overlay update-latency CDFs (log-scaled time): one line per run, or per DC of one run."""
     if by_dc and len(run_dirs) != 1:
         raise PlotError("--by dc takes exactly one run folder")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     if by_dc:
         table = latencies(run_dirs[0])
         for dc in dict.fromkeys(table["dc"].tolist()):  # DCs in order of first delivery
@@ -68,5 +65,4 @@ def plot_cdfs(run_dirs: list[Path], out: Path, by_dc: bool = False, labels: list
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,16 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
         [sys.executable, "-m", "ekkosim", *args], capture_output=True, text=True, env=full_env, cwd=cwd or REPO,
         timeout=300,
     )
+
+
+@pytest.fixture
+def small_scenarios(tmp_path):
+    """A scenarios folder whose testbed is a small stand-in, so the tables run in seconds."""
+    folder = tmp_path / "scenarios"
+    (folder / "paper").mkdir(parents=True)
+    testbed = yaml.safe_load((SCENARIOS / "ekko_basic.yaml").read_text())
+    testbed["workload"]["duration"] = "2s"
+    testbed["sync"]["drain"] = "1s"
+    (folder / "paper" / "testbed.yaml").write_text(yaml.safe_dump(testbed))
+    shutil.copy(SCENARIOS / "broadcast_800s.yaml", folder / "broadcast_800s.yaml")
+    return folder

@@ -2,26 +2,11 @@
 the book's 800 s example exactly."""
 
 import json
-import shutil
 
 import pytest
-import yaml
 
 from ekkosim import reproduce
-from tests.conftest import SCENARIOS, run_cli
-
-
-@pytest.fixture
-def small_scenarios(tmp_path):
-    """A scenarios folder whose testbed is a small stand-in, so the tables run in seconds."""
-    folder = tmp_path / "scenarios"
-    (folder / "paper").mkdir(parents=True)
-    testbed = yaml.safe_load((SCENARIOS / "ekko_basic.yaml").read_text())
-    testbed["workload"]["duration"] = "2s"
-    testbed["sync"]["drain"] = "1s"
-    (folder / reproduce.TESTBED).write_text(yaml.safe_dump(testbed))
-    shutil.copy(SCENARIOS / "broadcast_800s.yaml", folder / "broadcast_800s.yaml")
-    return folder
+from tests.conftest import run_cli
 
 
 def test_ablation_rows(small_scenarios, tmp_path):

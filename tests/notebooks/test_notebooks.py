@@ -1,0 +1,32 @@
+"""The notebooks run headlessly, top to bottom, and draw their figures."""
+
+import nbformat
+from nbclient import NotebookClient
+
+from tests.conftest import REPO
+
+NOTEBOOKS = REPO / "notebooks"
+
+
+def _execute(name: str, parameters: str, cwd) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = parameters
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return notebook
+
+
+def _images(notebook) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def test_ablation_latency_cdf(small_scenarios, tmp_path):
+    notebook = _execute(
+        "ablation_latency_cdf.ipynb",
+        f"from pathlib import Path\nfrom ekkosim import reproduce\nSCENARIOS = Path({str(small_scenarios)!r})\n"
+        f"OUT = Path({str(tmp_path / 'runs')!r})\nQUICK = False",
+        tmp_path,
+    )
+    assert _images(notebook) == 1
+    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert "vv+shard_version+local_leader" in printed and "paper   2.6 s" in printed
