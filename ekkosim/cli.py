@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the scenario JSON Schema")
 
     reproduce = sub.add_parser("reproduce", help="the paper's numbers beside the simulator's")
-    reproduce.add_argument("experiment", choices=["ablation", "latency", "baselines", "all"])
+    reproduce.add_argument("experiment", choices=["ablation", "latency", "baselines", "all", "sensitivity"],
+                           help="`all` is ablation, latency and baselines; `sensitivity` halves and doubles "
+                           "each assumed parameter of the testbed (many runs)")
     reproduce.add_argument("--json", action="store_true", help="print the rows as JSON")
     reproduce.add_argument("--quick", action="store_true", help="shorter simulated time (as CI runs it)")
     reproduce.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="where the runs go")
@@ -194,7 +196,7 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
 def _reproduce(args: argparse.Namespace, console: Console) -> int:
     from ekkosim import reproduce
 
-    names = list(reproduce.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    names = list(reproduce.ALL) if args.experiment == "all" else [args.experiment]
     results = {}
     for name in names:
         with console.status(f"reproducing {name}", spinner="dots") if not args.json else contextlib.nullcontext():

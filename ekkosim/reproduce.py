@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -89,13 +90,66 @@ def _latency_row(config: str, paper_s: float, out: Path, training_dc: str) -> Ro
     return Row(config, paper_s, float(cross.mean()), float(p50), float(p99))
 
 
+def _ablation_jobs(out: Path, extra: tuple[str, ...]) -> list[Job]:
+    return [Job(TESTBED, overrides + extra, out / name) for name, _, overrides in ABLATION]
+
+
+def _ablation_rows(jobs: list[Job], scenarios: Path, prefix: str = "") -> list[Row]:
+    training = load(scenarios / TESTBED).training_dc.name
+    return [_latency_row(prefix + name, paper, job.out, training) for (name, paper, _), job in zip(ABLATION, jobs)]
+
+
 def ablation(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS) -> list[Row]:
     """The three configurations of the paper's ablation, on the testbed."""
-    extra = tuple(QUICK) if quick else ()
-    jobs = [Job(TESTBED, overrides + extra, out / "ablation" / name) for name, _, overrides in ABLATION]
+    jobs = _ablation_jobs(out / "ablation", tuple(QUICK) if quick else ())
     _run_all(jobs, scenarios, workers)
-    training = load(scenarios / TESTBED).training_dc.name
-    return [_latency_row(name, paper, job.out, training) for (name, paper, _), job in zip(ABLATION, jobs)]
+    return _ablation_rows(jobs, scenarios)
+
+
+# The testbed's assumed (not published) parameters, by the --set path that changes them; a
+# `[*]` path holds one value in every item (the testbed's DCs are alike).
+ASSUMED = (
+    "topology.wan.latency",
+    "topology.datacenters[*].lan_latency",
+    "models[0].value_bytes",
+    "models[0].shards",
+    "models[0].workload.rate",
+    "models[0].workload.zipf",
+    "models[0].workload.hot_drift",
+    "models[0].workload.new_keys",
+    "workload.batch_interval",
+    "sync.cache_size",
+    "sync.pull_interval",
+    "sync.costs.cpu_per_request",
+    "sync.costs.cpu_per_shard",
+    "sync.costs.cpu_per_cache_entry",
+    "sync.costs.cpu_per_key_applied",
+)
+FACTORS = (0.5, 2.0)
+
+
+def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
+    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
+    node = scenario_data
+    for name, index in re.findall(r"([A-Za-z_][\w-]*)|\[(\d+|\*)\]", path):
+        node = node[name] if name else node[0 if index == "*" else int(index)]
+    value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
+    return f"{path}={value!r}"
+
+
+def sensitivity(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS,
+                parameters: tuple[str, ...] = ASSUMED) -> list[Row]:
+    """The ablation's three means with each assumed parameter halved and doubled."""
+    base = load(scenarios / TESTBED).model_dump()
+    extra = tuple(QUICK) if quick else ()
+    runs = []
+    for parameter in parameters:
+        for factor in FACTORS:
+            override = scaled_override(base, parameter, factor)
+            label = f"{parameter} x{factor:g}"
+            runs.append((label, _ablation_jobs(out / "sensitivity" / label, (override, *extra))))
+    _run_all([job for _, jobs in runs for job in jobs], scenarios, workers)
+    return [row for label, jobs in runs for row in _ablation_rows(jobs, scenarios, prefix=f"{label}: ")]
 
 
 def latency(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS) -> list[Row]:
@@ -132,4 +186,6 @@ EXPERIMENTS: dict[str, Callable[..., list[Row]]] = {
     "ablation": ablation,
     "latency": latency,
     "baselines": baselines,
+    "sensitivity": sensitivity,
 }
+ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity study is run on its own

@@ -32,3 +32,19 @@ def test_cli_json_form(small_scenarios, tmp_path):
     rows = json.loads(result.stdout)
     assert [row["config"] for row in rows] == ["cross_dc", "intra_dc"]
     assert [row["paper_s"] for row in rows] == [2.4, 0.7]
+
+
+def test_sensitivity_halves_and_doubles_each_parameter(small_scenarios, tmp_path):
+    from ekkosim.scenario import load
+
+    base = load(small_scenarios / reproduce.TESTBED).model_dump()
+    assert reproduce.scaled_override(base, "models[0].shards", 0.5) == "models[0].shards=24"
+    assert reproduce.scaled_override(base, "topology.datacenters[*].lan_latency", 2.0) == \
+        "topology.datacenters[*].lan_latency=0.0002"
+    rows = reproduce.sensitivity(tmp_path / "runs", workers=2, scenarios=small_scenarios,
+                                 parameters=("sync.pull_interval",))
+    assert [row.config for row in rows] == [
+        f"sync.pull_interval x{f}: {name}" for f in ("0.5", "2") for name, _, _ in reproduce.ABLATION]
+    assert all(row.sim_s > 0 for row in rows)
+    # a slower pull interval cannot make the full configuration faster
+    assert rows[5].sim_s > rows[2].sim_s

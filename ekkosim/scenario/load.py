@@ -7,6 +7,7 @@ syntax), before anything is simulated.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -66,48 +67,54 @@ def parse_yaml(text: str | bytes, source: str) -> Any:
         raise ScenarioError([f"{source}: {err}"]) from None
 
 
-_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*$")
-_STEP = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[(\d+|\*)\])*(\.[A-Za-z_][\w-]*(\[(\d+|\*)\])*)*$")
+_STEP = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+|\*)\]")
+EVERY = "*"  # `[*]`: every item of a list
 
 
 def _split_path(path: str) -> list[str | int]:
-    """`a.b[2].c` -> ["a", "b", 2, "c"]."""
+    """`a.b[2].c` -> ["a", "b", 2, "c"]; `a[*].c` -> ["a", "*", "c"] (every item)."""
     if not _PATH.match(path):
         raise ScenarioError([f"--set {path}: not a dotted path such as topology.links[2].bandwidth"])
-    return [name if name else int(index) for name, index in _STEP.findall(path)]
+    return [name if name else (EVERY if index == EVERY else int(index)) for name, index in _STEP.findall(path)]
 
 
 def apply_override(data: dict, assignment: str) -> None:
-    """Apply one `dotted.path[i].field=value` to raw scenario data; the value is read as YAML."""
+    """Apply one `dotted.path[i].field=value` to raw scenario data; the value is read as YAML.
+    `[*]` sets the field in every item of a list (`topology.datacenters[*].cores=12`)."""
     path, sep, text = assignment.partition("=")
     if not sep or not path:
         raise ScenarioError([f"--set {assignment}: expected dotted.path=value"])
-    steps = _split_path(path.strip())
     value = parse_yaml(text, f"--set {path}") if text.strip() else None
-    node: Any = data
-    for depth, step in enumerate(steps[:-1]):
-        here = _location(tuple(steps[: depth + 1]))
-        if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                raise ScenarioError([f"--set {path}: {here} is not an existing list item"])
-            node = node[step]
+    _assign(data, _split_path(path.strip()), value, path, ())
+
+
+def _assign(node: Any, steps: list, value: Any, path: str, done: tuple) -> None:
+    step, rest = steps[0], steps[1:]
+    here = _location((*done, step))
+    if step == EVERY or isinstance(step, int):
+        if not isinstance(node, list):
+            raise ScenarioError([f"--set {path}: {_location(done)} is not a list"])
+        if step != EVERY and step >= len(node):
+            raise ScenarioError([f"--set {path}: {here} is not an existing list item"])
+        for i in range(len(node)) if step == EVERY else [step]:
+            if rest:
+                _assign(node[i], rest, value, path, (*done, i))
+            else:
+                node[i] = copy.deepcopy(value)
+    else:
+        if not isinstance(node, dict):
+            raise ScenarioError([f"--set {path}: the parent of {step!r} is not a section"])
+        if rest:
+            _assign(node.setdefault(step, {}), rest, value, path, (*done, step))
         else:
-            if not isinstance(node, dict):
-                raise ScenarioError([f"--set {path}: {here} is not inside a section"])
-            node = node.setdefault(step, {})
-    last = steps[-1]
-    if isinstance(last, int):
-        if not isinstance(node, list) or last >= len(node):
-            raise ScenarioError([f"--set {path}: no list item [{last}] to set"])
-    elif not isinstance(node, dict):
-        raise ScenarioError([f"--set {path}: the parent of {last!r} is not a section"])
-    node[last] = value
+            node[step] = value
 
 
 def _location(loc: tuple[str | int, ...]) -> str:
     text = ""
     for step in loc:
-        if isinstance(step, int):
+        if isinstance(step, int) or step == EVERY:
             text += f"[{step}]"
         else:
             text += f".{step}" if text else str(step)
