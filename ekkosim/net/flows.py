@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from ekkosim.net.maxmin import allocate
+from ekkosim.net.maxmin import allocate, allocate_routes
 from ekkosim.net.meter import LinkMeter
 
 __all__ = ["Flow", "Network", "SHARING_MODES"]
@@ -237,15 +237,23 @@ class Network:
             self._link_rate = np.zeros(len(self._names))
             return
 
-        indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
-        np.cumsum(self._route_len, out=indptr[1:])
         latency = self._flow_latency
         weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
         bounds = None
         if self.window_bytes is not None:
-            with np.errstate(divide="ignore"):
-                bounds = np.where(latency > 0, self.window_bytes / (2.0 * latency), np.inf)
-        self._rate = allocate(self._capacity, indptr, self._route_links, weights, bounds)
+            bounds = np.divide(
+                self.window_bytes,
+                2.0 * latency,
+                out=np.full(latency.size, np.inf),
+                where=latency > 0,
+            )
+        if weights is None or np.isfinite(weights).all():
+            routes = [flow.route for flow in self._moving]
+            self._rate = allocate_routes(self._capacity, routes, weights, bounds)
+        else:  # a weight 1 / latency overflowed: let allocate reject it
+            indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
+            np.cumsum(self._route_len, out=indptr[1:])
+            self._rate = allocate(self._capacity, indptr, self._route_links, weights, bounds)
         self.recomputations += 1
         self._link_rate = np.bincount(
             self._route_links,
@@ -253,8 +261,12 @@ class Network:
             minlength=len(self._names),
         )
 
-        with np.errstate(divide="ignore"):
-            time_left = np.where(self._rate > 0, self._remaining / self._rate, np.inf)
+        time_left = np.divide(
+            self._remaining,
+            self._rate,
+            out=np.full(self._rate.size, np.inf),
+            where=self._rate > 0,
+        )
         time_left[self._remaining <= COMPLETION_REL_TOL * self._size] = 0.0
         # The timer fires at now + min(time_left), bitwise equal to min(self._finish), so
         # the flow it was armed for always counts as finished (no residue can re-arm it).

@@ -9,9 +9,25 @@ SimGrid states weights as penalties p_i = 1 / w_i (rate = level / penalty).
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Sequence
+from itertools import chain
+
 import numpy as np
 
 __all__ = ["allocate"]
+
+# Inputs with at most this many route entries are allocated in pure Python (_allocate_py):
+# for the few dozen flows of a typical recomputation, per-call NumPy overhead dominates.
+_PY_MAX_NNZ = 1024
+_INF = math.inf
+
+
+class _Fallback(Exception):
+    """The pure-Python path met a case whose NumPy semantics it does not reproduce (a weight
+    sum left <= 0 or non-finite by rounding, a sum of rates overflowing to inf)."""
 
 
 def _gather_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -59,6 +75,7 @@ def allocate(
     if np.any(np.diff(indptr) < 0):
         raise ValueError("indptr must be non-decreasing")
     n_flows = indptr.size - 1
+    unit_weights, no_bounds = weights is None, bounds is None
     weights = np.ones(n_flows) if weights is None else np.asarray(weights, dtype=np.float64)
     bounds = np.full(n_flows, np.inf) if bounds is None else np.asarray(bounds, dtype=np.float64)
     if indices.size and (indices.min() < 0 or indices.max() >= n_links):
@@ -70,9 +87,70 @@ def allocate(
     if bounds.shape != (n_flows,) or not np.all(bounds >= 0):
         raise ValueError("bounds must be >= 0, one per flow")
 
-    rates = np.zeros(n_flows)
     if n_flows == 0:
-        return rates
+        return np.zeros(0)
+    if indices.size <= _PY_MAX_NNZ:
+        try:
+            ptr, links = indptr.tolist(), indices.tolist()
+            return _allocate_py(
+                capacity.tolist(),
+                [links[ptr[i] : ptr[i + 1]] for i in range(n_flows)],
+                None if unit_weights else weights.tolist(),
+                None if no_bounds else bounds.tolist(),
+            )
+        except _Fallback:
+            pass
+    return _allocate_numpy(capacity, indptr, indices, weights, bounds, n_flows, n_links)
+
+
+def allocate_routes(
+    capacity: np.ndarray,
+    routes: list[Sequence[int]],
+    weights: np.ndarray | None = None,
+    bounds: np.ndarray | None = None,
+) -> np.ndarray:
+    """``allocate`` for routes given as sequences of link ids, with no argument checks.
+
+    For callers whose inputs are valid by construction (``flows.Network``); the rates are
+    bitwise those of ``allocate`` on the same routes in CSR form.
+    """
+    if sum(map(len, routes)) <= _PY_MAX_NNZ:
+        try:
+            return _allocate_py(
+                capacity.tolist(),
+                routes,
+                None if weights is None else weights.tolist(),
+                None if bounds is None else bounds.tolist(),
+            )
+        except _Fallback:
+            pass
+    indptr = np.zeros(len(routes) + 1, dtype=np.intp)
+    np.cumsum([len(route) for route in routes], out=indptr[1:])
+    indices = np.fromiter(chain.from_iterable(routes), np.intp, count=int(indptr[-1]))
+    n_flows = len(routes)
+    return _allocate_numpy(
+        capacity,
+        indptr,
+        indices,
+        np.ones(n_flows) if weights is None else weights,
+        np.full(n_flows, np.inf) if bounds is None else bounds,
+        n_flows,
+        capacity.size,
+    )
+
+
+def _allocate_numpy(
+    capacity: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    bounds: np.ndarray,
+    n_flows: int,
+    n_links: int,
+) -> np.ndarray:
+    """Progressive filling with NumPy arrays over all links (large inputs, and the reference
+    for the pure-Python path, which must give bitwise the same rates)."""
+    rates = np.zeros(n_flows)
 
     entry_flow = np.repeat(np.arange(n_flows, dtype=np.intp), np.diff(indptr))
     # Link -> CSR entries crossing it (a CSC view), to find the flows of a saturated link.
@@ -125,3 +203,138 @@ def allocate(
         flows = flows[unfrozen[flows]]
         rates[flows] = weights[flows] * level
         freeze(flows)
+
+
+
+def _allocate_py(
+    capacity: list[float],
+    routes: list[Sequence[int]],
+    weights: list[float] | None,
+    bounds: list[float] | None,
+) -> np.ndarray:
+    """``_allocate_numpy`` in plain Python over the links that carry flows, bitwise identical.
+
+    ``routes[i]`` lists the links of flow i; ``weights``/``bounds`` None mean all 1/all inf.
+    Every float that decides a rate comes from the same IEEE operations in the same order:
+    per freeze batch, the rates (and weights) leaving a link are summed from 0.0 in entry order
+    (as ``np.bincount`` does) and the sum is then subtracted once; a link no batch touches keeps
+    its values and its level (NumPy subtracts 0.0 from it, which changes no bit). Raises
+    _Fallback where NumPy's results could differ (a NaN, or a division by a weight sum <= 0).
+    """
+    n_flows = len(routes)
+    count = Counter(chain.from_iterable(routes))  # unfrozen crossings per link used
+    remaining = {link: capacity[link] for link in count}
+    if weights is None:
+        weight_sum = count  # a sum of k times 1.0 is exactly k
+    else:
+        weight_sum = dict.fromkeys(count, 0.0)
+        for route, w in zip(routes, weights):
+            for link in route:
+                weight_sum[link] += w
+        for s in weight_sum.values():
+            if not s < _INF:
+                raise _Fallback
+    # Level at which each link still crossed by an unfrozen flow saturates.
+    link_level = {
+        link: (x if x > 0.0 else 0.0) / weight_sum[link] for link, x in remaining.items()
+    }
+    rates = [0.0] * n_flows
+    live = list(range(n_flows))  # unfrozen flows, ascending
+    frozen = [False] * n_flows
+
+    if bounds is not None:
+        bound_level = bounds if weights is None else [b / w for b, w in zip(bounds, weights)]
+        by_bound = sorted(range(n_flows), key=bound_level.__getitem__)  # stable; no NaN
+        sorted_bound_level = [bound_level[f] for f in by_bound]
+        next_bound = 0
+
+    def freeze(flows: list[int], uniform_rate: float | None = None) -> None:
+        batch_count: dict[int, int] = {}  # crossings per link, in order of first crossing
+        for f in flows:
+            frozen[f] = True
+            for link in routes[f]:
+                if link in batch_count:
+                    batch_count[link] += 1
+                else:
+                    batch_count[link] = 1
+        if uniform_rate is not None:
+            # Every rate of the batch is r: the sum over k crossings is r + r + ... (k times,
+            # from 0.0, in order), the same whatever the link, so compute each k once.
+            r = uniform_rate
+            acc = 0.0
+            partial = [0.0] + [acc := acc + r for _ in range(max(batch_count.values()))]
+            if acc == _INF:
+                raise _Fallback
+            batch_rate = {link: partial[k] for link, k in batch_count.items()}
+        else:
+            batch_rate = dict.fromkeys(batch_count, 0.0)
+            for f in flows:
+                r = rates[f]
+                for link in routes[f]:
+                    batch_rate[link] += r
+            if _INF in batch_rate.values():
+                raise _Fallback
+        if weights is None:
+            # Weight sums stay the exact float of the crossing counts.
+            for link, k in batch_count.items():
+                x = remaining[link] - batch_rate[link]
+                remaining[link] = x
+                c = count[link] - k
+                count[link] = c
+                if c:
+                    link_level[link] = (x if x > 0.0 else 0.0) / c
+                else:
+                    del link_level[link]
+        else:
+            batch_weight = dict.fromkeys(batch_count, 0.0)
+            for f in flows:
+                w = weights[f]
+                for link in routes[f]:
+                    batch_weight[link] += w
+            for link, k in batch_count.items():
+                x = remaining[link] - batch_rate[link]
+                remaining[link] = x
+                c = count[link] - k
+                count[link] = c
+                ws = weight_sum[link] - batch_weight[link]
+                weight_sum[link] = ws
+                if c:
+                    if not 0.0 < ws < _INF:
+                        raise _Fallback
+                    link_level[link] = (x if x > 0.0 else 0.0) / ws
+                else:
+                    del link_level[link]
+        live[:] = [f for f in live if not frozen[f]]
+
+    while True:
+        level = min(link_level.values(), default=_INF)
+        if level == _INF:
+            # Nothing finite limits the flows left: each runs at its bound, or infinitely fast.
+            for f in live:
+                rates[f] = _INF if bounds is None else bounds[f]
+            return np.array(rates, dtype=np.float64)
+        if bounds is not None:
+            stop = bisect_right(sorted_bound_level, level)
+            at_bound = [f for f in by_bound[next_bound:stop] if not frozen[f]]
+            next_bound = stop
+            if at_bound:
+                for f in at_bound:
+                    rates[f] = bounds[f]
+                freeze(at_bound)
+                continue
+        # The unfrozen flows crossing a saturated link, ascending (np.unique's order).
+        saturated = [link for link, v in link_level.items() if v == level]
+        if len(saturated) == 1:
+            link = saturated[0]
+            flows = [f for f in live if link in routes[f]]
+        else:
+            saturated = set(saturated)
+            flows = [f for f in live if not saturated.isdisjoint(routes[f])]
+        if weights is None:
+            for f in flows:
+                rates[f] = level
+            freeze(flows, level)
+        else:
+            for f in flows:
+                rates[f] = weights[f] * level
+            freeze(flows)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ekkosim.net import maxmin
 from ekkosim.net.maxmin import allocate
 
 inf = math.inf
@@ -140,3 +141,69 @@ def test_weighted_max_min_bottleneck_property(problem):
             continue
         assert route, "an unbounded flow on no link must run at its bound (inf)"
         assert any(is_bottleneck(link, i) for link in route), f"flow {i} has no bottleneck"
+
+
+# The pure-Python path (small inputs) must give bitwise the rates of the NumPy path: run
+# digests depend on every bit of every rate.
+
+
+def _bits(rates):
+    return np.asarray(rates, dtype=np.float64).view(np.uint64).tolist()
+
+
+def _random_problem(rng):
+    n_links = int(rng.integers(1, 25))
+    kind = int(rng.integers(0, 3))
+    if kind == 0:
+        capacity = rng.integers(0, 5, n_links).astype(float)  # ties and zeros
+    elif kind == 1:
+        capacity = 10.0 ** rng.uniform(-3, 12, n_links)
+    else:
+        capacity = rng.choice([0.0, -0.0, 1.0, 3.0, 1e3 / 7, 125e6, 1e-300, 1e300], n_links)
+    capacity[rng.random(n_links) < 0.15] = inf
+    n_flows = int(rng.integers(1, 40))
+    routes = [rng.integers(0, n_links, int(rng.integers(0, 7))).tolist() for _ in range(n_flows)]
+    weights = bounds = None
+    draw = rng.random()
+    if draw < 0.3:
+        weights = 1.0 / rng.choice([0.001, 0.01, 0.02, 0.05, 0.0123], n_flows)
+    elif draw < 0.4:
+        weights = 10.0 ** rng.uniform(-200, 200, n_flows)  # extreme: may take the fallback
+    draw = rng.random()
+    if draw < 0.3:
+        bounds = rng.choice([0.0, 1.0, 2.0, 3.5, inf, 1e8], n_flows)
+    elif draw < 0.4:
+        bounds = rng.uniform(0, 1e9, n_flows)
+    return capacity, routes, weights, bounds
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # extreme weights overflow in NumPy
+def test_python_path_is_bitwise_the_numpy_path():
+    rng = np.random.default_rng(20240601)
+    for _ in range(3000):
+        capacity, routes, weights, bounds = _random_problem(rng)
+        indptr, indices = csr(routes)
+        n_flows = len(routes)
+        reference = maxmin._allocate_numpy(
+            capacity,
+            indptr,
+            indices,
+            np.ones(n_flows) if weights is None else weights,
+            np.full(n_flows, inf) if bounds is None else bounds,
+            n_flows,
+            capacity.size,
+        )
+        assert _bits(allocate(capacity, indptr, indices, weights, bounds)) == _bits(reference)
+        assert _bits(maxmin.allocate_routes(capacity, routes, weights, bounds)) == _bits(
+            reference
+        )
+
+
+def test_large_inputs_take_the_numpy_path():
+    n_flows = maxmin._PY_MAX_NNZ  # two links each: over the pure-Python limit
+    routes = [[i % 7, 7 + i % 5] for i in range(n_flows)]
+    capacity = np.array([float(10 + i) for i in range(12)])
+    indptr, indices = csr(routes)
+    rates = allocate(capacity, indptr, indices)
+    assert _bits(rates) == _bits(maxmin.allocate_routes(capacity, routes))
+    assert np.all(rates > 0)
