@@ -43,7 +43,7 @@ class Cluster:
     def _warm_start(self) -> None:
         """Steady state at time 0: every replica holds the same versions of each shard's first
         `cache_size` keys, and its cache is full of them."""
-        for rid, replica in zip(self.ids, self.replicas):
+        for replica in self.replicas:
             keys = np.arange(min(self.scenario.sync.cache_size, replica.n_keys), dtype=np.int64)
             counters = 1 + np.arange(keys.size, dtype=np.int64)
             replica.apply(keys, np.zeros(keys.size), np.full(keys.size, ORIGIN, dtype=np.int16), counters, np.zeros(keys.size))
