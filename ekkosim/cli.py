@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="where the runs go")
     reproduce.add_argument("--workers", type=int, default=2, help="runs at once (processes)")
     reproduce.add_argument("--scenarios", type=Path, help="the scenarios folder (default: the one shipped)")
+    reproduce.add_argument("--parameters", nargs="+", metavar="PATH",
+                           help="sensitivity only: the --set paths to vary (default: every assumed parameter)")
 
     plot = sub.add_parser("plot", help="update-latency CDFs of run folders")
     plot.add_argument("runs", type=Path, nargs="+", help="run folders of strategy ekko")
@@ -200,8 +202,10 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
     results = {}
     for name in names:
         with console.status(f"reproducing {name}", spinner="dots") if not args.json else contextlib.nullcontext():
+            options = {"parameters": tuple(args.parameters)} if name == "sensitivity" and args.parameters else {}
             results[name] = reproduce.EXPERIMENTS[name](
-                args.out, quick=args.quick, workers=args.workers, scenarios=args.scenarios or reproduce.SCENARIOS)
+                args.out, quick=args.quick, workers=args.workers, scenarios=args.scenarios or reproduce.SCENARIOS,
+                **options)
     if args.json:
         rows = {name: [row.as_json() for row in rows] for name, rows in results.items()}
         print(json.dumps(rows if args.experiment == "all" else rows[args.experiment], indent=2))
