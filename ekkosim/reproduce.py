@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ekkosim.runner import run
-from ekkosim.scenario.load import load
+from ekkosim.scenario.load import EVERY, load, split_path
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TESTBED = "paper/testbed.yaml"
@@ -131,8 +130,8 @@ FACTORS = (0.5, 2.0)
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
     """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
     node = scenario_data
-    for name, index in re.findall(r"([A-Za-z_][\w-]*)|\[(\d+|\*)\]", path):
-        node = node[name] if name else node[0 if index == "*" else int(index)]
+    for step in split_path(path):
+        node = node[0 if step == EVERY else step]  # `[*]`: the items are alike, read the first
     value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
     return f"{path}={value!r}"
 

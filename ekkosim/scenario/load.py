@@ -72,7 +72,7 @@ _STEP = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+|\*)\]")
 EVERY = "*"  # `[*]`: every item of a list
 
 
-def _split_path(path: str) -> list[str | int]:
+def split_path(path: str) -> list[str | int]:
     """`a.b[2].c` -> ["a", "b", 2, "c"]; `a[*].c` -> ["a", "*", "c"] (every item)."""
     if not _PATH.match(path):
         raise ScenarioError([f"--set {path}: not a dotted path such as topology.links[2].bandwidth"])
@@ -86,7 +86,7 @@ def apply_override(data: dict, assignment: str) -> None:
     if not sep or not path:
         raise ScenarioError([f"--set {assignment}: expected dotted.path=value"])
     value = parse_yaml(text, f"--set {path}") if text.strip() else None
-    _assign(data, _split_path(path.strip()), value, path, ())
+    _assign(data, split_path(path.strip()), value, path, ())
 
 
 def _assign(node: Any, steps: list, value: Any, path: str, done: tuple) -> None:

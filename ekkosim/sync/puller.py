@@ -53,8 +53,9 @@ def pull_forever(
     theirs = [cluster.replica(source) for _, source in pairs]
     indices = [cluster.index[rid] for rid, _ in pairs]
     value_bytes = [sim.scenario.models[rid.model].value_bytes for rid, _ in pairs]
-    # Where replicas start as copies of their peers (warm start), a puller has seen it all.
-    cursors = np.array([replica.version if replica.state_equals(m) else 0 for replica, m in zip(theirs, mine)], dtype=np.int64)
+    # Every replica starts alike (empty, or warm-started the same way), so at its start a puller
+    # has seen all of its peers' state: its cursors are their shard versions.
+    cursors = np.array([replica.version for replica in theirs], dtype=np.int64)
     if sync.shard_version:
         request_bytes = costs.header_bytes + len(pairs) * costs.shard_version_bytes
     else:
