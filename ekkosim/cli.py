@@ -7,7 +7,6 @@ internal error (a bug: the message says so). Bad input never produces a tracebac
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -199,13 +198,14 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
     from ekkosim import reproduce
 
     names = list(reproduce.ALL) if args.experiment == "all" else [args.experiment]
-    results = {}
-    for name in names:
-        with console.status(f"reproducing {name}", spinner="dots") if not args.json else contextlib.nullcontext():
-            options = {"parameters": tuple(args.parameters)} if name == "sensitivity" and args.parameters else {}
-            results[name] = reproduce.EXPERIMENTS[name](
-                args.out, quick=args.quick, workers=args.workers, scenarios=args.scenarios or reproduce.SCENARIOS,
-                **options)
+    # The bar goes to stderr, so `--json` output stays clean on stdout.
+    with Progress(TextColumn("[bold]reproduce runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("runs", total=None)
+        results = reproduce.reproduce(
+            names, args.out, quick=args.quick, workers=args.workers, scenarios=args.scenarios or reproduce.SCENARIOS,
+            parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED,
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
     if args.json:
         rows = {name: [row.as_json() for row in rows] for name, rows in results.items()}
         print(json.dumps(rows if args.experiment == "all" else rows[args.experiment], indent=2))

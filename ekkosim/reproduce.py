@@ -9,8 +9,8 @@ reports.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,66 +44,27 @@ class Row:
 
 @dataclass(frozen=True)
 class Job:
-    """A run to make: scenario file (relative to the scenarios folder), overrides, folder."""
+    """A run to make: scenario file (relative to the scenarios folder), overrides, and its folder
+    (relative to the output folder). Experiments that need the same run name the same folder, and
+    `reproduce all` makes it once."""
 
     scenario: str
     overrides: tuple[str, ...]
-    out: Path
+    folder: str
 
 
+# (row, paper mean in seconds, overrides, folder): the rows differ only in the two switches.
 ABLATION = [
-    ("vv", 27.4, ("sync.shard_version=false", "sync.local_leader=false")),
-    ("vv+shard_version", 6.0, ("sync.local_leader=false",)),
-    ("vv+shard_version+local_leader", 2.6, ()),
+    ("vv", 27.4, ("sync.shard_version=false", "sync.local_leader=false"), "vv"),
+    ("vv+shard_version", 6.0, ("sync.local_leader=false",), "vv+shard_version"),
+    ("vv+shard_version+local_leader", 2.6, (), "ekko"),
 ]
+EKKO = "ekko"  # the full-Ekko testbed run: the ablation's last row, the latency rows, the baselines' Ekko row
 BASELINES = [("offline", "strategy=offline"), ("chain", "strategy=chain"), ("central_push", "strategy=central_push")]
 # Whole-model strategies move the whole model, not the simulated key space: Wide & Deep on the
 # Criteo Terabyte logs with its 26 categorical features hashed to 10^7 rows each (assumption;
 # docs/reproduction.md), 66.6 GB at the testbed's 256-byte rows.
 FULL_MODEL_KEYS = 260_000_000
-
-
-def _run(job: Job, scenarios: Path) -> dict:
-    return run(load(scenarios / job.scenario, list(job.overrides)), job.out)
-
-
-def _run_all(jobs: list[Job], scenarios: Path, workers: int) -> list[dict]:
-    """Run jobs, `workers` at a time in separate processes; summaries in job order."""
-    if workers <= 1:
-        return [_run(job, scenarios) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_run, jobs, [scenarios] * len(jobs)))
-
-
-def _cross_dc(out: Path, training_dc: str) -> np.ndarray:
-    table = pq.read_table(out / "latency.parquet", columns=["dc", "latency_s"])
-    dc = table.column("dc").to_numpy(zero_copy_only=False)
-    return table.column("latency_s").to_numpy()[dc != training_dc]
-
-
-def _latency_row(config: str, paper_s: float, out: Path, training_dc: str) -> Row:
-    cross = _cross_dc(out, training_dc)
-    if cross.size == 0:
-        return Row(config, paper_s, None)
-    p50, p99 = np.percentile(cross, [50, 99])
-    return Row(config, paper_s, float(cross.mean()), float(p50), float(p99))
-
-
-def _ablation_jobs(out: Path, extra: tuple[str, ...]) -> list[Job]:
-    return [Job(TESTBED, overrides + extra, out / name) for name, _, overrides in ABLATION]
-
-
-def _ablation_rows(jobs: list[Job], scenarios: Path, prefix: str = "") -> list[Row]:
-    training = load(scenarios / TESTBED).training_dc.name
-    return [_latency_row(prefix + name, paper, job.out, training) for (name, paper, _), job in zip(ABLATION, jobs)]
-
-
-def ablation(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS) -> list[Row]:
-    """The three configurations of the paper's ablation, on the testbed."""
-    jobs = _ablation_jobs(out / "ablation", tuple(QUICK) if quick else ())
-    _run_all(jobs, scenarios, workers)
-    return _ablation_rows(jobs, scenarios)
-
 
 # The testbed's assumed (not published) parameters, by the --set path that changes them; a
 # `[*]` path holds one value in every item (the testbed's DCs are alike).
@@ -127,6 +88,41 @@ ASSUMED = (
 FACTORS = (0.5, 2.0)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What every experiment's jobs depend on."""
+
+    scenarios: Path
+    extra: tuple[str, ...]  # overrides added to every testbed run (`--quick`)
+    parameters: tuple[str, ...]  # the sensitivity study's assumed parameters
+
+
+def _ablation_jobs(plan: Plan, extra: tuple[str, ...] = (), under: str = "") -> list[Job]:
+    return [Job(TESTBED, overrides + extra + plan.extra, under + folder) for _, _, overrides, folder in ABLATION]
+
+
+def _ablation_rows(plan: Plan, out: Path, under: str = "", prefix: str = "") -> list[Row]:
+    training = load(plan.scenarios / TESTBED).training_dc.name
+    return [_latency_row(prefix + name, paper, out / (under + folder), training) for name, paper, _, folder in ABLATION]
+
+
+def _latency_row(config: str, paper_s: float, folder: Path, training_dc: str) -> Row:
+    table = pq.read_table(folder / "latency.parquet", columns=["dc", "latency_s"])
+    dc = table.column("dc").to_numpy(zero_copy_only=False)
+    cross = table.column("latency_s").to_numpy()[dc != training_dc]
+    if cross.size == 0:
+        return Row(config, paper_s, None)
+    p50, p99 = np.percentile(cross, [50, 99])
+    return Row(config, paper_s, float(cross.mean()), float(p50), float(p99))
+
+
+def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
+    """(label, override) for each assumed parameter halved and doubled."""
+    base = load(plan.scenarios / TESTBED).model_dump()
+    return [(f"{parameter} x{factor:g}", scaled_override(base, parameter, factor))
+            for parameter in plan.parameters for factor in FACTORS]
+
+
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
     """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
     node = scenario_data
@@ -136,55 +132,88 @@ def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
     return f"{path}={value!r}"
 
 
-def sensitivity(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS,
-                parameters: tuple[str, ...] = ASSUMED) -> list[Row]:
-    """The ablation's three means with each assumed parameter halved and doubled."""
-    base = load(scenarios / TESTBED).model_dump()
-    extra = tuple(QUICK) if quick else ()
-    runs = []
-    for parameter in parameters:
-        for factor in FACTORS:
-            override = scaled_override(base, parameter, factor)
-            label = f"{parameter} x{factor:g}"
-            runs.append((label, _ablation_jobs(out / "sensitivity" / label, (override, *extra))))
-    _run_all([job for _, jobs in runs for job in jobs], scenarios, workers)
-    return [row for label, jobs in runs for row in _ablation_rows(jobs, scenarios, prefix=f"{label}: ")]
-
-
-def latency(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS) -> list[Row]:
-    """Mean cross-DC (paper 2.4 s) and intra-DC (paper 0.7 s) latency, full Ekko."""
-    job = Job(TESTBED, tuple(QUICK) if quick else (), out / "latency")
-    summary = _run_all([job], scenarios, 1)[0]
-    return [
-        Row("cross_dc", 2.4, summary["cross_dc_latency_s"]),
-        Row("intra_dc", 0.7, summary["intra_dc_latency_s"]),
-    ]
-
-
-def baselines(out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS) -> list[Row]:
-    """Ekko against whole-model updates on the testbed and workload, and the 800 s example."""
-    extra = tuple(QUICK) if quick else ()
-    jobs = [Job(TESTBED, extra, out / "baselines" / "ekko")]
-    jobs += [Job(TESTBED, (override, f"models[0].keys={FULL_MODEL_KEYS}"), out / "baselines" / name)
-             for name, override in BASELINES]
-    jobs.append(Job("broadcast_800s.yaml", (), out / "baselines" / "broadcast_800s"))
-    summaries = _run_all(jobs, scenarios, workers)
-    rows = [Row("ekko", None, summaries[0]["cross_dc_latency_s"])]
-    for (name, _), summary in zip(BASELINES, summaries[1:]):
-        rows.append(Row(name, None, _slowest_ready(summary)))
-    rows.append(Row("broadcast_800s", 800.0, _slowest_ready(summaries[-1])))
-    return rows
-
-
 def _slowest_ready(summary: dict) -> float | None:
     ready = list(summary["model_ready_s"].values())
     return None if None in ready else max(ready)
 
 
-EXPERIMENTS: dict[str, Callable[..., list[Row]]] = {
-    "ablation": ablation,
-    "latency": latency,
-    "baselines": baselines,
-    "sensitivity": sensitivity,
-}
+@dataclass(frozen=True)
+class Experiment:
+    """The runs an experiment needs, and its rows from their folders and summaries."""
+
+    jobs: Callable[[Plan], list[Job]]
+    rows: Callable[[Plan, Path, dict[str, dict]], list[Row]]  # (plan, output folder, summary by folder)
+
+
+ablation = Experiment(
+    jobs=_ablation_jobs,
+    rows=lambda plan, out, summaries: _ablation_rows(plan, out),
+)
+latency = Experiment(
+    jobs=lambda plan: [Job(TESTBED, plan.extra, EKKO)],
+    rows=lambda plan, out, summaries: [
+        Row("cross_dc", 2.4, summaries[EKKO]["cross_dc_latency_s"]),
+        Row("intra_dc", 0.7, summaries[EKKO]["intra_dc_latency_s"]),
+    ],
+)
+baselines = Experiment(
+    jobs=lambda plan: [
+        Job(TESTBED, plan.extra, EKKO),
+        *(Job(TESTBED, (override, f"models[0].keys={FULL_MODEL_KEYS}"), name) for name, override in BASELINES),
+        Job("broadcast_800s.yaml", (), "broadcast_800s"),
+    ],
+    rows=lambda plan, out, summaries: [
+        Row("ekko", None, summaries[EKKO]["cross_dc_latency_s"]),
+        *(Row(name, None, _slowest_ready(summaries[name])) for name, _ in BASELINES),
+        Row("broadcast_800s", 800.0, _slowest_ready(summaries["broadcast_800s"])),
+    ],
+)
+sensitivity = Experiment(
+    jobs=lambda plan: [job for label, override in _sensitivity_points(plan)
+                       for job in _ablation_jobs(plan, (override,), f"sensitivity/{label}/")],
+    rows=lambda plan, out, summaries: [row for label, _ in _sensitivity_points(plan)
+                                       for row in _ablation_rows(plan, out, f"sensitivity/{label}/", f"{label}: ")],
+)
+EXPERIMENTS = {"ablation": ablation, "latency": latency, "baselines": baselines, "sensitivity": sensitivity}
 ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity study is run on its own
+
+
+def _run(job: Job, scenarios: Path) -> dict:
+    return run(load(scenarios / job.scenario, list(job.overrides)), Path(job.folder))
+
+
+def _run_all(jobs: list[Job], scenarios: Path, workers: int, done: Callable[[], None]) -> list[dict]:
+    """Run jobs, `workers` at a time in separate processes, calling `done` as each ends;
+    summaries in job order."""
+    if workers <= 1:
+        summaries = []
+        for job in jobs:
+            summaries.append(_run(job, scenarios))
+            done()
+        return summaries
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_run, job, scenarios) for job in jobs]
+        for future in as_completed(futures):
+            future.result()
+            done()
+        return [future.result() for future in futures]
+
+
+def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS,
+              parameters: tuple[str, ...] = ASSUMED,
+              progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Row]]:
+    """Run what the named experiments need, each distinct run once, and return their rows.
+    `progress(done, total)` is called as runs end."""
+    plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
+    jobs = {job.folder: job for name in names for job in EXPERIMENTS[name].jobs(plan)}
+    ended = 0
+
+    def done() -> None:
+        nonlocal ended
+        ended += 1
+        progress(ended, len(jobs))
+
+    progress(0, len(jobs))
+    runs = [replace(job, folder=str(out / job.folder)) for job in jobs.values()]
+    summaries = dict(zip(jobs, _run_all(runs, scenarios, workers, done)))
+    return {name: EXPERIMENTS[name].rows(plan, out, summaries) for name in names}

@@ -10,7 +10,7 @@ from tests.conftest import run_cli
 
 
 def test_ablation_rows(small_scenarios, tmp_path):
-    rows = reproduce.ablation(tmp_path / "runs", workers=1, scenarios=small_scenarios)
+    rows = reproduce.reproduce(["ablation"], tmp_path / "runs", workers=1, scenarios=small_scenarios)["ablation"]
     assert [row.config for row in rows] == ["vv", "vv+shard_version", "vv+shard_version+local_leader"]
     assert [row.paper_s for row in rows] == [27.4, 6.0, 2.6]
     for row in rows:
@@ -19,7 +19,8 @@ def test_ablation_rows(small_scenarios, tmp_path):
 
 
 def test_baselines_minutes_against_seconds_and_the_800s_example(small_scenarios, tmp_path):
-    rows = {row.config: row for row in reproduce.baselines(tmp_path / "runs", workers=2, scenarios=small_scenarios)}
+    rows = {row.config: row for row in
+            reproduce.reproduce(["baselines"], tmp_path / "runs", workers=2, scenarios=small_scenarios)["baselines"]}
     assert rows["broadcast_800s"].sim_s == pytest.approx(800.0, rel=1e-3)
     assert rows["offline"].sim_s > 60 * rows["ekko"].sim_s  # minutes against seconds
     assert rows["offline"].sim_s > 300 + 600  # checkpoint and validation alone take 15 minutes
@@ -41,10 +42,24 @@ def test_sensitivity_halves_and_doubles_each_parameter(small_scenarios, tmp_path
     assert reproduce.scaled_override(base, "models[0].shards", 0.5) == "models[0].shards=24"
     assert reproduce.scaled_override(base, "topology.datacenters[*].lan_latency", 2.0) == \
         "topology.datacenters[*].lan_latency=0.0002"
-    rows = reproduce.sensitivity(tmp_path / "runs", workers=2, scenarios=small_scenarios,
-                                 parameters=("sync.pull_interval",))
+    rows = reproduce.reproduce(["sensitivity"], tmp_path / "runs", workers=2, scenarios=small_scenarios,
+                               parameters=("sync.pull_interval",))["sensitivity"]
     assert [row.config for row in rows] == [
-        f"sync.pull_interval x{f}: {name}" for f in ("0.5", "2") for name, _, _ in reproduce.ABLATION]
+        f"sync.pull_interval x{f}: {name}" for f in ("0.5", "2") for name, _, _, _ in reproduce.ABLATION]
     assert all(row.sim_s > 0 for row in rows)
     # a slower pull interval cannot make the full configuration faster
     assert rows[5].sim_s > rows[2].sim_s
+
+
+def test_all_makes_each_distinct_run_once(small_scenarios, tmp_path):
+    """The full-Ekko run serves the ablation's last row, the latency rows and the baselines'
+    Ekko row: `all` makes it once, and every table reads the same run."""
+    calls = []
+    results = reproduce.reproduce(list(reproduce.ALL), tmp_path / "runs", workers=1, scenarios=small_scenarios,
+                                  progress=lambda done, total: calls.append((done, total)))
+    runs = len(reproduce.ABLATION) + len(reproduce.BASELINES) + 1  # + the 800 s example
+    assert calls == [(i, runs) for i in range(runs + 1)]
+    full = results["ablation"][-1]
+    ekko = {row.config: row.sim_s for row in results["baselines"]}["ekko"]
+    cross = {row.config: row.sim_s for row in results["latency"]}["cross_dc"]
+    assert ekko == cross == pytest.approx(full.sim_s, rel=1e-12)

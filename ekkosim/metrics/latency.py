@@ -43,15 +43,27 @@ class _Pending:
     counter: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     missing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
+    _distinct_keys: np.ndarray | None = field(default=None, init=False, repr=False)  # sorted `key`, distinct
+
     FIELDS = ("update", "key", "time", "origin", "counter", "missing")
 
     def extend(self, **columns) -> None:
         for name in self.FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), columns[name]]))
+        self._distinct_keys = None
 
     def keep(self, mask: np.ndarray) -> None:
         for name in self.FIELDS:
             setattr(self, name, getattr(self, name)[mask])
+        self._distinct_keys = None
+
+    def touched_by(self, keys: np.ndarray) -> np.ndarray:
+        """Which of `keys` have a pending update (pending keys are few, applied keys many)."""
+        if self._distinct_keys is None:
+            self._distinct_keys = np.unique(self.key)
+        distinct = self._distinct_keys
+        where = np.minimum(np.searchsorted(distinct, keys), distinct.size - 1)
+        return distinct[where] == keys
 
 
 class LatencyTracker:
@@ -93,13 +105,14 @@ class LatencyTracker:
         pending = self.pending.get((model, shard))
         if pending is None or pending.key.size == 0 or change.keys.size == 0:
             return
-        order = np.argsort(change.keys, kind="stable")
+        touched = np.flatnonzero(pending.touched_by(change.keys))
+        if touched.size == 0:
+            return
+        order = touched[np.argsort(change.keys[touched])]  # positions in `change`, by key
         sorted_keys = change.keys[order]
         where = np.searchsorted(sorted_keys, pending.key)
         hit = where < sorted_keys.size
         hit[hit] = sorted_keys[where[hit]] == pending.key[hit]
-        if not hit.any():
-            return
         candidates = np.flatnonzero(hit)
         at = order[where[candidates]]
         keys = change.keys[at]

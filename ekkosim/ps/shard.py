@@ -54,14 +54,17 @@ class ShardReplica:
     def apply(self, keys, time, origin, counter, value) -> Change:
         """Take each given version that is newer than the one held (newest wins); return what
         changed. Keys must be unique."""
-        take = newer(time, origin, counter, self.time[keys], self.origin[keys], self.counter[keys])
-        keys = keys[take]
-        change = Change(keys, self.time[keys], self.origin[keys], self.counter[keys])
+        held = self.time[keys], self.origin[keys], self.counter[keys]
+        take = newer(time, origin, counter, *held)
+        if not take.all():  # usually every key is news: no copies then
+            keys, time, origin, counter, value = keys[take], time[take], origin[take], counter[take], value[take]
+            held = tuple(column[take] for column in held)
+        change = Change(keys, *held)
         if keys.size:
-            self.time[keys] = time[take]
-            self.origin[keys] = origin[take]
-            self.counter[keys] = counter[take]
-            self.value[keys] = value[take]
+            self.time[keys] = time
+            self.origin[keys] = origin
+            self.counter[keys] = counter
+            self.value[keys] = value
             self.version += 1
             self.seq[keys] = self.version
             if self.cache is not None:
