@@ -20,6 +20,7 @@ from rich.table import Table
 from ekkosim.results.run_folder import RunFolderError
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scheduler.priority import PriorityFunctionError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -106,17 +107,27 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:,.3f}"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.3f}"
+
+
 def _per_dc_table(summary: dict, scenario: Scenario) -> Table:
     table = Table(title=f"{scenario.name}: strategy {summary['strategy']}, seed {summary['seed']}")
     table.add_column("data center")
     table.add_column("role")
     if "latency_by_dc_s" in summary:
-        for heading in ("latency mean (s)", "p50 (s)", "p99 (s)", "samples"):
+        slo = summary.get("slo", {}).get("by_dc")
+        headings = ["latency mean s", "p50 s", "p99 s", "samples"]
+        headings += ["SLO drop mean %", "peak %"] if slo is not None else []
+        for heading in headings:
             table.add_column(heading, justify="right")
         for dc in scenario.topology.datacenters:
             stats = summary["latency_by_dc_s"].get(dc.name)
             cells = ["-"] * 4 if stats is None else [
                 _seconds(stats["mean"]), _seconds(stats["p50"]), _seconds(stats["p99"]), f"{stats['count']:,}"]
+            if slo is not None:
+                drop = slo.get(dc.name)
+                cells += ["-"] * 2 if drop is None else [_percent(drop["mean_pct"]), _percent(drop["peak_pct"])]
             table.add_row(dc.name, dc.role, *cells)
     else:
         table.add_column("model ready (s)", justify="right")
@@ -138,6 +149,13 @@ def _totals_table(summary: dict, out: Path) -> Table:
         totals.add_row("update latency", f"mean {_seconds(latency['mean'])} s, p99 {_seconds(latency['p99'])} s "
                        f"over {latency['count']:,} (update, replica) samples")
         totals.add_row("cross-DC / intra-DC mean", f"{_seconds(summary['cross_dc_latency_s'])} s / {_seconds(summary['intra_dc_latency_s'])} s")
+        for priority, stats in summary.get("latency_by_priority_s", {}).items():
+            totals.add_row(f"{priority}-priority updates", f"mean {_seconds(stats['mean'])} s, p99 {_seconds(stats['p99'])} s "
+                           f"({stats['count']:,} samples)")
+        if "slo" in summary:
+            slo = summary["slo"]
+            totals.add_row("SLO drop (service of a DC)", f"peak {_percent(slo['slo_drop_peak_pct'])} %, mean "
+                           f"{_percent(slo['slo_drop_mean_pct'])} %, quality lost {slo['quality_lost_pct_s']:,.2f} %·s")
         totals.add_row("updates produced", f"{summary['updates']:,}")
         totals.add_row("pulls, keys examined", f"{summary['pulls']:,}, {summary['keys_examined']:,} ({summary['full_scans']:,} full scans)")
         style = "green" if summary["converged"] else "red"
@@ -172,6 +190,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             display.close()
         console.print(f"interrupted at simulated t = {clock['now']:,.3f} s; {out} is incomplete", style="yellow")
         return EXIT_INTERRUPTED
+    except PriorityFunctionError as err:  # the user's function failed on a batch of the run
+        if display is not None:
+            display.close()
+        print(f"error: scheduler.priority: {err} (at simulated t = {clock['now']:,.3f} s; {out} is incomplete)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     if display is not None:
         display.close()
     if not args.quiet:

@@ -77,7 +77,7 @@ class LatencyTracker:
         self.holders = holders
         self.pending: dict[tuple[int, int], _Pending] = {}
         self.produced_updates = 0
-        self.updates: list[tuple[np.ndarray, ...]] = []  # (model, key, produced_s) per batch
+        self.updates: list[tuple[np.ndarray, ...]] = []  # (model, key, produced_s, high) per batch
         self.n_sampled = 0
         self._rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (update, replica, latency)
 
@@ -94,7 +94,7 @@ class LatencyTracker:
         ids = np.arange(self.n_sampled, self.n_sampled + n, dtype=np.int64)
         self.n_sampled += n
         time = replica.time[keys][pick]
-        self.updates.append((np.full(n, model, dtype=np.int32), global_keys[pick], time))
+        self.updates.append((np.full(n, model, dtype=np.int32), global_keys[pick], time, replica.high[keys][pick]))
         self.pending.setdefault((model, shard), _Pending()).extend(
             update=ids, key=keys[pick], time=time, origin=replica.origin[keys][pick],
             counter=counter[pick], missing=np.full(n, self.holders[(model, shard)], dtype=np.int64),
@@ -137,8 +137,9 @@ class LatencyTracker:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0)
         return tuple(np.concatenate(column) for column in zip(*self._rows))
 
-    def sampled_updates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(model, global key, produced_s) of every sampled update, indexed by update id."""
+    def sampled_updates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(model, global key, produced_s, high priority) of every sampled update, indexed by
+        update id."""
         if not self.updates:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool)
         return tuple(np.concatenate(column) for column in zip(*self.updates))

@@ -12,6 +12,14 @@ takes the union of knowledges.
 
 Why a cursor is enough: after applying a complete answer, the puller holds everything the peer
 held at that shard version, so what it may lack is exactly what the peer changed since.
+
+Priorities (the SLO-aware scheduler): every key's version carries a class, high or low, and a
+puller pulls in two lanes with cursors of their own: the "all" lane as above, and the "high"
+lane, whose answers hold only the high-priority keys changed since its cursor: an express lane
+that a low-priority backlog cannot hold up. A high-priority key may travel in both (the newer
+version wins at apply; the duplicate costs the high-priority share of the bytes at most). Only
+the "all" lane's answers are whole, so only they bring knowledge: a high-lane answer says
+nothing of the low-priority keys.
 """
 
 from __future__ import annotations
@@ -24,15 +32,20 @@ from ekkosim.ps import knowledge as kn
 from ekkosim.ps.shard import Change, ShardReplica
 
 
+LANES = ("all", "high")  # what a lane's answers hold: every key, or the high-priority ones
+
+
 @dataclass(frozen=True)
 class ShardAnswer:
-    """The peer's answer for one shard, a snapshot taken when it was computed."""
+    """The peer's answer for one shard, a snapshot taken when it was computed at shard version
+    `version`, with the peer's knowledge then."""
 
     keys: np.ndarray
     time: np.ndarray
     origin: np.ndarray
     counter: np.ndarray
     value: np.ndarray
+    high: np.ndarray
     knowledge: np.ndarray
     version: int
     examined: int  # keys compared (cache entries or scanned keys)
@@ -44,19 +57,25 @@ class ShardAnswer:
 
 def _answer(peer: ShardReplica, keys: np.ndarray, examined: int, full_scan: bool) -> ShardAnswer:
     return ShardAnswer(
-        keys, peer.time[keys], peer.origin[keys], peer.counter[keys], peer.value[keys],
+        keys, peer.time[keys], peer.origin[keys], peer.counter[keys], peer.value[keys], peer.high[keys],
         peer.knowledge.copy(), peer.version, examined, full_scan,
     )
 
 
-def answer_cursor(peer: ShardReplica, cursor: int, use_cache: bool) -> ShardAnswer | None:
-    """Answer a puller that last saw shard version `cursor`; None if the shard has not moved."""
+def answer_cursor(peer: ShardReplica, cursor: int, use_cache: bool, lane: str = "all") -> ShardAnswer | None:
+    """Answer a puller that last saw shard version `cursor` in this `lane`: the keys of the
+    lane's class changed since; None if the shard has not moved. From the update cache when it
+    covers the cursor (only its newer tail is read), else from a full scan."""
     if peer.version == cursor:
         return None
     cached = peer.cache.since(cursor, peer) if use_cache and peer.cache is not None else None
     if cached is not None:
-        return _answer(peer, *cached, full_scan=False)
-    return _answer(peer, np.flatnonzero(peer.seq > cursor), peer.n_keys, full_scan=True)
+        (keys, examined), full_scan = cached, False
+    else:
+        keys, examined, full_scan = np.flatnonzero(peer.seq > cursor), peer.n_keys, True
+    if lane == "high":
+        keys = keys[peer.high[keys]]
+    return _answer(peer, keys, examined, full_scan)
 
 
 def answer_knowledge(peer: ShardReplica, knowledge: np.ndarray, use_cache: bool) -> ShardAnswer | None:
@@ -71,22 +90,28 @@ def answer_knowledge(peer: ShardReplica, knowledge: np.ndarray, use_cache: bool)
     return _answer(peer, np.flatnonzero(lacking), peer.n_keys, full_scan=True)
 
 
-def apply_answer(puller: ShardReplica, answer: ShardAnswer) -> Change:
-    """Apply the peer's keys (newest wins), then take the union of the two knowledges."""
-    change = puller.apply(answer.keys, answer.time, answer.origin, answer.counter, answer.value)
-    puller.knowledge = kn.union(puller.knowledge, answer.knowledge)
+def apply_answer(puller: ShardReplica, answer: ShardAnswer, whole: bool = True) -> Change:
+    """Apply the peer's keys (newest wins), then, if the answer is `whole` (every key the puller
+    may lack, not the high-priority lane's part), take the union of the two knowledges."""
+    change = puller.apply(answer.keys, answer.time, answer.origin, answer.counter, answer.value, answer.high)
+    if whole:
+        puller.knowledge = kn.union(puller.knowledge, answer.knowledge)
     return change
 
 
 def answer_pull(
-    peers: list[ShardReplica], cursors: np.ndarray | None, knowledges: list[np.ndarray] | None, use_cache: bool
+    peers: list[ShardReplica],
+    cursors: np.ndarray | None,
+    knowledges: list[np.ndarray] | None,
+    use_cache: bool,
+    lane: str = "all",
 ) -> list[tuple[int, ShardAnswer]]:
     """A peer's answer to one pull over several shards: (index, answer) for every shard with
     news. The request holds a cursor per shard (shard versions on) or a knowledge per shard."""
     answers = []
     for i, peer in enumerate(peers):
         if cursors is not None:
-            answer = answer_cursor(peer, int(cursors[i]), use_cache)
+            answer = answer_cursor(peer, int(cursors[i]), use_cache, lane)
         else:
             answer = answer_knowledge(peer, knowledges[i], use_cache)
         if answer is not None:

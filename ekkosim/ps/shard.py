@@ -30,7 +30,9 @@ class Change:
 
 
 class ShardReplica:
-    """One replica of one shard. `version` grows by one on every change to it."""
+    """One replica of one shard. `version` grows by one on every change to it. `high` is each
+    key's priority class, set by the scheduler where the version was produced and carried with
+    it."""
 
     def __init__(self, n_keys: int, n_origins: int, cache_capacity: int | None):
         self.n_keys = n_keys
@@ -39,25 +41,31 @@ class ShardReplica:
         self.counter = np.zeros(n_keys, dtype=np.int64)
         self.value = np.zeros(n_keys, dtype=np.float64)
         self.seq = np.zeros(n_keys, dtype=np.int64)  # shard version of each key's last change here
+        self.high = np.zeros(n_keys, dtype=bool)
         self.knowledge = kn.empty(n_origins)
         self.version = 0
         self.cache = UpdateCache(cache_capacity, n_origins) if cache_capacity else None
 
-    def write(self, origin: int, keys: np.ndarray, values: np.ndarray, now: float) -> Change:
+    def write(self, origin: int, keys: np.ndarray, values: np.ndarray, now: float, high: np.ndarray | bool = False) -> Change:
         """Produce new versions of `keys` (unique) at this replica, as their origin: the next
-        counters of `origin`, time `now`. This is where trainer updates and rollbacks enter."""
+        counters of `origin`, time `now`, priority class `high`. This is where trainer updates
+        and rollbacks enter."""
         counters = self.knowledge[origin] + 1 + np.arange(keys.size, dtype=np.int64)
-        change = self.apply(keys, np.full(keys.size, now), np.full(keys.size, origin, dtype=np.int16), counters, values)
+        change = self.apply(keys, np.full(keys.size, now), np.full(keys.size, origin, dtype=np.int16), counters, values,
+                            np.broadcast_to(high, keys.shape))
         self.knowledge[origin] += keys.size
         return change
 
-    def apply(self, keys, time, origin, counter, value) -> Change:
+    def apply(self, keys, time, origin, counter, value, high) -> Change:
         """Take each given version that is newer than the one held (newest wins); return what
         changed. Keys must be unique."""
         held = self.time[keys], self.origin[keys], self.counter[keys]
+        if keys.size == 0:  # an answer with nothing of its lane's class
+            return Change(keys, *held)
         take = newer(time, origin, counter, *held)
         if not take.all():  # usually every key is news: no copies then
-            keys, time, origin, counter, value = keys[take], time[take], origin[take], counter[take], value[take]
+            keys, time, origin, counter, value, high = (
+                keys[take], time[take], origin[take], counter[take], value[take], high[take])
             held = tuple(column[take] for column in held)
         change = Change(keys, *held)
         if keys.size:
@@ -65,6 +73,7 @@ class ShardReplica:
             self.origin[keys] = origin
             self.counter[keys] = counter
             self.value[keys] = value
+            self.high[keys] = high
             self.version += 1
             self.seq[keys] = self.version
             if self.cache is not None:

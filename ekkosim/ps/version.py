@@ -13,10 +13,8 @@ import numpy as np
 
 def newer(t_a, o_a, c_a, t_b, o_b, c_b) -> np.ndarray:
     """Element-wise: is version a strictly newer than version b?"""
-    t_a, o_a, c_a, t_b, o_b, c_b = np.broadcast_arrays(t_a, o_a, c_a, t_b, o_b, c_b)
-    result = np.asarray(t_a > t_b)
-    tie = np.flatnonzero(t_a == t_b)  # rare outside warm-started keys: break ties only there
-    if tie.size:
-        o_a, o_b, c_a, c_b = o_a.flat[tie], o_b.flat[tie], c_a.flat[tie], c_b.flat[tie]
-        result.flat[tie] = (o_a > o_b) | ((o_a == o_b) & (c_a > c_b))
+    result = t_a > t_b
+    tie = t_a == t_b
+    if np.any(tie):  # rare outside warm-started keys: skip the tie-break otherwise
+        result = result | (tie & ((o_a > o_b) | ((o_a == o_b) & (c_a > c_b))))
     return result

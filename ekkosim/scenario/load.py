@@ -7,8 +7,11 @@ syntax), before anything is simulated.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from pydantic import ValidationError
 from ekkosim.net.wan import read_graphml, wan_graph
 from ekkosim.scenario import references
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scheduler.priority import PriorityFunctionError, check_priority_function, load_priority_function
 from ekkosim.workload.trace import TraceError, read_trace
 
 
@@ -169,12 +173,32 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
             scenario._traces = read_trace(scenario.trace_path, scenario.models)
         except TraceError as err:
             raise ScenarioError([f"workload.trace: {err}"]) from None
+    if scenario.scheduler.priority is not None:
+        try:
+            with _importable_from(source_dir):
+                scenario._priority_function = load_priority_function(scenario.scheduler.priority)
+            check_priority_function(scenario.priority_function)
+        except PriorityFunctionError as err:
+            raise ScenarioError([f"scheduler.priority: {err}"]) from None
     problems = list(references.check(scenario, graphml_nodes))
     if not problems:
         problems = list(references.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     return scenario
+
+
+@contextlib.contextmanager
+def _importable_from(source_dir: Path | None) -> Iterator[None]:
+    """Modules next to the scenario file can be imported (a user's priority function)."""
+    if source_dir is None:
+        yield
+        return
+    sys.path.insert(0, str(source_dir.resolve()))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(source_dir.resolve()))
 
 
 def _resolve(name: str, source_dir: Path | None) -> Path:

@@ -97,6 +97,11 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
                 yield f"models[{i}].replicas", f"{model.replicas} copies of a shard need {model.replicas} servers; {dc.name} has {dc.servers}"
                 break
 
+    for section in ("quality", "scheduler"):
+        if getattr(scenario, section).enabled and scenario.strategy != "ekko":
+            yield f"{section}.enabled", f"works with strategy ekko only, not {scenario.strategy}"
+    if scenario.scheduler.enabled and not scenario.sync.shard_version:
+        yield "scheduler.enabled", "needs sync.shard_version: true (the high-priority lane pulls by shard-version cursor)"
     yield from _check_pull_graph(scenario)
     yield from _check_size(scenario)
 

@@ -242,7 +242,8 @@ class Model(Section):
     shards: int = Field(64, ge=1, le=10**7, description="Shards per replica (assumption).")
     traffic_share: float = Field(
         1.0, gt=0.0, le=1.0,
-        description="Share of inference traffic this model serves (used by the SLO-aware scheduler, issue 5).",
+        description="Share of inference traffic this model serves: its share of scored requests, and "
+        "p_m of its updates' priority.",
     )
     replicas: int = Field(
         1, ge=1, le=1000,
@@ -363,6 +364,57 @@ class Sync(Section):
     costs: Costs = Field(default_factory=Costs, description="CPU and byte costs of the sync.")
 
 
+class Quality(Section):
+    """The service-quality model (DESIGN.md section 4; docs/quality-model.md): each key has a true
+    logit that drifts, the trainer moves its copy toward it (so an update's magnitude is how far
+    the copy moved), and inference requests in every inference DC are scored by the expected log
+    loss of the value their replica serves, next to an ideal replica with zero update latency
+    scored on the same requests. Every parameter is an assumption: the paper measures quality on
+    live traffic, which a simulator has to stand in for."""
+
+    enabled: bool = Field(False, description="Model service quality (it costs some time per updated key).")
+    requests: float = Field(
+        2000, gt=0, le=1e7,
+        description="Scored inference requests per second per inference DC, over all models (each "
+        "model takes its traffic_share); a sample of real traffic (assumption).",
+    )
+    interval: PositiveDuration = Field(
+        0.1, description="Requests are scored in ticks of this length, against the replicas' state at "
+        "an instant drawn uniformly within the tick (a cost/resolution trade-off; assumption).",
+    )
+    drift_amplitude: float = Field(
+        1.0, ge=0, le=100, description="Amplitude of each key's sinusoidal drift of its true logit (assumption)."
+    )
+    drift_period: PositiveDuration = Field(
+        60.0, description="Typical period of a key's drift; each key's lies in [1/2, 2] times it (assumption)."
+    )
+    spread: float = Field(1.0, ge=0, le=100, description="Standard deviation of the keys' mean true logits (assumption).")
+    learning_rate: float = Field(
+        0.5, gt=0, le=1, description="How far one update moves the trainer's copy toward the truth (assumption)."
+    )
+
+
+class Scheduler(Section):
+    """Ekko's SLO-aware update scheduler (DESIGN.md section 3; docs/scheduler.md): every update gets
+    a priority p = (p_g + p_u) * p_m; those above the running top-`top_percent` threshold are high,
+    and every puller pulls high-priority keys in a lane of their own, so that over a congested
+    path they do not wait behind the low-priority backlog."""
+
+    enabled: bool = Field(False, description="Prioritise updates (needs sync.shard_version).")
+    top_percent: float = Field(10.0, gt=0, lt=100, description="Share of updates that are high priority, in percent (assumption).")
+    new_key_priority: float = Field(
+        10.0, ge=0, description="p_u of an update that creates its key (the book: new keys come first; value an assumption)."
+    )
+    sample_rate: float = Field(
+        0.01, gt=0, le=1, description="Share of updates the background sampler keeps to estimate a model's mean magnitude (assumption)."
+    )
+    sample_window: int = Field(4096, ge=1, le=10**7, description="Samples the mean magnitude is taken over (assumption).")
+    priority: str | None = Field(
+        None, description="A user priority function, 'package.module:function', called with a batch's "
+        "Features and returning one priority per update; default Ekko's formula.",
+    )
+
+
 class Output(Section):
     """What a run records."""
 
@@ -396,12 +448,15 @@ class Scenario(Section):
     central_push: CentralPush = Field(default_factory=CentralPush)
     workload: Workload = Field(default_factory=Workload)
     sync: Sync = Field(default_factory=Sync)
+    quality: Quality = Field(default_factory=Quality)
+    scheduler: Scheduler = Field(default_factory=Scheduler)
     output: Output = Field(default_factory=Output)
 
     # Files the scenario names, resolved against the scenario file's folder by the loader.
     _graphml_path: Path | None = PrivateAttr(None)
     _trace_path: Path | None = PrivateAttr(None)
     _traces: dict | None = PrivateAttr(None)  # the parsed trace, model name to its updates
+    _priority_function: Any = PrivateAttr(None)  # `scheduler.priority`, imported and checked
 
     @property
     def graphml_path(self) -> Path | None:
@@ -415,6 +470,11 @@ class Scenario(Section):
     def traces(self) -> dict | None:
         """The updates of `workload.trace` per model name, as the loader read them."""
         return self._traces
+
+    @property
+    def priority_function(self):
+        """The user's priority function of `scheduler.priority`, as the loader imported it."""
+        return self._priority_function
 
     @property
     def training_dc(self) -> DataCenter:

@@ -46,7 +46,8 @@ class Cluster:
         for replica in self.replicas:
             keys = np.arange(min(self.scenario.sync.cache_size, replica.n_keys), dtype=np.int64)
             counters = 1 + np.arange(keys.size, dtype=np.int64)
-            replica.apply(keys, np.zeros(keys.size), np.full(keys.size, ORIGIN, dtype=np.int16), counters, np.zeros(keys.size))
+            replica.apply(keys, np.zeros(keys.size), np.full(keys.size, ORIGIN, dtype=np.int16), counters,
+                          np.zeros(keys.size), np.zeros(keys.size, dtype=bool))
             replica.knowledge[ORIGIN] = keys.size
 
     def replica(self, rid: ReplicaId) -> ShardReplica:

@@ -15,22 +15,27 @@ from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.ps.placement import pull_groups
 from ekkosim.simulation import Outcome, Simulation
 from ekkosim.sync.cluster import Cluster
-from ekkosim.sync.puller import SyncCounters, pull_forever
+from ekkosim.sync.puller import SyncCounters, lanes, pull_forever
+from ekkosim.scheduler.grader import PriorityGrader
+from ekkosim.sync.service import Service
 from ekkosim.sync.trainer import train, update_sources
 
 
+def end_s(scenario) -> float:
+    return scenario.workload.duration + scenario.sync.drain
+
+
 class EkkoOutcome(Outcome):
-    def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters):
-        scenario = sim.scenario
-        end_s = scenario.workload.duration + scenario.sync.drain
-        super().__init__(sim.env.timeout(end_s), end_s)
-        self.sim, self.cluster, self.tracker, self.counters = sim, cluster, tracker, counters
+    def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters,
+                 service: Service | None):
+        super().__init__(sim.env.timeout(end_s(sim.scenario)), end_s(sim.scenario))
+        self.sim, self.cluster, self.tracker, self.counters, self.service = sim, cluster, tracker, counters, service
 
     @functools.cached_property
     def latency_table(self) -> dict[str, np.ndarray]:
         """One row per (sampled update, replica that received it), in delivery order."""
         update, replica, latency = self.tracker.rows()
-        models, keys, produced = self.tracker.sampled_updates()
+        models, keys, produced, high = self.tracker.sampled_updates()
         ids = self.cluster.ids
         model_names = np.array([m.name for m in self.sim.scenario.models], dtype=object)
         replica_dc = np.array([rid.dc for rid in ids], dtype=object)
@@ -43,10 +48,14 @@ class EkkoOutcome(Outcome):
             "dc": replica_dc[replica],
             "replica": replica_name[replica],
             "latency_s": latency,
+            **({"high_priority": high[update]} if self.sim.scenario.scheduler.enabled else {}),
         }
 
     def tables(self) -> dict[str, dict]:
-        return {"latency.parquet": self.latency_table}
+        tables = {"latency.parquet": self.latency_table}
+        if self.service is not None:
+            tables["quality.parquet"] = self.service.table()
+        return tables
 
     def summary(self) -> dict:
         table = self.latency_table
@@ -60,6 +69,9 @@ class EkkoOutcome(Outcome):
             "latency_sample": self.sim.scenario.output.latency_sample,
             "latency_s": _stats(latency),
             "latency_by_dc_s": {dc: stats for dc, stats in by_dc.items() if stats["count"]},
+            **({"latency_by_priority_s": {"high": _stats(latency[table["high_priority"]]),
+                                          "low": _stats(latency[~table["high_priority"]])}}
+               if "high_priority" in table else {}),
             "cross_dc_latency_s": float(cross.mean()) if cross.size else None,
             "intra_dc_latency_s": float(intra.mean()) if intra.size else None,
             "all_replica_latency_s": _stats(_slowest_per_update(table["update"], latency, self.tracker)),
@@ -70,6 +82,7 @@ class EkkoOutcome(Outcome):
             "keys_sent": self.counters.keys_sent,
             "keys_examined": self.counters.keys_examined,
             "full_scans": self.counters.full_scans,
+            **({"slo": self.service.summary()} if self.service is not None else {}),
         }
 
 
@@ -94,13 +107,18 @@ def _stats(values: np.ndarray) -> dict:
 
 
 def start(sim: Simulation) -> EkkoOutcome:
-    cluster = Cluster(sim.env, sim.scenario)
-    tracker = LatencyTracker(
-        sim.scenario.output.latency_sample, [m.shards for m in sim.scenario.models], cluster.holders()
-    )
+    scenario = sim.scenario
+    cluster = Cluster(sim.env, scenario)
+    tracker = LatencyTracker(scenario.output.latency_sample, [m.shards for m in scenario.models], cluster.holders())
     counters = SyncCounters()
-    for (puller, peer), pairs in pull_groups(sim.scenario).items():
-        sim.env.process(pull_forever(sim, cluster, tracker, counters, puller, peer, pairs))
-    for model, source in enumerate(update_sources(sim.scenario, sim.randomness)):
-        sim.env.process(train(sim, cluster, tracker, model, source))
-    return EkkoOutcome(sim, cluster, tracker, counters)
+    for (puller, peer), pairs in pull_groups(scenario).items():
+        for lane in lanes(scenario):
+            sim.env.process(pull_forever(sim, cluster, tracker, counters, puller, peer, pairs, lane))
+    sources = update_sources(scenario, sim.randomness)
+    service = Service(sim, cluster, sources, end_s(scenario)) if scenario.quality.enabled else None
+    if service is not None:
+        sim.env.process(service.serve_forever())
+    grader = PriorityGrader(scenario, sim.randomness) if scenario.scheduler.enabled else None
+    for model, source in enumerate(sources):
+        sim.env.process(train(sim, cluster, tracker, model, source, service, grader))
+    return EkkoOutcome(sim, cluster, tracker, counters, service)

@@ -4,6 +4,10 @@ Timing of one pull: the request crosses the network; the peer takes a core, answ
 shard (skipping unmoved ones with shard versions), and holds the core for the CPU that work
 costs; the answer, a snapshot taken when the peer started, crosses back; the puller takes a
 core for the cost of applying, then applies it (the new state is visible from that instant).
+With the SLO-aware scheduler, a puller pulls in two lanes, two such processes with cursors of
+their own: one for every key, an express one for high-priority keys (`ekkosim.ps.pull`). Their
+flows share a congested path (max-min), so the express lane, a small share of the bytes, never
+waits behind the backlog of the other.
 The next pull starts when this one is done, but not sooner than `sync.pull_interval` after
 this one started (adaptive rate: a slow link or a busy peer slows its pullers down). Pullers
 start at a random phase within the first interval, so they do not pull in lockstep.
@@ -20,7 +24,7 @@ import simpy
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import ReplicaId
-from ekkosim.ps.pull import ShardAnswer, answer_pull, apply_answer
+from ekkosim.ps.pull import LANES, ShardAnswer, answer_pull, apply_answer
 from ekkosim.scenario.schema import Costs
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import N_ORIGINS, Cluster
@@ -38,6 +42,12 @@ class SyncCounters:
     full_scans: int = 0
 
 
+def lanes(scenario) -> tuple[str, ...]:
+    """The lanes every puller pulls in (`ekkosim.ps.pull`): an express lane for high-priority
+    keys with the scheduler on."""
+    return LANES if scenario.scheduler.enabled else LANES[:1]
+
+
 def pull_forever(
     sim: Simulation,
     cluster: Cluster,
@@ -46,6 +56,7 @@ def pull_forever(
     puller: Server,
     peer: Server,
     pairs: list[tuple[ReplicaId, ReplicaId]],
+    lane: str,
 ) -> Iterator[simpy.Event]:
     sync, env = sim.scenario.sync, sim.env
     costs = sync.costs
@@ -61,7 +72,8 @@ def pull_forever(
     else:
         request_bytes = costs.header_bytes + len(pairs) * N_ORIGINS * costs.vector_entry_bytes
 
-    yield env.timeout(sim.randomness.stream(f"sync.puller.{puller}.{peer}").uniform(0, sync.pull_interval))
+    stream = f"sync.puller.{puller}.{peer}" + ("" if lane == "all" else f".{lane}")
+    yield env.timeout(sim.randomness.stream(stream).uniform(0, sync.pull_interval))
     while True:
         started = env.now
         asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
@@ -69,7 +81,7 @@ def pull_forever(
 
         with cluster.cpu[peer].request() as core:
             yield core
-            answers = answer_pull(theirs, cursors if asked is None else None, asked, sync.update_cache)
+            answers = answer_pull(theirs, cursors if asked is None else None, asked, sync.update_cache, lane)
             yield env.timeout(_answer_cpu_s(costs, len(pairs), answers))
 
         yield sim.send(peer, puller, _reply_bytes(costs, answers, value_bytes), REPLY).done
@@ -79,7 +91,7 @@ def pull_forever(
             yield core
             yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
             for i, answer in answers:
-                change = apply_answer(mine[i], answer)
+                change = apply_answer(mine[i], answer, whole=lane == "all")
                 cursors[i] = answer.version
                 rid = pairs[i][0]
                 tracker.applied(rid.model, rid.shard, indices[i], change, mine[i], env.now)

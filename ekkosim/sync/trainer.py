@@ -4,7 +4,9 @@ trainer host to the origin parameter servers of the touched shards, over the LAN
 On arrival a server takes a core for the cost of writing the batch, then writes it: each key
 gets a new version from the origin (the training DC's copy 0 of its shard), stamped with that
 instant. That instant is when the update is produced; latency is measured from it. A key's new
-value is its old value plus the update's magnitude (the quality model replaces this rule).
+value is its old value plus the update's magnitude; with the quality model, the trainer's step
+toward the key's truth instead, whose size is the update's magnitude. With the scheduler, the
+updates a server writes are graded high or low priority as they are written.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
 from ekkosim.kernel import Randomness
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scheduler.grader import PriorityGrader
+from ekkosim.sync.service import Service
 from ekkosim.workload.batch import UpdateBatch, UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
 from ekkosim.workload.trace import TraceWorkload
@@ -39,7 +43,8 @@ def update_sources(scenario: Scenario, randomness: Randomness) -> list[UpdateSou
 
 
 def train(
-    sim: Simulation, cluster: Cluster, tracker: LatencyTracker, model: int, source: UpdateSource
+    sim: Simulation, cluster: Cluster, tracker: LatencyTracker, model: int, source: UpdateSource,
+    service: Service | None, grader: PriorityGrader | None,
 ) -> Iterator[simpy.Event]:
     """The trainer process of one model: produce and push batches until `workload.duration`."""
     workload, env = sim.scenario.workload, sim.env
@@ -59,11 +64,12 @@ def train(
         for shard in np.unique(shard_of):
             servers.setdefault(cluster.server(cluster.origin(model, int(shard))), []).append(int(shard))
         for server, server_shards in servers.items():
-            env.process(_push(sim, cluster, tracker, model, host, server, server_shards, batch, shard_of))
+            env.process(_push(sim, cluster, tracker, model, host, server, server_shards, batch, shard_of, service, grader))
 
 
 def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,
-          server_shards: list[int], batch: UpdateBatch, shard_of: np.ndarray) -> Iterator[simpy.Event]:
+          server_shards: list[int], batch: UpdateBatch, shard_of: np.ndarray,
+          service: Service | None, grader: PriorityGrader | None) -> Iterator[simpy.Event]:
     costs, env = sim.scenario.sync.costs, sim.env
     spec = sim.scenario.models[model]
     mask = np.isin(shard_of, server_shards)
@@ -72,9 +78,22 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
     with cluster.cpu[server].request() as core:
         yield core
         yield env.timeout(costs.cpu_per_key_applied * n)
+        writes = []  # (shard, replica, local keys, new values, magnitudes, created)
         for shard in server_shards:
             rows = shard_of == shard
             local = batch.keys[rows] // spec.shards
             replica = cluster.replica(cluster.origin(model, shard))
-            change = replica.write(ORIGIN, local, replica.value[local] + batch.magnitudes[rows], env.now)
+            if service is None:
+                magnitudes = batch.magnitudes[rows]
+                values = replica.value[local] + magnitudes
+            else:
+                values, magnitudes = service.train(model, batch.keys[rows], replica.value[local], env.now)
+            writes.append((shard, replica, local, values, magnitudes, batch.is_new[rows]))
+        high = [False] * len(writes)
+        if grader is not None:
+            graded = grader.grade(model, np.concatenate([w[4] for w in writes]), np.concatenate([w[5] for w in writes]),
+                                  env.now)
+            high = np.split(graded, np.cumsum([w[2].size for w in writes])[:-1])
+        for (shard, replica, local, values, _, _), is_high in zip(writes, high):
+            change = replica.write(ORIGIN, local, values, env.now, is_high)
             tracker.produced(model, shard, change, replica)

@@ -2,7 +2,8 @@
 
 Each replica pulls from its parent in a random tree rooted at the origin, one pull at a time,
 in three steps that other replicas' steps may interleave with: ask (its cursor or knowledge is
-fixed), answer (the parent's snapshot is taken), apply. After every apply: knowledge never
+fixed), answer (the parent's snapshot is taken), apply. Writes are of random priority, and cursor pulls may
+go in two lanes (every key; high-priority keys only), each a pull of its own. After every apply: knowledge never
 claims a version whose effect the replica does not hold, and no key's version goes backwards.
 After the writes stop and pulls drain, every replica equals the origin, key by key.
 """
@@ -23,49 +24,54 @@ def worlds(draw):
     parents = [None] + [draw(st.integers(0, i - 1)) for i in range(1, n_replicas)]
     cache = draw(st.one_of(st.none(), st.integers(1, 4)))
     by_cursor = draw(st.booleans())
+    lanes = ("all", "high") if by_cursor and draw(st.booleans()) else ("all",)
     steps = draw(st.lists(
         st.one_of(
-            st.tuples(st.just("write"), st.lists(st.integers(0, n_keys - 1), min_size=1, max_size=4, unique=True)),
-            st.tuples(st.just("pull"), st.integers(1, n_replicas - 1)),
+            st.tuples(st.just("write"), st.lists(st.tuples(st.integers(0, n_keys - 1), st.booleans()),
+                                                  min_size=1, max_size=4, unique_by=lambda kh: kh[0])),
+            st.tuples(st.just("pull"), st.tuples(st.integers(1, n_replicas - 1), st.integers(0, len(lanes) - 1))),
         ),
         max_size=40,
     ))
-    return n_keys, parents, cache, by_cursor, steps
+    return n_keys, parents, cache, by_cursor, lanes, steps
 
 
 class World:
-    def __init__(self, n_keys, parents, cache, by_cursor):
-        self.parents, self.by_cursor, self.cache = parents, by_cursor, cache is not None
+    def __init__(self, n_keys, parents, cache, by_cursor, lanes):
+        self.parents, self.by_cursor, self.cache, self.lanes = parents, by_cursor, cache is not None, lanes
         self.replicas = [ShardReplica(n_keys, 1, cache) for _ in parents]
-        self.cursors = [0] * len(parents)
-        self.stage = [None] * len(parents)  # None, ("asked", request) or ("answered", answer)
+        self.cursors = [[0] * len(lanes) for _ in parents]  # per replica and lane
+        self.stage = [[None] * len(lanes) for _ in parents]  # None, ("asked", request) or ("answered", answer)
         self.produced = []  # every version ever written: (key, time, origin, counter)
         self.now = 0.0
 
-    def write(self, keys):
+    def write(self, keys_and_classes):
         self.now += 1.0
-        keys = np.array(keys)
+        keys = np.array([key for key, _ in keys_and_classes])
+        high = np.array([high for _, high in keys_and_classes])
         origin = self.replicas[0]
-        origin.write(0, keys, self.now + keys / 100.0, now=self.now)
+        origin.write(0, keys, self.now + keys / 100.0, now=self.now, high=high)
         self.produced += [(int(k), self.now, 0, int(origin.counter[k])) for k in keys]
 
-    def step(self, i):
-        """Advance replica i's pull by one step (ask, answer, apply)."""
+    def step(self, i, lane):
+        """Advance replica i's pull in `lane` by one step (ask, answer, apply)."""
         me, parent = self.replicas[i], self.replicas[self.parents[i]]
-        stage = self.stage[i]
+        stage = self.stage[i][lane]
         if stage is None:
-            self.stage[i] = ("asked", self.cursors[i] if self.by_cursor else me.knowledge.copy())
+            self.stage[i][lane] = ("asked", self.cursors[i][lane] if self.by_cursor else me.knowledge.copy())
         elif stage[0] == "asked":
-            ask = answer_cursor if self.by_cursor else answer_knowledge
-            answer = ask(parent, stage[1], self.cache)
-            self.stage[i] = ("answered", answer)
+            if self.by_cursor:
+                answer = answer_cursor(parent, stage[1], self.cache, self.lanes[lane])
+            else:
+                answer = answer_knowledge(parent, stage[1], self.cache)
+            self.stage[i][lane] = ("answered", answer)
         else:
             answer = stage[1]
             before = (me.time.copy(), me.origin.copy(), me.counter.copy())
             if answer is not None:
-                apply_answer(me, answer)
-                self.cursors[i] = answer.version
-            self.stage[i] = None
+                apply_answer(me, answer, whole=self.lanes[lane] == "all")
+                self.cursors[i][lane] = answer.version
+            self.stage[i][lane] = None
             self.check(me, before)
 
     def check(self, replica, before):
@@ -77,24 +83,26 @@ class World:
 
     def drain(self):
         for i in range(1, len(self.replicas)):  # finish pulls under way
-            while self.stage[i] is not None:
-                self.step(i)
-        for _ in range(len(self.replicas)):  # a full pull per replica, parents before children
+            for lane in range(len(self.lanes)):
+                while self.stage[i][lane] is not None:
+                    self.step(i, lane)
+        for _ in range(len(self.replicas)):  # a full pull per replica and lane, parents before children
             for i in range(1, len(self.replicas)):
-                for _ in range(3):
-                    self.step(i)
+                for lane in range(len(self.lanes)):
+                    for _ in range(3):
+                        self.step(i, lane)
 
 
 @given(worlds())
 @settings(max_examples=300, deadline=None)
 def test_replicas_converge_and_knowledge_stays_sound(world):
-    n_keys, parents, cache, by_cursor, steps = world
-    w = World(n_keys, parents, cache, by_cursor)
+    n_keys, parents, cache, by_cursor, lanes, steps = world
+    w = World(n_keys, parents, cache, by_cursor, lanes)
     for kind, arg in steps:
         if kind == "write":
             w.write(arg)
         else:
-            w.step(arg)
+            w.step(*arg)
     w.drain()
     for replica in w.replicas[1:]:
         assert replica.state_equals(w.replicas[0])

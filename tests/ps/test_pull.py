@@ -62,3 +62,33 @@ def test_apply_keeps_newer_local_versions():
 
 def test_knowledge_covering_the_peers_skips_the_shard(origin):
     assert answer_knowledge(origin, np.array([4]), use_cache=True) is None
+
+
+@pytest.fixture
+def prioritised():
+    """Keys 0 and 1 written low priority (shard version 1), then keys 2 and 1 high (version 2)."""
+    shard = ShardReplica(4, n_origins=1, cache_capacity=8)
+    shard.write(0, np.array([0, 1]), np.array([1.0, 1.0]), now=1.0)
+    shard.write(0, np.array([2, 1]), np.array([2.0, 2.0]), now=2.0, high=True)
+    return shard
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_the_high_lane_sends_only_high_priority_keys_and_brings_no_knowledge(prioritised, use_cache):
+    high = answer_cursor(prioritised, 0, use_cache, lane="high")
+    assert sorted(high.keys.tolist()) == [1, 2] and high.high.all()
+    puller = ShardReplica(4, 1, 8)
+    apply_answer(puller, high, whole=False)
+    assert puller.knowledge.tolist() == [0] and puller.high.tolist() == [False, True, True, False]
+    every = answer_cursor(prioritised, 0, use_cache)  # the "all" lane
+    assert sorted(every.keys.tolist()) == [0, 1, 2]
+    change = apply_answer(puller, every)
+    assert change.keys.tolist() == [0]  # keys 1 and 2 came by the express lane already
+    assert puller.state_equals(prioritised) and puller.knowledge.tolist() == [4]
+    assert answer_cursor(prioritised, 2, use_cache, lane="high") is None
+
+
+def test_the_high_lane_answers_empty_when_only_low_priority_keys_moved(prioritised):
+    prioritised.write(0, np.array([3]), np.array([5.0]), now=3.0)
+    answer = answer_cursor(prioritised, 2, True, lane="high")
+    assert answer.keys.size == 0 and answer.version == 3

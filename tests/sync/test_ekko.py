@@ -105,7 +105,7 @@ def test_cli_prints_latency_per_dc_and_converged(tmp_path):
     result = run_cli("run", str(SCENARIOS / "ekko_basic.yaml"), "--set", "workload.duration=2s",
                      "--set", "sync.drain=1s", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    for text in ("shenzhen", "shanghai", "frankfurt", "latency mean (s)", "converged", "true"):
+    for text in ("shenzhen", "shanghai", "frankfurt", "latency mean s", "converged", "true"):
         assert text in result.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary["latency_by_dc_s"]) == {"shenzhen", "shanghai", "frankfurt"}

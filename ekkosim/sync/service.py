@@ -1,0 +1,143 @@
+"""The inference service: requests in every serving DC, scored against the ground truth.
+
+With `quality.enabled`, each model has a ground truth (`ekkosim.quality`), the trainers move the
+origin's values toward it (`train`), and every `quality.interval` each serving DC (role
+inference or both) answers the requests that arrived meanwhile: each model takes its
+`traffic_share` of `quality.requests` per second, keys by the update workload's own popularity.
+A request is served by one copy of its key's shard in the DC (requests are spread over the
+copies in turn) and scored by the expected log loss of that copy's value, and again with the
+origin's value: the ideal replica, with zero update latency, on the very same requests. Values
+are read at one random instant per interval (`serve_forever`). docs/quality-model.md has the formulas.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import simpy
+
+from ekkosim.ps.placement import ReplicaId
+from ekkosim.quality import GroundTruth, QualityAccumulator, RequestSampler, expected_log_loss, train_step
+from ekkosim.simulation import Simulation
+from ekkosim.sync.cluster import Cluster
+from ekkosim.workload.batch import UpdateSource
+from ekkosim.workload.synthetic import SyntheticWorkload
+
+
+def _popularity(source: UpdateSource, keys: int) -> tuple[Callable[[], int], Callable]:
+    """How requests find keys: the synthetic workload's own ranking of the keys that exist (so
+    requests hit what the trainer updates); for a trace, ranks are keys."""
+    if isinstance(source, SyntheticWorkload):
+        return (lambda: source.existing_keys), source.keys_of_ranks
+    return (lambda: keys), (lambda ranks, t: ranks - 1)
+
+
+class Service:
+    """Ground truths, request streams and the quality accumulated per (DC, model, window)."""
+
+    def __init__(self, sim: Simulation, cluster: Cluster, sources: list[UpdateSource], end_s: float):
+        scenario, quality = sim.scenario, sim.scenario.quality
+        self.sim, self.cluster = sim, cluster
+        self.models = scenario.models
+        self.dcs = [dc.name for dc in scenario.topology.datacenters if dc.role in ("inference", "both")]
+        self.truths = [
+            GroundTruth(int(sim.randomness.stream(f"quality.truth.{model.name}").integers(2**63)),
+                        quality.drift_amplitude, quality.drift_period, quality.spread)
+            for model in scenario.models
+        ]
+        self.streams = {}
+        for m, (model, source) in enumerate(zip(scenario.models, sources)):
+            existing, keys_of_ranks = _popularity(source, model.keys)
+            for d, dc in enumerate(self.dcs):
+                rng = sim.randomness.stream(f"quality.requests.{dc}.{model.name}")
+                sampler = RequestSampler(rng, quality.requests * model.traffic_share, model.workload.zipf,
+                                         existing(), keys_of_ranks)
+                self.streams[(d, m)] = (sampler, existing)
+        self.window, self.end_s = scenario.output.window, end_s
+        self.accumulator = QualityAccumulator(len(self.dcs), len(self.models), max(1, math.ceil(end_s / self.window)))
+
+    def train(self, model: int, keys: np.ndarray, current: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """The trainer's new values of `keys` (global ids; `current` their values at the origin)
+        and each update's magnitude."""
+        return train_step(self.truths[model], keys, current, now, self.sim.scenario.quality.learning_rate)
+
+    def serve_forever(self) -> Iterator[simpy.Event]:
+        """Every `quality.interval`, score the requests that arrived in it against the replicas'
+        state at one instant drawn uniformly within it: stratified sampling of the state over
+        time, so the expected score is the state's time average (a fixed instant would alias
+        with the trainers' batches and hide any latency shorter than the interval)."""
+        env, interval = self.sim.env, self.sim.scenario.quality.interval
+        rng = self.sim.randomness.stream("quality.instants")
+        for tick in range(math.ceil(self.end_s / interval)):
+            t0, t1 = tick * interval, (tick + 1) * interval  # products: boundaries do not drift
+            yield env.timeout(max(0.0, t0 + rng.uniform(0.0, interval) - env.now))
+            for (d, m), (sampler, existing) in self.streams.items():
+                sampler.n_keys = existing()
+                times, keys = sampler.sample(t0, t1)
+                if keys.size:
+                    self._score(d, m, times, keys)
+
+    def _score(self, d: int, m: int, times: np.ndarray, keys: np.ndarray) -> None:
+        model = self.models[m]
+        dc, origin = self.dcs[d], self.sim.scenario.training_dc.name
+        shard, local = keys % model.shards, keys // model.shards
+        copy = np.arange(keys.size) % model.replicas
+        served, ideal = np.empty(keys.size), np.empty(keys.size)
+        for s in np.unique(shard):
+            in_shard = shard == s
+            ideal[in_shard] = self.cluster.replica(ReplicaId(m, int(s), origin, 0)).value[local[in_shard]]
+            for c in range(model.replicas):
+                rows = in_shard & (copy == c)
+                served[rows] = self.cluster.replica(ReplicaId(m, int(s), dc, c)).value[local[rows]]
+        truth = self.truths[m].value(keys, times)
+        window = np.minimum((times // self.window).astype(np.int64), self.accumulator.requests.shape[2] - 1)
+        self.accumulator.add(d, m, window, expected_log_loss(served, truth), expected_log_loss(ideal, truth))
+
+    def table(self) -> dict[str, np.ndarray | list]:
+        """Per (window, DC, model): requests, summed losses as served and ideal, SLO drop in percent."""
+        acc = self.accumulator
+        d, m, w = np.meshgrid(np.arange(len(self.dcs)), np.arange(len(self.models)),
+                              np.arange(acc.requests.shape[2]), indexing="ij")
+        order = np.lexsort((m.ravel(), d.ravel(), w.ravel()))  # by window, then DC, then model
+        d, m, w = d.ravel()[order], m.ravel()[order], w.ravel()[order]
+        return {
+            "window_start_s": w * self.window,
+            "dc": [self.dcs[i] for i in d],
+            "model": [self.models[i].name for i in m],
+            "requests": acc.requests[d, m, w],
+            "served_loss": acc.served_loss[d, m, w],
+            "ideal_loss": acc.ideal_loss[d, m, w],
+            "slo_drop_pct": 100.0 * acc.slo_drop()[d, m, w],
+        }
+
+    def summary(self) -> dict:
+        """`slo`, in percent: per model and DC the mean and peak SLO drop over windows; per DC the
+        drop of its whole service (every model's requests pooled, so models weigh by their
+        traffic), whose peak and mean over DCs and windows are `slo_drop_peak_pct` and
+        `slo_drop_mean_pct`; and the quality lost, the area under each DC's drop over time,
+        summed over DCs (percent x seconds)."""
+        acc = self.accumulator
+        by_model = 100.0 * acc.slo_drop()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ideal = acc.ideal_loss.sum(axis=1)
+            by_dc = 100.0 * (acc.served_loss.sum(axis=1) - ideal) / ideal  # (DC, window)
+        by_dc[acc.requests.sum(axis=1) == 0] = np.nan
+        return {
+            "by_model": {
+                model.name: {dc: _stats(by_model[d, m]) for d, dc in enumerate(self.dcs)}
+                for m, model in enumerate(self.models)
+            },
+            "by_dc": {dc: _stats(by_dc[d]) for d, dc in enumerate(self.dcs)},
+            "slo_drop_peak_pct": _stats(by_dc)["peak_pct"],
+            "slo_drop_mean_pct": _stats(by_dc)["mean_pct"],
+            "quality_lost_pct_s": float(np.nansum(by_dc) * self.window),
+        }
+
+
+def _stats(drops: np.ndarray) -> dict:
+    """Mean and peak of the windows with requests (None if none had any)."""
+    seen = drops[~np.isnan(drops)]
+    return {"mean_pct": float(seen.mean()) if seen.size else None,
+            "peak_pct": float(seen.max()) if seen.size else None}
