@@ -103,11 +103,7 @@ class _ProgressDisplay:
             self.progress.stop()
 
 
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.3f}"
-
-
-def _percent(value: float | None) -> str:
+def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.3f}"
 
 
@@ -124,17 +120,17 @@ def _per_dc_table(summary: dict, scenario: Scenario) -> Table:
         for dc in scenario.topology.datacenters:
             stats = summary["latency_by_dc_s"].get(dc.name)
             cells = ["-"] * 4 if stats is None else [
-                _seconds(stats["mean"]), _seconds(stats["p50"]), _seconds(stats["p99"]), f"{stats['count']:,}"]
+                _number(stats["mean"]), _number(stats["p50"]), _number(stats["p99"]), f"{stats['count']:,}"]
             if slo is not None:
                 drop = slo.get(dc.name)
-                cells += ["-"] * 2 if drop is None else [_percent(drop["mean_pct"]), _percent(drop["peak_pct"])]
+                cells += ["-"] * 2 if drop is None else [_number(drop["mean_pct"]), _number(drop["peak_pct"])]
             table.add_row(dc.name, dc.role, *cells)
     else:
         table.add_column("model ready (s)", justify="right")
         ready = summary.get("model_ready_s", {})
         for dc in scenario.topology.datacenters:
             value = ready.get(dc.name)
-            table.add_row(dc.name, dc.role, "-" if dc.name not in ready else ("not reached" if value is None else _seconds(value)))
+            table.add_row(dc.name, dc.role, "-" if dc.name not in ready else ("not reached" if value is None else _number(value)))
     return table
 
 
@@ -146,16 +142,16 @@ def _totals_table(summary: dict, out: Path) -> Table:
     totals.add_row("wall time", f"{summary['wall_time_s']:,.2f} s ({summary['events']:,} events)")
     if "latency_s" in summary:
         latency = summary["latency_s"]
-        totals.add_row("update latency", f"mean {_seconds(latency['mean'])} s, p99 {_seconds(latency['p99'])} s "
+        totals.add_row("update latency", f"mean {_number(latency['mean'])} s, p99 {_number(latency['p99'])} s "
                        f"over {latency['count']:,} (update, replica) samples")
-        totals.add_row("cross-DC / intra-DC mean", f"{_seconds(summary['cross_dc_latency_s'])} s / {_seconds(summary['intra_dc_latency_s'])} s")
+        totals.add_row("cross-DC / intra-DC mean", f"{_number(summary['cross_dc_latency_s'])} s / {_number(summary['intra_dc_latency_s'])} s")
         for priority, stats in summary.get("latency_by_priority_s", {}).items():
-            totals.add_row(f"{priority}-priority updates", f"mean {_seconds(stats['mean'])} s, p99 {_seconds(stats['p99'])} s "
+            totals.add_row(f"{priority}-priority updates", f"mean {_number(stats['mean'])} s, p99 {_number(stats['p99'])} s "
                            f"({stats['count']:,} samples)")
         if "slo" in summary:
             slo = summary["slo"]
-            totals.add_row("SLO drop (service of a DC)", f"peak {_percent(slo['slo_drop_peak_pct'])} %, mean "
-                           f"{_percent(slo['slo_drop_mean_pct'])} %, quality lost {slo['quality_lost_pct_s']:,.2f} %·s")
+            totals.add_row("SLO drop (service of a DC)", f"peak {_number(slo['slo_drop_peak_pct'])} %, mean "
+                           f"{_number(slo['slo_drop_mean_pct'])} %, quality lost {slo['quality_lost_pct_s']:,.2f} %·s")
         totals.add_row("updates produced", f"{summary['updates']:,}")
         totals.add_row("pulls, keys examined", f"{summary['pulls']:,}, {summary['keys_examined']:,} ({summary['full_scans']:,} full scans)")
         style = "green" if summary["converged"] else "red"
@@ -193,8 +189,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     except PriorityFunctionError as err:  # the user's function failed on a batch of the run
         if display is not None:
             display.close()
-        print(f"error: scheduler.priority: {err} (at simulated t = {clock['now']:,.3f} s; {out} is incomplete)",
-              file=sys.stderr)
+        print(f"error: scheduler.priority: {err} ({out} is incomplete)", file=sys.stderr)
         return EXIT_BAD_INPUT
     if display is not None:
         display.close()
@@ -240,8 +235,8 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
             table.add_column(heading, justify="left" if heading == "configuration" else "right")
         for row in rows:
             ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
-            table.add_row(row.config, _seconds(row.paper_s), _seconds(row.sim_s), _seconds(row.p50_s),
-                          _seconds(row.p99_s), ratio)
+            table.add_row(row.config, _number(row.paper_s), _number(row.sim_s), _number(row.p50_s),
+                          _number(row.p99_s), ratio)
         console.print(table)
     return EXIT_OK
 

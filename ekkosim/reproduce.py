@@ -205,7 +205,11 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end."""
     plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
-    jobs = {job.folder: job for name in names for job in EXPERIMENTS[name].jobs(plan)}
+    jobs: dict[str, Job] = {}
+    for name in names:
+        for job in EXPERIMENTS[name].jobs(plan):
+            if jobs.setdefault(job.folder, job) != job:
+                raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
     ended = 0
 
     def done() -> None:

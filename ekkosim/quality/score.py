@@ -13,14 +13,17 @@ import numpy as np
 
 def expected_log_loss(served_logit: np.ndarray, true_logit: np.ndarray) -> np.ndarray:
     """The expected log loss of predicting p = sigmoid(served) for a click of probability
-    q = sigmoid(true): -(q log p + (1 - q) log(1 - p)) = softplus(served) - q served.
+    q = sigmoid(true): -(q log p + (1 - q) log(1 - p)) = q softplus(-served) + (1 - q) softplus(served).
 
-    The second form never takes the logarithm of a rounded probability, so it is finite for any
-    finite logits. It is smallest at served == true, where it is the binary entropy of q.
+    q and 1 - q are each computed from the logit (1 - q = sigmoid(-true)), never one from the
+    other, and no logarithm of a rounded probability is taken: the loss stays exact and positive
+    for any finite logits, even where q rounds to 1. It is smallest at served == true, where it
+    is the binary entropy of q.
     """
     served = np.asarray(served_logit, dtype=np.float64)
-    q = np.exp(-np.logaddexp(0.0, -np.asarray(true_logit, dtype=np.float64)))  # sigmoid, no overflow
-    return np.logaddexp(0.0, served) - q * served
+    true = np.asarray(true_logit, dtype=np.float64)
+    q, not_q = np.exp(-np.logaddexp(0.0, -true)), np.exp(-np.logaddexp(0.0, true))  # sigmoids, no overflow
+    return q * np.logaddexp(0.0, -served) + not_q * np.logaddexp(0.0, served)
 
 
 class QualityAccumulator:
@@ -63,9 +66,9 @@ class QualityAccumulator:
 
     def slo_drop(self) -> np.ndarray:
         """(sum served - sum ideal) / sum ideal per cell: the relative loss increase that update
-        latency caused (NaN where no requests). Negative where stale values happened to be
+        latency caused (NaN where no requests, or where the ideal loss is 0). Negative where stale values happened to be
         nearer the truth than the trainer's."""
         drop = np.full(self.served_loss.shape, np.nan)
-        seen = self.requests > 0
+        seen = (self.requests > 0) & (self.ideal_loss > 0)
         drop[seen] = (self.served_loss[seen] - self.ideal_loss[seen]) / self.ideal_loss[seen]
         return drop

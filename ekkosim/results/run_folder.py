@@ -86,9 +86,9 @@ class RunFolder:
     def finish(self, summary: dict) -> dict:
         """Write `summary.json` with the digest filled in, then mark the run complete."""
         deterministic = {k: v for k, v in summary.items() if k not in WALL_CLOCK_FIELDS}
-        self._digest.update(json.dumps(deterministic, sort_keys=True).encode())
+        self._digest.update(json.dumps(deterministic, sort_keys=True, allow_nan=False).encode())
         summary = {**summary, "digest": self._digest.hexdigest()}
-        text = json.dumps(summary, indent=2) + "\n"
+        text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
         _atomic(self.path / SUMMARY, lambda p: p.write_text(text, encoding="utf-8"))
         (self.path / INCOMPLETE).unlink()
         return summary

@@ -7,11 +7,8 @@ syntax), before anything is simulated.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,10 +170,9 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
             scenario._traces = read_trace(scenario.trace_path, scenario.models)
         except TraceError as err:
             raise ScenarioError([f"workload.trace: {err}"]) from None
-    if scenario.scheduler.priority is not None:
+    if scenario.scheduler.enabled and scenario.scheduler.priority is not None:
         try:
-            with _importable_from(source_dir):
-                scenario._priority_function = load_priority_function(scenario.scheduler.priority)
+            scenario._priority_function = load_priority_function(scenario.scheduler.priority, source_dir)
             check_priority_function(scenario.priority_function)
         except PriorityFunctionError as err:
             raise ScenarioError([f"scheduler.priority: {err}"]) from None
@@ -186,19 +182,6 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     return scenario
-
-
-@contextlib.contextmanager
-def _importable_from(source_dir: Path | None) -> Iterator[None]:
-    """Modules next to the scenario file can be imported (a user's priority function)."""
-    if source_dir is None:
-        yield
-        return
-    sys.path.insert(0, str(source_dir.resolve()))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(source_dir.resolve()))
 
 
 def _resolve(name: str, source_dir: Path | None) -> Path:

@@ -100,6 +100,8 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
     for section in ("quality", "scheduler"):
         if getattr(scenario, section).enabled and scenario.strategy != "ekko":
             yield f"{section}.enabled", f"works with strategy ekko only, not {scenario.strategy}"
+    if scenario.scheduler.priority is not None and not scenario.scheduler.enabled:
+        yield "scheduler.priority", "is set, but scheduler.enabled is false: the function would never run"
     if scenario.scheduler.enabled and not scenario.sync.shard_version:
         yield "scheduler.enabled", "needs sync.shard_version: true (the high-priority lane pulls by shard-version cursor)"
     yield from _check_pull_graph(scenario)

@@ -10,11 +10,15 @@ and which parts are Ekko's and which are ours.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -111,14 +115,19 @@ class PriorityFunctionError(ValueError):
 PriorityFunction = Callable[[Features], np.ndarray]
 
 
-def load_priority_function(spec: str) -> PriorityFunction:
+def load_priority_function(spec: str, near: Path | None = None) -> PriorityFunction:
     """Import the function named by "package.module:function" (the function part may be dotted,
-    "module:Class.method"). Check it with `check_priority_function` before a run."""
+    "module:Class.method"): from the module's file in folder `near` (the scenario's) if it is
+    there, else as an installed module. Check it with `check_priority_function` before a run."""
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute or ":" in attribute:
         raise PriorityFunctionError(f"'{spec}' is not of the form 'package.module:function'")
+    beside = None if near is None else near / (module_name.replace(".", "/") + ".py")
     try:
-        target = importlib.import_module(module_name)
+        if beside is not None and beside.is_file():
+            target = _module_from_file(beside)
+        else:
+            target = importlib.import_module(module_name)
     except ImportError as exc:
         raise PriorityFunctionError(f"cannot import module '{module_name}': {_one_line(exc)}") from exc
     except Exception as exc:  # the module's own code failed: a syntax error, a raise at import
@@ -132,6 +141,16 @@ def load_priority_function(spec: str) -> PriorityFunction:
     if not callable(target):
         raise PriorityFunctionError(f"'{spec}' is not callable (it is a {type(target).__name__})")
     return target
+
+
+def _module_from_file(path: Path) -> ModuleType:
+    """The module in `path`, under a name of its own (`sys.modules` would otherwise give two
+    scenario folders' `prio.py` the first one imported)."""
+    name = "ekkosim_priority_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def check_priority_function(fn: PriorityFunction) -> None:
@@ -172,7 +191,8 @@ def call_priority_function(fn: PriorityFunction, features: Features) -> np.ndarr
         result = fn(features)
     except Exception as exc:
         raise PriorityFunctionError(
-            f"{name} raised {type(exc).__name__} on a batch of {n} updates of model '{features.model}': "
+            f"{name} raised {type(exc).__name__} on a batch of {n} updates of model '{features.model}' "
+            f"at t = {features.time_s:g} s: "
             f"{_one_line(exc)}"
         ) from exc
     try:

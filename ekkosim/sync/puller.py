@@ -84,7 +84,7 @@ def pull_forever(
             answers = answer_pull(theirs, cursors if asked is None else None, asked, sync.update_cache, lane)
             yield env.timeout(_answer_cpu_s(costs, len(pairs), answers))
 
-        yield sim.send(peer, puller, _reply_bytes(costs, answers, value_bytes), REPLY).done
+        yield sim.send(peer, puller, _reply_bytes(costs, answers, value_bytes, whole=lane == "all"), REPLY).done
 
         sent = sum(len(answer) for _, answer in answers)
         with cluster.cpu[puller].request() as core:
@@ -113,10 +113,10 @@ def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[tuple[int, ShardAns
             + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
 
 
-def _reply_bytes(costs: Costs, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float]) -> float:
-    """Bytes of a reply: header; per shard answered its knowledge and shard version; per key
-    its id, version and value."""
-    per_shard = N_ORIGINS * costs.vector_entry_bytes + costs.shard_version_bytes
+def _reply_bytes(costs: Costs, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float], whole: bool) -> float:
+    """Bytes of a reply: header; per shard answered its shard version, and its knowledge if the
+    answer is whole (not the express lane's); per key its id, version and value."""
+    per_shard = costs.shard_version_bytes + (N_ORIGINS * costs.vector_entry_bytes if whole else 0)
     return costs.header_bytes + sum(
         len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard for i, answer in answers
     )

@@ -71,8 +71,9 @@ class Service:
         env, interval = self.sim.env, self.sim.scenario.quality.interval
         rng = self.sim.randomness.stream("quality.instants")
         for tick in range(math.ceil(self.end_s / interval)):
-            t0, t1 = tick * interval, (tick + 1) * interval  # products: boundaries do not drift
-            yield env.timeout(max(0.0, t0 + rng.uniform(0.0, interval) - env.now))
+            # products: boundaries do not drift; the last tick ends with the run
+            t0, t1 = tick * interval, min((tick + 1) * interval, self.end_s)
+            yield env.timeout(max(0.0, rng.uniform(t0, t1) - env.now))
             for (d, m), (sampler, existing) in self.streams.items():
                 sampler.n_keys = existing()
                 times, keys = sampler.sample(t0, t1)
@@ -117,13 +118,13 @@ class Service:
         drop of its whole service (every model's requests pooled, so models weigh by their
         traffic), whose peak and mean over DCs and windows are `slo_drop_peak_pct` and
         `slo_drop_mean_pct`; and the quality lost, the area under each DC's drop over time,
-        summed over DCs (percent x seconds)."""
+        summed over DCs (percent x seconds; a partial last window weighs its length)."""
         acc = self.accumulator
         by_model = 100.0 * acc.slo_drop()
         with np.errstate(invalid="ignore", divide="ignore"):
             ideal = acc.ideal_loss.sum(axis=1)
             by_dc = 100.0 * (acc.served_loss.sum(axis=1) - ideal) / ideal  # (DC, window)
-        by_dc[acc.requests.sum(axis=1) == 0] = np.nan
+        by_dc[(acc.requests.sum(axis=1) == 0) | ~(ideal > 0)] = np.nan
         return {
             "by_model": {
                 model.name: {dc: _stats(by_model[d, m]) for d, dc in enumerate(self.dcs)}
@@ -132,8 +133,13 @@ class Service:
             "by_dc": {dc: _stats(by_dc[d]) for d, dc in enumerate(self.dcs)},
             "slo_drop_peak_pct": _stats(by_dc)["peak_pct"],
             "slo_drop_mean_pct": _stats(by_dc)["mean_pct"],
-            "quality_lost_pct_s": float(np.nansum(by_dc) * self.window),
+            "quality_lost_pct_s": float(np.nansum(by_dc * self._window_lengths())),
         }
+
+    def _window_lengths(self) -> np.ndarray:
+        """Seconds of each window within the run (the last may be partial)."""
+        starts = np.arange(self.accumulator.requests.shape[2]) * self.window
+        return np.minimum(starts + self.window, self.end_s) - starts
 
 
 def _stats(drops: np.ndarray) -> dict:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import simpy
 
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
+from ekkosim.ps.shard import ShardReplica
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
 from ekkosim.kernel import Randomness
@@ -78,7 +80,7 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
     with cluster.cpu[server].request() as core:
         yield core
         yield env.timeout(costs.cpu_per_key_applied * n)
-        writes = []  # (shard, replica, local keys, new values, magnitudes, created)
+        writes = []
         for shard in server_shards:
             rows = shard_of == shard
             local = batch.keys[rows] // spec.shards
@@ -88,12 +90,23 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
                 values = replica.value[local] + magnitudes
             else:
                 values, magnitudes = service.train(model, batch.keys[rows], replica.value[local], env.now)
-            writes.append((shard, replica, local, values, magnitudes, batch.is_new[rows]))
+            writes.append(_Write(shard, replica, local, values, magnitudes, batch.is_new[rows]))
         high = [False] * len(writes)
-        if grader is not None:
-            graded = grader.grade(model, np.concatenate([w[4] for w in writes]), np.concatenate([w[5] for w in writes]),
-                                  env.now)
-            high = np.split(graded, np.cumsum([w[2].size for w in writes])[:-1])
-        for (shard, replica, local, values, _, _), is_high in zip(writes, high):
-            change = replica.write(ORIGIN, local, values, env.now, is_high)
-            tracker.produced(model, shard, change, replica)
+        if grader is not None:  # one grading for all the server's writes of the batch
+            graded = grader.grade(model, np.concatenate([w.magnitudes for w in writes]),
+                                  np.concatenate([w.created for w in writes]), env.now)
+            high = np.split(graded, np.cumsum([w.local.size for w in writes])[:-1])
+        for w, is_high in zip(writes, high):
+            change = w.replica.write(ORIGIN, w.local, w.values, env.now, is_high)
+            tracker.produced(model, w.shard, change, w.replica)
+
+
+class _Write(NamedTuple):
+    """A batch's updates to one shard at its origin, before they are written."""
+
+    shard: int
+    replica: ShardReplica
+    local: np.ndarray  # local key indices
+    values: np.ndarray  # the new values
+    magnitudes: np.ndarray
+    created: np.ndarray  # does the update create its key

@@ -126,7 +126,7 @@ def test_function_that_raises(user_module):
     """,
     )
     assert error("prio_raising:f") == (
-        "priority function 'prio_raising:f' raised AttributeError on a batch of 3 updates of model 'sample': "
+        "priority function 'prio_raising:f' raised AttributeError on a batch of 3 updates of model 'sample' at t = 0 s: "
         "'Features' object has no attribute 'missing_field'"
     )
 

@@ -113,6 +113,7 @@ def test_an_unimportable_priority_function_names_the_module():
 @pytest.mark.parametrize("change, field", [
     ({"strategy": "offline"}, "quality.enabled"),
     ({"sync": {"shard_version": False}, "scheduler": {"enabled": True}}, "scheduler.enabled"),
+    ({"scheduler": {"priority": "mypriority:f"}}, "scheduler.priority"),
 ])
 def test_switches_that_cannot_work_together_are_refused(change, field):
     with pytest.raises(ScenarioError, match=field):
@@ -134,12 +135,10 @@ def test_a_priority_function_that_fails_during_the_run_stops_it_with_one_line(tm
     assert (tmp_path / "run" / "INCOMPLETE").exists() and not (tmp_path / "run" / "summary.json").exists()
 
 
-def test_congestion_scenario_the_scheduler_saves_quality(tmp_path):
-    """The shipped scenario, as a user runs it, with the scheduler on and off (docs/scheduler.md
-    reports the numbers)."""
+def test_congestion_scenario_high_priority_updates_beat_the_congestion(tmp_path):
+    """The shipped scenario, as a user runs it. docs/scheduler.md reports what the scheduler does
+    to quality there (in our quality model, Ekko's priority does not save it)."""
     on = run(load(SCENARIOS / "congestion.yaml"), tmp_path / "on")
-    off = run(load(SCENARIOS / "congestion.yaml", ["scheduler.enabled=false"]), tmp_path / "off")
-    assert on["latency_by_priority_s"]["high"]["p99"] < on["latency_by_priority_s"]["low"]["p99"]
-    assert on["slo"]["slo_drop_peak_pct"] < off["slo"]["slo_drop_peak_pct"]
-    assert on["slo"]["quality_lost_pct_s"] < off["slo"]["quality_lost_pct_s"]
-    assert on["converged"] and off["converged"]
+    high, low = on["latency_by_priority_s"]["high"], on["latency_by_priority_s"]["low"]
+    assert high["p99"] < low["p99"] / 4
+    assert on["converged"] and on["slo"]["slo_drop_peak_pct"] > 0
