@@ -7,7 +7,8 @@ inference or both) answers the requests that arrived meanwhile: each model takes
 A request is served by one copy of its key's shard in the DC (requests are spread over the
 copies in turn) and scored by the expected log loss of that copy's value, and again with the
 origin's value: the ideal replica, with zero update latency, on the very same requests. Values
-are read at one random instant per interval (`serve_forever`). docs/quality-model.md has the formulas.
+are read at one random instant per interval (`serve_forever`). The run starts from a trained
+model: every replica holds the truth of time 0. docs/quality-model.md has the formulas.
 """
 
 from __future__ import annotations
@@ -48,15 +49,32 @@ class Service:
             for model in scenario.models
         ]
         self.streams = {}
+        self.existing = []  # per model: a callable, how many keys exist now (keys 0 .. n - 1)
         for m, (model, source) in enumerate(zip(scenario.models, sources)):
             existing, keys_of_ranks = _popularity(source, model.keys)
+            self.existing.append(existing)
             for d, dc in enumerate(self.dcs):
                 rng = sim.randomness.stream(f"quality.requests.{dc}.{model.name}")
                 sampler = RequestSampler(rng, quality.requests * model.traffic_share, model.workload.zipf,
                                          existing(), keys_of_ranks)
-                self.streams[(d, m)] = (sampler, existing)
+                self.streams[(d, m)] = sampler
+        self._start_trained(cluster)
         self.window, self.end_s = scenario.output.window, end_s
         self.accumulator = QualityAccumulator(len(self.dcs), len(self.models), max(1, math.ceil(end_s / self.window)))
+
+    def _start_trained(self, cluster: Cluster) -> None:
+        """The run starts from a trained model, as a deployment does: every replica serves the
+        truth of time 0 for every key that exists then (keys created later start at 0)."""
+        truth_at_start: dict[tuple[int, int], np.ndarray] = {}
+        for rid in cluster.ids:
+            replica = cluster.replica(rid)
+            if (rid.model, rid.shard) not in truth_at_start:
+                shards = self.models[rid.model].shards
+                keys = np.arange(replica.n_keys, dtype=np.int64) * shards + rid.shard
+                values = self.truths[rid.model].value(keys, 0.0)
+                values[keys >= self.existing[rid.model]()] = 0.0
+                truth_at_start[(rid.model, rid.shard)] = values
+            replica.value[:] = truth_at_start[(rid.model, rid.shard)]
 
     def train(self, model: int, keys: np.ndarray, current: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
         """The trainer's new values of `keys` (global ids; `current` their values at the origin)
@@ -74,8 +92,8 @@ class Service:
             # products: boundaries do not drift; the last tick ends with the run
             t0, t1 = tick * interval, min((tick + 1) * interval, self.end_s)
             yield env.timeout(max(0.0, rng.uniform(t0, t1) - env.now))
-            for (d, m), (sampler, existing) in self.streams.items():
-                sampler.n_keys = existing()
+            for (d, m), sampler in self.streams.items():
+                sampler.n_keys = self.existing[m]()
                 times, keys = sampler.sample(t0, t1)
                 if keys.size:
                     self._score(d, m, times, keys)
