@@ -100,13 +100,13 @@ class Service:
 
     def _score(self, d: int, m: int, times: np.ndarray, keys: np.ndarray) -> None:
         model = self.models[m]
-        dc, origin = self.dcs[d], self.sim.scenario.training_dc.name
+        dc = self.dcs[d]
         shard, local = keys % model.shards, keys // model.shards
         copy = np.arange(keys.size) % model.replicas
         served, ideal = np.empty(keys.size), np.empty(keys.size)
         for s in np.unique(shard):
             in_shard = shard == s
-            ideal[in_shard] = self.cluster.replica(ReplicaId(m, int(s), origin, 0)).value[local[in_shard]]
+            ideal[in_shard] = self.cluster.replica(self.cluster.origin(m, int(s))).value[local[in_shard]]
             for c in range(model.replicas):
                 rows = in_shard & (copy == c)
                 served[rows] = self.cluster.replica(ReplicaId(m, int(s), dc, c)).value[local[rows]]
