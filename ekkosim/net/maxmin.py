@@ -227,10 +227,7 @@ def _allocate_py(
     if weights is None:
         weight_sum = count  # a sum of k times 1.0 is exactly k
     else:
-        weight_sum = dict.fromkeys(count, 0.0)
-        for route, w in zip(routes, weights):
-            for link in route:
-                weight_sum[link] += w
+        weight_sum = _sums_per_link(range(n_flows), routes, weights, count)
         for s in weight_sum.values():
             if not s < _INF:
                 raise _Fallback
@@ -267,11 +264,7 @@ def _allocate_py(
                 raise _Fallback
             batch_rate = {link: partial[k] for link, k in batch_count.items()}
         else:
-            batch_rate = dict.fromkeys(batch_count, 0.0)
-            for f in flows:
-                r = rates[f]
-                for link in routes[f]:
-                    batch_rate[link] += r
+            batch_rate = _sums_per_link(flows, routes, rates, batch_count)
             if _INF in batch_rate.values():
                 raise _Fallback
         if weights is None:
@@ -286,11 +279,7 @@ def _allocate_py(
                 else:
                     del link_level[link]
         else:
-            batch_weight = dict.fromkeys(batch_count, 0.0)
-            for f in flows:
-                w = weights[f]
-                for link in routes[f]:
-                    batch_weight[link] += w
+            batch_weight = _sums_per_link(flows, routes, weights, batch_count)
             for link, k in batch_count.items():
                 x = remaining[link] - batch_rate[link]
                 remaining[link] = x
@@ -338,3 +327,14 @@ def _allocate_py(
             for f in flows:
                 rates[f] = weights[f] * level
             freeze(flows)
+
+
+def _sums_per_link(flows: Sequence[int], routes: list[Sequence[int]], values: list[float], links) -> dict[int, float]:
+    """Per link of `links`, the sum of `values[f]` over the `flows` crossing it, added from 0.0 in
+    flow order (as ``np.bincount`` adds them, so the floats are bitwise NumPy's)."""
+    sums = dict.fromkeys(links, 0.0)
+    for f in flows:
+        value = values[f]
+        for link in routes[f]:
+            sums[link] += value
+    return sums
