@@ -11,7 +11,9 @@ knowledge must be compared with every cache entry. The puller applies the keys (
 takes the union of knowledges.
 
 Why a cursor is enough: after applying a complete answer, the puller holds everything the peer
-held at that shard version, so what it may lack is exactly what the peer changed since.
+held at that shard version, so what it may lack is exactly what the peer changed since. A
+change of knowledge alone (a whole answer that brought no key the puller lacked) moves the shard
+version too, so a cursor puller downstream hears of it.
 
 Priorities (the SLO-aware scheduler): every key's version carries a class, high or low, and a
 puller pulls in two lanes with cursors of their own: the "all" lane as above, and the "high"
@@ -91,12 +93,10 @@ def answer_knowledge(peer: ShardReplica, knowledge: np.ndarray, use_cache: bool)
 
 
 def apply_answer(puller: ShardReplica, answer: ShardAnswer, whole: bool = True) -> Change:
-    """Apply the peer's keys (newest wins), then, if the answer is `whole` (every key the puller
+    """Apply the peer's keys (newest wins) and, if the answer is `whole` (every key the puller
     may lack, not the high-priority lane's part), take the union of the two knowledges."""
-    change = puller.apply(answer.keys, answer.time, answer.origin, answer.counter, answer.value, answer.high)
-    if whole:
-        puller.knowledge = kn.union(puller.knowledge, answer.knowledge)
-    return change
+    return puller.apply(answer.keys, answer.time, answer.origin, answer.counter, answer.value, answer.high,
+                        answer.knowledge if whole else None)
 
 
 def answer_pull(

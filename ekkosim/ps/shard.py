@@ -56,29 +56,33 @@ class ShardReplica:
         self.knowledge[origin] += keys.size
         return change
 
-    def apply(self, keys, time, origin, counter, value, high) -> Change:
-        """Take each given version that is newer than the one held (newest wins); return what
-        changed. Keys must be unique."""
+    def apply(self, keys, time, origin, counter, value, high, knowledge: np.ndarray | None = None) -> Change:
+        """Take each given version that is newer than the one held (newest wins) and, given a
+        peer's `knowledge` (from an answer that held every key this replica may lack), the union
+        of the two knowledges. Either change is one step of the shard version: a cursor puller
+        must hear of grown knowledge too. Return the keys that changed. Keys must be unique."""
         held = self.time[keys], self.origin[keys], self.counter[keys]
-        if keys.size == 0:  # an answer with nothing of its lane's class
-            return Change(keys, *held)
-        take = newer(time, origin, counter, *held)
-        if not take.all():  # usually every key is news: no copies then
-            keys, time, origin, counter, value, high = (
-                keys[take], time[take], origin[take], counter[take], value[take], high[take])
-            held = tuple(column[take] for column in held)
-        change = Change(keys, *held)
+        if keys.size:  # an answer may hold nothing of its lane's class
+            take = newer(time, origin, counter, *held)
+            if not take.all():  # usually every key is news: no copies then
+                keys, time, origin, counter, value, high = (
+                    keys[take], time[take], origin[take], counter[take], value[take], high[take])
+                held = tuple(column[take] for column in held)
+        grown = knowledge is not None and not kn.covers(self.knowledge, knowledge)
+        if grown:
+            self.knowledge = kn.union(self.knowledge, knowledge)
+        if keys.size or grown:
+            self.version += 1
         if keys.size:
             self.time[keys] = time
             self.origin[keys] = origin
             self.counter[keys] = counter
             self.value[keys] = value
             self.high[keys] = high
-            self.version += 1
             self.seq[keys] = self.version
             if self.cache is not None:
                 self.cache.record(keys, self.version, self)
-        return change
+        return Change(keys, *held)
 
     def state_equals(self, other: ShardReplica) -> bool:
         """Same version and value for every key."""

@@ -9,7 +9,7 @@ After the writes stop and pulls drain, every replica equals the origin, key by k
 """
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ekkosim.ps.pull import answer_cursor, answer_knowledge, apply_answer
@@ -94,6 +94,8 @@ class World:
 
 
 @given(worlds())
+@example((1, [None, 0, 0, 0, 1], None, True, ("all", "high"),  # knowledge grown without news moves the shard version
+          [("pull", (1, 1)), ("write", [(0, True)]), ("pull", (4, 0))]))
 @settings(max_examples=300, deadline=None)
 def test_replicas_converge_and_knowledge_stays_sound(world):
     n_keys, parents, cache, by_cursor, lanes, steps = world
