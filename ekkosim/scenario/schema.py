@@ -214,8 +214,8 @@ class ModelWorkload(Section):
     )
     hot_drift: float = Field(
         0.0, ge=0,
-        description="Keys per second by which the popular set moves through the key space "
-        "(temporal locality; assumption).",
+        description="Popularity drift, in steps per second: each step moves every initial key one "
+        "popularity rank down (it cools) and brings the coldest to the top (temporal locality; assumption).",
     )
     new_keys: float = Field(
         0.01, ge=0, le=1,

@@ -1,5 +1,5 @@
-"""The synthetic update workload: Poisson updates, bounded-Zipf key popularity that drifts through
-the key space, a share of updates creating brand-new keys, lognormal magnitudes.
+"""The synthetic update workload: Poisson updates, bounded-Zipf key popularity that drifts down
+the ranks, a share of updates creating brand-new keys, lognormal magnitudes.
 
 Everything is drawn from the generator handed in, and costs O(updates) in time and memory,
 never O(keys): a model may have 10^12 keys. docs/workload.md gives the formulas.
@@ -122,9 +122,10 @@ class SyntheticWorkload:
 
     Keys [0, n0) exist at the start, n0 = max(1, floor(initial_keys * keys)); created keys take
     ids n0, n0 + 1, ... in order until the key space is full. Popularity ranks the existing keys:
-    rank r <= n0 is initial key (a (r - 1) + floor(hot_drift t)) mod n0, and rank r > n0 is
-    created key r - 1, so created keys are the least popular and the map of initial keys never
-    changes as keys are created (only the drift moves it). `batch` must be called with
+    rank r <= n0 is initial key a ((r - 1 - floor(hot_drift t)) mod n0) mod n0, and rank r > n0
+    is created key r - 1, so created keys are the least popular and the map of initial keys never
+    changes as keys are created (only the drift moves it). The drift is in rank space: each step
+    moves every initial key one rank down (it cools gradually) and brings the coldest to rank 1. `batch` must be called with
     non-overlapping intervals in increasing time.
     """
 
@@ -150,7 +151,7 @@ class SyntheticWorkload:
         keys = index.copy()
         initial = index < n0
         shift = math.floor(self.model.workload.hot_drift * t) % n0
-        keys[initial] = (_mulmod(self._multiplier, index[initial], n0) + shift) % n0
+        keys[initial] = _mulmod(self._multiplier, (index[initial] - shift) % n0, n0)
         return keys
 
     def batch(self, t0: float, t1: float) -> UpdateBatch:

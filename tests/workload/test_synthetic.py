@@ -95,7 +95,7 @@ def test_map_of_a_huge_key_space_does_not_overflow():
     workload = SyntheticWorkload(make_model(10**12, initial_keys=1.0, hot_drift=7.0), np.random.default_rng(0))
     ranks = np.array([1, 2, 3, 10**6, 10**12 - 1, 10**12])
     a, shift = spread_multiplier(10**12), math.floor(7.0 * 123.4)
-    expected = [(a * (int(r) - 1) + shift) % 10**12 for r in ranks]
+    expected = [a * ((int(r) - 1 - shift) % 10**12) % 10**12 for r in ranks]
     assert workload.keys_of_ranks(ranks, t=123.4).tolist() == expected
 
 
@@ -105,19 +105,23 @@ def test_hot_keys_are_spread_over_shards():
     assert np.bincount(shards, minlength=64).min() >= 5  # 10 on average
 
 
-def test_drift_moves_the_hot_keys_by_hot_drift_times_t():
+def test_drift_moves_every_key_down_the_ranks_by_hot_drift_times_t():
     model = make_model(1000, initial_keys=1.0, hot_drift=3.5)
     workload = SyntheticWorkload(model, np.random.default_rng(0))
     ranks = np.arange(1, 1001)
     at_zero = workload.keys_of_ranks(ranks, t=0.0)
     assert at_zero[0] == 0
     for t in (1.0, 10.0, 400.0):
-        assert np.array_equal(workload.keys_of_ranks(ranks, t), (at_zero + math.floor(3.5 * t)) % 1000)
+        # The key of rank r at time 0 holds rank r + floor(3.5 t) at time t (wrapping to the top).
+        assert np.array_equal(workload.keys_of_ranks(ranks, t), np.roll(at_zero, math.floor(3.5 * t)))
+    # One step cools the hot set by one rank: the top 100 lose one key and gain one.
+    before, after = (set(workload.keys_of_ranks(ranks[:100], t).tolist()) for t in (10.0, 10.0 + 1 / 3.5))
+    assert len(before & after) == 99
     # In batches: with s = 5 rank 1 takes 96% of the updates; the hottest key follows the drift.
     hot = SyntheticWorkload(make_model(1000, initial_keys=1.0, hot_drift=3.5, zipf=5.0), np.random.default_rng(1))
     for t0 in (0.0, 10.0, 400.0):
         batch = hot.batch(t0, t0 + 0.1)
-        assert batch.keys[np.argmax(batch.magnitudes)] == math.floor(3.5 * t0) % 1000
+        assert batch.keys[np.argmax(batch.magnitudes)] == at_zero[-math.floor(3.5 * t0) % 1000]
 
 
 # --- batches ----------------------------------------------------------------------------------
