@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit with our code 2 and one line (argparse uses 2 as well)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"ekkosim: error: {message} (see ekkosim {self.prog.split()[-1]} --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"ekkosim: error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:

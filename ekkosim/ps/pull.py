@@ -16,12 +16,16 @@ change of knowledge alone (a whole answer that brought no key the puller lacked)
 version too, so a cursor puller downstream hears of it.
 
 Priorities (the SLO-aware scheduler): every key's version carries a class, high or low, and a
-puller pulls in two lanes with cursors of their own: the "all" lane as above, and the "high"
-lane, whose answers hold only the high-priority keys changed since its cursor: an express lane
-that a low-priority backlog cannot hold up. A high-priority key may travel in both (the newer
-version wins at apply; the duplicate costs the high-priority share of the bytes at most). Only
-the "all" lane's answers are whole, so only they bring knowledge: a high-lane answer says
-nothing of the low-priority keys.
+puller pulls in two lanes with cursors of their own. The "high" lane's answers hold only the
+high-priority keys changed since its cursor: an express lane that a low-priority backlog cannot
+hold up. The "all" lane's answers hold every key changed since its cursor except the
+high-priority keys the express lane has already brought: the puller sends its express cursor
+too, and a high-priority key changed at or before it is skipped (its version then is the one
+the express lane delivered, as a key's class is its version's). So a key travels once, except
+when the express lane is carrying it at the moment the all lane is answered. An all-lane answer
+is still whole: after applying it the puller holds everything the peer held at its shard
+version, so it brings the peer's knowledge; a high-lane answer says nothing of the low-priority
+keys, so it brings none.
 """
 
 from __future__ import annotations
@@ -64,10 +68,13 @@ def _answer(peer: ShardReplica, keys: np.ndarray, examined: int, full_scan: bool
     )
 
 
-def answer_cursor(peer: ShardReplica, cursor: int, use_cache: bool, lane: str = "all") -> ShardAnswer | None:
+def answer_cursor(
+    peer: ShardReplica, cursor: int, use_cache: bool, lane: str = "all", express_cursor: int | None = None
+) -> ShardAnswer | None:
     """Answer a puller that last saw shard version `cursor` in this `lane`: the keys of the
-    lane's class changed since; None if the shard has not moved. From the update cache when it
-    covers the cursor (only its newer tail is read), else from a full scan."""
+    lane's class changed since, less, in the all lane, the high-priority keys changed at or
+    before the puller's `express_cursor`; None if the shard has not moved. From the update cache
+    when it covers the cursor (only its newer tail is read), else from a full scan."""
     if peer.version == cursor:
         return None
     cached = peer.cache.since(cursor, peer) if use_cache and peer.cache is not None else None
@@ -77,6 +84,8 @@ def answer_cursor(peer: ShardReplica, cursor: int, use_cache: bool, lane: str = 
         keys, examined, full_scan = np.flatnonzero(peer.seq > cursor), peer.n_keys, True
     if lane == "high":
         keys = keys[peer.high[keys]]
+    elif express_cursor is not None and express_cursor > cursor:
+        keys = keys[~(peer.high[keys] & (peer.seq[keys] <= express_cursor))]
     return _answer(peer, keys, examined, full_scan)
 
 
@@ -105,13 +114,16 @@ def answer_pull(
     knowledges: list[np.ndarray] | None,
     use_cache: bool,
     lane: str = "all",
+    express_cursors: np.ndarray | None = None,
 ) -> list[tuple[int, ShardAnswer]]:
     """A peer's answer to one pull over several shards: (index, answer) for every shard with
-    news. The request holds a cursor per shard (shard versions on) or a knowledge per shard."""
+    news. The request holds a cursor per shard (shard versions on), and in the all lane with an
+    express lane beside it the express cursor per shard too; or a knowledge per shard."""
     answers = []
     for i, peer in enumerate(peers):
         if cursors is not None:
-            answer = answer_cursor(peer, int(cursors[i]), use_cache, lane)
+            express = None if express_cursors is None else int(express_cursors[i])
+            answer = answer_cursor(peer, int(cursors[i]), use_cache, lane, express)
         else:
             answer = answer_knowledge(peer, knowledges[i], use_cache)
         if answer is not None:

@@ -11,6 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def sigmoid(logit: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-logit), computed as e^-softplus(-logit): no overflow for any finite logit."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(logit, dtype=np.float64)))
+
+
 def expected_log_loss(served_logit: np.ndarray, true_logit: np.ndarray) -> np.ndarray:
     """The expected log loss of predicting p = sigmoid(served) for a click of probability
     q = sigmoid(true): -(q log p + (1 - q) log(1 - p)) = q softplus(-served) + (1 - q) softplus(served).
@@ -22,7 +27,7 @@ def expected_log_loss(served_logit: np.ndarray, true_logit: np.ndarray) -> np.nd
     """
     served = np.asarray(served_logit, dtype=np.float64)
     true = np.asarray(true_logit, dtype=np.float64)
-    q, not_q = np.exp(-np.logaddexp(0.0, -true)), np.exp(-np.logaddexp(0.0, true))  # sigmoids, no overflow
+    q, not_q = sigmoid(true), sigmoid(-true)
     return q * np.logaddexp(0.0, -served) + not_q * np.logaddexp(0.0, served)
 
 

@@ -100,6 +100,8 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
     for section in ("quality", "scheduler"):
         if getattr(scenario, section).enabled and scenario.strategy != "ekko":
             yield f"{section}.enabled", f"works with strategy ekko only, not {scenario.strategy}"
+    if scenario.quality.enabled:
+        yield from _check_learning_rate(scenario)
     if scenario.scheduler.priority is not None and not scenario.scheduler.enabled:
         yield "scheduler.priority", "is set, but scheduler.enabled is false: the function would never run"
     if scenario.scheduler.enabled and not scenario.sync.shard_version:
@@ -121,6 +123,25 @@ MAX_WINDOWS = 1_000_000
 MAX_CHUNKS = 1_000_000
 MAX_KEY_STATE_BYTES = 16 * 2**30
 KEY_STATE_BYTES = 34  # per key per shard copy: version (time, origin, counter), value, seq
+
+
+def _check_learning_rate(scenario: Scenario) -> Iterator[Problem]:
+    """The trainer's SGD step (docs/quality-model.md) contracts toward the truth only while the
+    learning rate times a key's examples per batch stays below 8: check the hottest key of every
+    synthetic workload, at its expected examples."""
+    from ekkosim.workload.synthetic import BoundedZipf  # the workload imports the schema
+
+    rate = scenario.quality.learning_rate
+    if scenario.workload.trace is not None:
+        return
+    for model in scenario.models:
+        initial = max(1, int(model.workload.initial_keys * model.keys))
+        hottest = model.workload.rate * scenario.workload.batch_interval * float(BoundedZipf(model.workload.zipf).pmf(initial, [1])[0])
+        if rate * hottest >= 8:
+            yield "quality.learning_rate", (
+                f"{rate} times the {hottest:.0f} examples per batch of model {model.name}'s hottest key is "
+                f"{rate * hottest:.1f}; the trainer's step diverges from 8 on: use a rate below {8 / hottest:.3g}")
+            return
 
 
 def _check_size(scenario: Scenario) -> Iterator[Problem]:

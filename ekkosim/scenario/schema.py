@@ -390,7 +390,8 @@ class Quality(Section):
     )
     spread: float = Field(1.0, ge=0, le=100, description="Standard deviation of the keys' mean true logits (assumption).")
     learning_rate: float = Field(
-        0.5, gt=0, le=1, description="How far one update moves the trainer's copy toward the truth (assumption)."
+        0.01, gt=0, le=1, description="The trainer's SGD step per example on the log loss of a key's logit "
+        "(assumption; about 1 / (0.25 * learning_rate) = 400 examples move a key most of the way to its truth).",
     )
 
 

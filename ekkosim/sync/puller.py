@@ -5,9 +5,10 @@ shard (skipping unmoved ones with shard versions), and holds the core for the CP
 costs; the answer, a snapshot taken when the peer started, crosses back; the puller takes a
 core for the cost of applying, then applies it (the new state is visible from that instant).
 With the SLO-aware scheduler, a puller pulls in two lanes, two such processes with cursors of
-their own: one for every key, an express one for high-priority keys (`ekkosim.ps.pull`). Their
-flows share a congested path (max-min), so the express lane, a small share of the bytes, never
-waits behind the backlog of the other.
+their own: an express one for high-priority keys, and one for the rest, whose requests carry
+both cursors so that it skips what the express lane brought (`ekkosim.ps.pull`). Their flows
+share a congested path (max-min), so the express lane, a small share of the bytes, never waits
+behind the backlog of the other.
 The next pull starts when this one is done, but not sooner than `sync.pull_interval` after
 this one started (adaptive rate: a slow link or a busy peer slows its pullers down). Pullers
 start at a random phase within the first interval, so they do not pull in lockstep.
@@ -48,7 +49,25 @@ def lanes(scenario) -> tuple[str, ...]:
     return LANES if scenario.scheduler.enabled else LANES[:1]
 
 
-def pull_forever(
+def start_pulls(
+    sim: Simulation,
+    cluster: Cluster,
+    tracker: LatencyTracker,
+    counters: SyncCounters,
+    puller: Server,
+    peer: Server,
+    pairs: list[tuple[ReplicaId, ReplicaId]],
+) -> None:
+    """Start `puller` pulling the replicas of `pairs` (its replica, the peer's) from `peer`, one
+    process per lane. Every replica starts alike (empty, or warm-started the same way), so at its
+    start a puller has seen all of its peers' state: every lane's cursors are their shard versions."""
+    start = np.array([cluster.replica(source).version for _, source in pairs], dtype=np.int64)
+    cursors = {lane: start.copy() for lane in lanes(sim.scenario)}
+    for lane in cursors:
+        sim.env.process(_pull_forever(sim, cluster, tracker, counters, puller, peer, pairs, lane, cursors))
+
+
+def _pull_forever(
     sim: Simulation,
     cluster: Cluster,
     tracker: LatencyTracker,
@@ -57,18 +76,19 @@ def pull_forever(
     peer: Server,
     pairs: list[tuple[ReplicaId, ReplicaId]],
     lane: str,
+    cursors: dict[str, np.ndarray],
 ) -> Iterator[simpy.Event]:
+    """Pull in `lane`, advancing `cursors[lane]`; the all lane also sends `cursors["high"]`."""
     sync, env = sim.scenario.sync, sim.env
     costs = sync.costs
     mine = [cluster.replica(rid) for rid, _ in pairs]
     theirs = [cluster.replica(source) for _, source in pairs]
     indices = [cluster.index[rid] for rid, _ in pairs]
     value_bytes = [sim.scenario.models[rid.model].value_bytes for rid, _ in pairs]
-    # Every replica starts alike (empty, or warm-started the same way), so at its start a puller
-    # has seen all of its peers' state: its cursors are their shard versions.
-    cursors = np.array([replica.version for replica in theirs], dtype=np.int64)
+    own = cursors[lane]
+    express = cursors.get("high") if lane == "all" else None
     if sync.shard_version:
-        request_bytes = costs.header_bytes + len(pairs) * costs.shard_version_bytes
+        request_bytes = costs.header_bytes + len(pairs) * costs.shard_version_bytes * (1 if express is None else 2)
     else:
         request_bytes = costs.header_bytes + len(pairs) * N_ORIGINS * costs.vector_entry_bytes
 
@@ -77,11 +97,12 @@ def pull_forever(
     while True:
         started = env.now
         asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
+        sent_express = None if express is None else express.copy()
         yield sim.send(puller, peer, request_bytes, REQUEST).done
 
         with cluster.cpu[peer].request() as core:
             yield core
-            answers = answer_pull(theirs, cursors if asked is None else None, asked, sync.update_cache, lane)
+            answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
             yield env.timeout(_answer_cpu_s(costs, len(pairs), answers))
 
         yield sim.send(peer, puller, _reply_bytes(costs, answers, value_bytes, whole=lane == "all"), REPLY).done
@@ -92,7 +113,7 @@ def pull_forever(
             yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
             for i, answer in answers:
                 change = apply_answer(mine[i], answer, whole=lane == "all")
-                cursors[i] = answer.version
+                own[i] = answer.version
                 rid = pairs[i][0]
                 tracker.applied(rid.model, rid.shard, indices[i], change, mine[i], env.now)
 

@@ -48,6 +48,7 @@ class Service:
                         quality.drift_amplitude, quality.drift_period, quality.spread)
             for model in scenario.models
         ]
+        self.labels = [sim.randomness.stream(f"quality.labels.{model.name}") for model in scenario.models]
         self.streams = {}
         self.existing = []  # per model: a callable, how many keys exist now (keys 0 .. n - 1)
         for m, (model, source) in enumerate(zip(scenario.models, sources)):
@@ -76,10 +77,12 @@ class Service:
                 truth_at_start[(rid.model, rid.shard)] = values
             replica.value[:] = truth_at_start[(rid.model, rid.shard)]
 
-    def train(self, model: int, keys: np.ndarray, current: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """The trainer's new values of `keys` (global ids; `current` their values at the origin)
-        and each update's magnitude."""
-        return train_step(self.truths[model], keys, current, now, self.sim.scenario.quality.learning_rate)
+    def train(self, model: int, keys: np.ndarray, current: np.ndarray, examples: np.ndarray,
+              now: float) -> tuple[np.ndarray, np.ndarray]:
+        """The trainer's new values of `keys` (global ids; `current` their values at the origin;
+        `examples` the examples behind each) and each update's magnitude."""
+        return train_step(self.truths[model], keys, current, now, self.sim.scenario.quality.learning_rate,
+                          examples, self.labels[model])
 
     def serve_forever(self) -> Iterator[simpy.Event]:
         """Every `quality.interval`, score the requests that arrived in it against the replicas'

@@ -89,7 +89,8 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
                 magnitudes = batch.magnitudes[rows]
                 values = replica.value[local] + magnitudes
             else:
-                values, magnitudes = service.train(model, batch.keys[rows], replica.value[local], env.now)
+                values, magnitudes = service.train(model, batch.keys[rows], replica.value[local],
+                                                  batch.examples[rows], env.now)
             writes.append(_Write(shard, replica, local, values, magnitudes, batch.is_new[rows]))
         high = [False] * len(writes)
         if grader is not None:  # one grading for all the server's writes of the batch

@@ -2,7 +2,8 @@
 
 An update writes one key (an embedding row or a dense block) with a magnitude (the size of the
 gradient step, which the SLO-aware scheduler turns into significance). Updates to one key within
-a batch are merged, as a parameter server applies them: one entry, the magnitudes summed.
+a batch are merged, as a parameter server applies them: one entry, the magnitudes summed, and
+the number of updates merged kept (the training examples that touched the key in the batch).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ class UpdateBatch:
 
     `keys` are int64, unique and ascending; `magnitudes[i]` (float64, finite, >= 0; > 0 from the
     synthetic workload) is the summed magnitude of the updates to `keys[i]`; `is_new[i]` says that
-    `keys[i]` did not exist before this batch. The arrays are read-only views.
+    `keys[i]` did not exist before this batch; `examples[i]` (int64, >= 1) is how many updates
+    were merged into the entry. The arrays are read-only views.
     """
 
     keys: np.ndarray
     magnitudes: np.ndarray
     is_new: np.ndarray
+    examples: np.ndarray
 
     def __post_init__(self) -> None:
-        for name, dtype in (("keys", np.int64), ("magnitudes", np.float64), ("is_new", np.bool_)):
+        for name, dtype in (("keys", np.int64), ("magnitudes", np.float64), ("is_new", np.bool_), ("examples", np.int64)):
             array = getattr(self, name)
             if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
                 raise ValueError(f"UpdateBatch.{name} must be a 1-D {np.dtype(dtype)} array")
@@ -41,6 +44,8 @@ class UpdateBatch:
             raise ValueError("UpdateBatch.keys must be unique and ascending")
         if not np.all((self.magnitudes >= 0) & np.isfinite(self.magnitudes)):
             raise ValueError("UpdateBatch.magnitudes must be finite and >= 0")
+        if not np.all(self.examples >= 1):
+            raise ValueError("UpdateBatch.examples must be >= 1")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -48,14 +53,15 @@ class UpdateBatch:
     @classmethod
     def empty(cls) -> UpdateBatch:
         """A batch without updates."""
-        return cls(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.bool_))
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.bool_), np.empty(0, np.int64))
 
     @classmethod
     def merge(cls, keys: np.ndarray, magnitudes: np.ndarray, is_new: np.ndarray) -> UpdateBatch:
         """Merge single updates (any order, keys may repeat) into a batch.
 
         One entry per distinct key; its magnitude is the sum of its updates' magnitudes (added in
-        input order, so the result is deterministic); it is new if any of its updates was.
+        input order, so the result is deterministic); it is new if any of its updates was; its
+        examples are its updates' count.
         """
         keys = np.asarray(keys, dtype=np.int64)
         distinct, slot = np.unique(keys, return_inverse=True)
@@ -63,7 +69,7 @@ class UpdateBatch:
         summed = summed.astype(np.float64, copy=False)  # bincount of nothing gives int64
         new = np.zeros(len(distinct), dtype=np.bool_)
         new[slot[np.asarray(is_new, dtype=np.bool_)]] = True
-        return cls(distinct, summed, new)
+        return cls(distinct, summed, new, np.bincount(slot, minlength=len(distinct)).astype(np.int64, copy=False))
 
 
 class UpdateSource(Protocol):

@@ -3,7 +3,8 @@
 Each replica pulls from its parent in a random tree rooted at the origin, one pull at a time,
 in three steps that other replicas' steps may interleave with: ask (its cursor or knowledge is
 fixed), answer (the parent's snapshot is taken), apply. Writes are of random priority, and cursor pulls may
-go in two lanes (every key; high-priority keys only), each a pull of its own. After every apply: knowledge never
+go in two lanes (high-priority keys only; the rest, skipping what the express lane brought), each
+a pull of its own. After every apply: knowledge never
 claims a version whose effect the replica does not hold, and no key's version goes backwards.
 After the writes stop and pulls drain, every replica equals the origin, key by key.
 """
@@ -58,10 +59,15 @@ class World:
         me, parent = self.replicas[i], self.replicas[self.parents[i]]
         stage = self.stage[i][lane]
         if stage is None:
-            self.stage[i][lane] = ("asked", self.cursors[i][lane] if self.by_cursor else me.knowledge.copy())
+            if not self.by_cursor:
+                request = me.knowledge.copy()
+            else:  # the all lane sends the express lane's cursor too, if there is one
+                express = self.cursors[i][1] if self.lanes[lane] == "all" and len(self.lanes) == 2 else None
+                request = (self.cursors[i][lane], express)
+            self.stage[i][lane] = ("asked", request)
         elif stage[0] == "asked":
             if self.by_cursor:
-                answer = answer_cursor(parent, stage[1], self.cache, self.lanes[lane])
+                answer = answer_cursor(parent, stage[1][0], self.cache, self.lanes[lane], stage[1][1])
             else:
                 answer = answer_knowledge(parent, stage[1], self.cache)
             self.stage[i][lane] = ("answered", answer)
@@ -96,6 +102,8 @@ class World:
 @given(worlds())
 @example((1, [None, 0, 0, 0, 1], None, True, ("all", "high"),  # knowledge grown without news moves the shard version
           [("pull", (1, 1)), ("write", [(0, True)]), ("pull", (4, 0))]))
+@example((2, [None, 0], None, True, ("all", "high"),  # the all lane skips only what the express lane brought
+          [("write", [(0, True)])] + [("pull", (1, 1))] * 3 + [("write", [(1, True)])] + [("pull", (1, 0))] * 3))
 @settings(max_examples=300, deadline=None)
 def test_replicas_converge_and_knowledge_stays_sound(world):
     n_keys, parents, cache, by_cursor, lanes, steps = world

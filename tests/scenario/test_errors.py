@@ -1,10 +1,11 @@
 """Bad scenarios: one line per problem naming the dotted path, exit code 2, never a traceback."""
 
+import numpy as np
 import pytest
 import yaml
 
-from ekkosim.scenario import ScenarioError, validate
-from tests.conftest import run_cli
+from ekkosim.scenario import ScenarioError, load, validate
+from tests.conftest import SCENARIOS, run_cli
 
 
 def _mutate(data, path, value):
@@ -132,3 +133,20 @@ def test_no_silent_coercion(small):
         "topology.datacenters[0].servers: Input should be a valid integer, got '3'",
         "models[0].shards: Input should be a valid integer, got True",
     ]
+
+
+def test_cli_usage_error_points_at_the_right_help():
+    for args, hint in ((["run"], "(see ekkosim run --help)"), (["validate", "x.yaml", "--bogus"], "(see ekkosim --help)")):
+        result = run_cli(*args)
+        assert result.returncode == 2 and hint in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_learning_rate_that_diverges_on_the_hottest_key_is_refused():
+    # congestion.yaml's ranking model: 30,000 updates/s in 100 ms batches, Zipf 1.05 over its
+    # 900,000 initial keys; the step diverges from learning_rate * examples = 8 on.
+    hottest = 3000 / np.sum(np.arange(1, 900_001, dtype=np.float64) ** -1.05)
+    assert round(hottest) == 286
+    with pytest.raises(ScenarioError) as caught:
+        load(SCENARIOS / "congestion.yaml", ["quality.learning_rate=0.03"])
+    assert any(line.startswith("quality.learning_rate: 0.03 times the 286 examples") for line in caught.value.problems)
+    load(SCENARIOS / "congestion.yaml", [f"quality.learning_rate={0.99 * 8 / hottest}"])

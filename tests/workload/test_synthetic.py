@@ -185,11 +185,13 @@ def test_duplicates_are_merged():
     assert batch.keys.tolist() == [3, 5, 9]
     assert batch.magnitudes.tolist() == [6.0, 4.0, 5.0]
     assert batch.is_new.tolist() == [False, True, False]
-    # Three keys, 1000 updates of magnitude 1: merged counts.
+    assert batch.examples.tolist() == [2, 2, 1]
+    # Three keys, 1000 updates of magnitude 1: merged counts, which the examples count too.
     workload = SyntheticWorkload(make_model(3, initial_keys=1.0, rate=1000, magnitude_sigma=0.0), np.random.default_rng(0))
     merged = workload.batch(0.0, 1.0)
     assert merged.keys.tolist() == [0, 1, 2]
     assert merged.magnitudes.sum() == pytest.approx(1000, abs=4 * math.sqrt(1000))
+    assert np.array_equal(merged.examples, merged.magnitudes.astype(np.int64))
 
 
 def test_same_seed_same_batches_other_seed_other_batches():
@@ -232,17 +234,19 @@ def test_batch_intervals_must_move_forward():
 def test_update_batch_checks_its_invariants():
     empty = UpdateBatch.empty()
     assert len(empty) == 0 and empty.keys.dtype == np.int64
-    mags, new = np.ones(2), np.zeros(2, dtype=bool)
+    mags, new, examples = np.ones(2), np.zeros(2, dtype=bool), np.ones(2, dtype=np.int64)
     with pytest.raises(ValueError, match="ascending"):
-        UpdateBatch(np.array([2, 1]), mags, new)
+        UpdateBatch(np.array([2, 1]), mags, new, examples)
     with pytest.raises(ValueError, match="int64"):
-        UpdateBatch(np.array([1.0, 2.0]), mags, new)
+        UpdateBatch(np.array([1.0, 2.0]), mags, new, examples)
     with pytest.raises(ValueError, match="entries"):
-        UpdateBatch(np.array([1, 2]), np.ones(3), new)
+        UpdateBatch(np.array([1, 2]), np.ones(3), new, examples)
     with pytest.raises(ValueError, match=">= 0"):
-        UpdateBatch(np.array([1, 2]), np.array([1.0, -1.0]), new)
+        UpdateBatch(np.array([1, 2]), np.array([1.0, -1.0]), new, examples)
+    with pytest.raises(ValueError, match=">= 1"):
+        UpdateBatch(np.array([1, 2]), mags, new, np.array([1, 0]))
     keys = np.array([1, 2])
-    batch = UpdateBatch(keys, mags, new)
+    batch = UpdateBatch(keys, mags, new, examples)
     with pytest.raises(ValueError):
         batch.keys[0] = 0
     keys[0] = 0  # the caller's array stays writable
