@@ -15,7 +15,7 @@ from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.ps.placement import pull_groups
 from ekkosim.simulation import Outcome, Simulation
 from ekkosim.sync.cluster import Cluster
-from ekkosim.sync.puller import SyncCounters, start_pulls
+from ekkosim.sync.puller import Puller, SyncCounters
 from ekkosim.scheduler.grader import PriorityGrader
 from ekkosim.sync.service import Service
 from ekkosim.sync.trainer import train, update_sources
@@ -112,7 +112,7 @@ def start(sim: Simulation) -> EkkoOutcome:
     tracker = LatencyTracker(scenario.output.latency_sample, [m.shards for m in scenario.models], cluster.holders())
     counters = SyncCounters()
     for (puller, peer), pairs in pull_groups(scenario).items():
-        start_pulls(sim, cluster, tracker, counters, puller, peer, pairs)
+        Puller(sim, cluster, tracker, counters, puller, peer, pairs).start()
     sources = update_sources(scenario, sim.randomness)
     service = Service(sim, cluster, sources, end_s(scenario)) if scenario.quality.enabled else None
     if service is not None:

@@ -49,81 +49,79 @@ def lanes(scenario) -> tuple[str, ...]:
     return LANES if scenario.scheduler.enabled else LANES[:1]
 
 
-def start_pulls(
-    sim: Simulation,
-    cluster: Cluster,
-    tracker: LatencyTracker,
-    counters: SyncCounters,
-    puller: Server,
-    peer: Server,
-    pairs: list[tuple[ReplicaId, ReplicaId]],
-) -> None:
-    """Start `puller` pulling the replicas of `pairs` (its replica, the peer's) from `peer`, one
-    process per lane. Every replica starts alike (empty, or warm-started the same way), so at its
-    start a puller has seen all of its peers' state: every lane's cursors are their shard versions."""
-    start = np.array([cluster.replica(source).version for _, source in pairs], dtype=np.int64)
-    cursors = {lane: start.copy() for lane in lanes(sim.scenario)}
-    for lane in cursors:
-        sim.env.process(_pull_forever(sim, cluster, tracker, counters, puller, peer, pairs, lane, cursors))
+class Puller:
+    """`puller` pulling the replicas of `pairs` (its replica, the peer's) from `peer`, one process
+    per lane. Every replica starts alike (empty, or warm-started the same way), so at its start a
+    puller has seen all of its peers' state: every lane's cursors are their shard versions."""
 
+    def __init__(
+        self,
+        sim: Simulation,
+        cluster: Cluster,
+        tracker: LatencyTracker,
+        counters: SyncCounters,
+        puller: Server,
+        peer: Server,
+        pairs: list[tuple[ReplicaId, ReplicaId]],
+    ):
+        self.sim, self.cluster, self.tracker, self.counters = sim, cluster, tracker, counters
+        self.puller, self.peer, self.pairs = puller, peer, pairs
+        self.mine = [cluster.replica(rid) for rid, _ in pairs]
+        self.theirs = [cluster.replica(source) for _, source in pairs]
+        self.indices = [cluster.index[rid] for rid, _ in pairs]
+        self.value_bytes = [sim.scenario.models[rid.model].value_bytes for rid, _ in pairs]
+        start = np.array([replica.version for replica in self.theirs], dtype=np.int64)
+        self.cursors = {lane: start.copy() for lane in lanes(sim.scenario)}
 
-def _pull_forever(
-    sim: Simulation,
-    cluster: Cluster,
-    tracker: LatencyTracker,
-    counters: SyncCounters,
-    puller: Server,
-    peer: Server,
-    pairs: list[tuple[ReplicaId, ReplicaId]],
-    lane: str,
-    cursors: dict[str, np.ndarray],
-) -> Iterator[simpy.Event]:
-    """Pull in `lane`, advancing `cursors[lane]`; the all lane also sends `cursors["high"]`."""
-    sync, env = sim.scenario.sync, sim.env
-    costs = sync.costs
-    mine = [cluster.replica(rid) for rid, _ in pairs]
-    theirs = [cluster.replica(source) for _, source in pairs]
-    indices = [cluster.index[rid] for rid, _ in pairs]
-    value_bytes = [sim.scenario.models[rid.model].value_bytes for rid, _ in pairs]
-    own = cursors[lane]
-    express = cursors.get("high") if lane == "all" else None
-    if sync.shard_version:
-        request_bytes = costs.header_bytes + len(pairs) * costs.shard_version_bytes * (1 if express is None else 2)
-    else:
-        request_bytes = costs.header_bytes + len(pairs) * N_ORIGINS * costs.vector_entry_bytes
+    def start(self) -> None:
+        for lane in self.cursors:
+            self.sim.env.process(self._pull_forever(lane))
 
-    stream = f"sync.puller.{puller}.{peer}" + ("" if lane == "all" else f".{lane}")
-    yield env.timeout(sim.randomness.stream(stream).uniform(0, sync.pull_interval))
-    while True:
-        started = env.now
-        asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
-        sent_express = None if express is None else express.copy()
-        yield sim.send(puller, peer, request_bytes, REQUEST).done
+    def _pull_forever(self, lane: str) -> Iterator[simpy.Event]:
+        """Pull in `lane`, advancing its cursors; the all lane also sends the express lane's."""
+        sim, cluster, counters, mine, theirs = self.sim, self.cluster, self.counters, self.mine, self.theirs
+        sync, env = sim.scenario.sync, sim.env
+        costs = sync.costs
+        own = self.cursors[lane]
+        express = self.cursors.get("high") if lane == "all" else None
+        if sync.shard_version:
+            request_bytes = costs.header_bytes + len(mine) * costs.shard_version_bytes * (1 if express is None else 2)
+        else:
+            request_bytes = costs.header_bytes + len(mine) * N_ORIGINS * costs.vector_entry_bytes
 
-        with cluster.cpu[peer].request() as core:
-            yield core
-            answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
-            yield env.timeout(_answer_cpu_s(costs, len(pairs), answers))
+        stream = f"sync.puller.{self.puller}.{self.peer}" + ("" if lane == "all" else f".{lane}")
+        yield env.timeout(sim.randomness.stream(stream).uniform(0, sync.pull_interval))
+        while True:
+            started = env.now
+            asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
+            sent_express = None if express is None else express.copy()
+            yield sim.send(self.puller, self.peer, request_bytes, REQUEST).done
 
-        yield sim.send(peer, puller, _reply_bytes(costs, answers, value_bytes, whole=lane == "all"), REPLY).done
+            with cluster.cpu[self.peer].request() as core:
+                yield core
+                answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
+                yield env.timeout(_answer_cpu_s(costs, len(mine), answers))
 
-        sent = sum(len(answer) for _, answer in answers)
-        with cluster.cpu[puller].request() as core:
-            yield core
-            yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
-            for i, answer in answers:
-                change = apply_answer(mine[i], answer, whole=lane == "all")
-                own[i] = answer.version
-                rid = pairs[i][0]
-                tracker.applied(rid.model, rid.shard, indices[i], change, mine[i], env.now)
+            reply = _reply_bytes(costs, answers, self.value_bytes, whole=lane == "all")
+            yield sim.send(self.peer, self.puller, reply, REPLY).done
 
-        counters.pulls += 1
-        counters.keys_sent += sent
-        counters.keys_examined += sum(answer.examined for _, answer in answers)
-        counters.full_scans += sum(1 for _, answer in answers if answer.full_scan)
-        wait = started + sync.pull_interval - env.now
-        if wait > 0:
-            yield env.timeout(wait)
+            sent = sum(len(answer) for _, answer in answers)
+            with cluster.cpu[self.puller].request() as core:
+                yield core
+                yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
+                for i, answer in answers:
+                    change = apply_answer(mine[i], answer, whole=lane == "all")
+                    own[i] = answer.version
+                    rid = self.pairs[i][0]
+                    self.tracker.applied(rid.model, rid.shard, self.indices[i], change, mine[i], env.now)
+
+            counters.pulls += 1
+            counters.keys_sent += sent
+            counters.keys_examined += sum(answer.examined for _, answer in answers)
+            counters.full_scans += sum(1 for _, answer in answers if answer.full_scan)
+            wait = started + sync.pull_interval - env.now
+            if wait > 0:
+                yield env.timeout(wait)
 
 
 def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[tuple[int, ShardAnswer]]) -> float:
