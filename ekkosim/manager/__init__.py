@@ -1,0 +1,1 @@
+"""Ekko's inference model state manager: model states, replicated over a majority of manager replicas."""
