@@ -116,6 +116,8 @@ def _pull_forever(
                 own[i] = answer.version
                 rid = pairs[i][0]
                 tracker.applied(rid.model, rid.shard, indices[i], change, mine[i], env.now)
+                for hook in cluster.apply_hooks:
+                    hook(rid, mine[i], env.now)
 
         counters.pulls += 1
         counters.keys_sent += sent
