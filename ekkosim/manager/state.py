@@ -83,6 +83,9 @@ class _Rollback:
 
 
 class StateManager:
+    """One run's model state manager: per model a baseline, a witness, a detector and the
+    incidents; one replicated group of manager replicas for all models."""
+
     def __init__(self, sim: Simulation, cluster: Cluster, service, tracker: LatencyTracker, end_s: float):
         scenario, params = sim.scenario, sim.scenario.manager
         self.sim, self.env, self.cluster, self.service, self.tracker = sim, sim.env, cluster, service, tracker
@@ -90,7 +93,7 @@ class StateManager:
         self.models = scenario.models
         self.names = [m.name for m in scenario.models]
         start = [self._published_at_start(m) for m in range(len(self.models))]
-        self.copies = [LaggedCopy(values, params.baseline_delay) for values in start]  # the baselines
+        self.baselines = [LaggedCopy(values, params.baseline_delay) for values in start]  # the baselines
         self.witnesses = [LaggedCopy(values, params.witness_lag) for values in start]
         self.window, self.end_s = params.window, end_s
         shape = (len(self.models), max(1, math.ceil(end_s / self.window)))
@@ -112,11 +115,11 @@ class StateManager:
         self._rollbacks: dict[int, _Rollback] = {}
         # every rollback write: (model, shard, local keys, (local, time, origin, counter), values)
         self.republished: list[tuple] = []
-        self._baseline_rngs = {}
+        self._baseline_rngs: dict[tuple[int, int], np.random.Generator] = {}
         # the witness runs on each model's trainer host (a trainer's NIC, in the training DC)
-        self.witness = [Server(scenario.training_dc.name, m % scenario.workload.trainers, "trainer")
+        self.witness_hosts = [Server(scenario.training_dc.name, m % scenario.workload.trainers, "trainer")
                         for m in range(len(self.models))]
-        self.serving_dcs = [dc.name for dc in scenario.topology.datacenters]
+        self.dcs = [dc.name for dc in scenario.topology.datacenters]
         cluster.apply_hooks.append(self._applied)
         service.manager = self
         sim.env.process(self._watch())
@@ -134,7 +137,7 @@ class StateManager:
     # -- called by the service and the trainers --------------------------------------------------
 
     def published(self, m: int, keys: np.ndarray, values: np.ndarray, now: float) -> None:
-        for copy in (self.copies[m], self.witnesses[m]):
+        for copy in (self.baselines[m], self.witnesses[m]):
             copy.advance(now)
             copy.record(keys, values, now)
 
@@ -143,9 +146,10 @@ class StateManager:
         is served: the baseline's for its requests and, while the traffic is switched, for all."""
         rng = self._baseline_rngs.get((d, m))
         if rng is None:
-            rng = self._baseline_rngs[(d, m)] = self.sim.randomness.stream(f"manager.baseline.{d}.{self.names[m]}")
+            stream = f"manager.baseline.{self.service.dcs[d]}.{self.names[m]}"
+            rng = self._baseline_rngs[(d, m)] = self.sim.randomness.stream(stream)
         baseline = rng.random(keys.size) < self.params.baseline_share
-        copy = self.copies[m]
+        copy = self.baselines[m]
         copy.advance(now)
         if self.switched[m]:
             return copy.value[keys], baseline
@@ -207,7 +211,7 @@ class StateManager:
         self.transitions.append({"model": self.names[m], "state": target, "reason": reason,
                                  "decided_s": decided, "committed_s": now})
         self.state[m] = target
-        copies = (self.copies[m], self.witnesses[m])
+        copies = (self.baselines[m], self.witnesses[m])
         if target == UNCERTAIN:
             for copy in copies:
                 copy.advance(now)
@@ -245,7 +249,7 @@ class StateManager:
         keys = witness.unapplied_keys()
         values = witness.value[keys]
         # the baseline will not replay what the rollback undid
-        self.copies[m].discard_after(witness.state_time_s)
+        self.baselines[m].discard_after(witness.state_time_s)
         witness.discard_pending(self.env.now)
         incident.rollback_keys = int(keys.size)
         replicas = [rid for rid in self.cluster.ids if rid.model == m]
@@ -272,7 +276,7 @@ class StateManager:
         costs, model = self.sim.scenario.sync.costs, self.models[m]
         mask = np.isin(shard_of, shards)
         n = int(mask.sum())
-        yield self.sim.send(self.witness[m], server, costs.header_bytes + n * (costs.key_bytes + model.value_bytes),
+        yield self.sim.send(self.witness_hosts[m], server, costs.header_bytes + n * (costs.key_bytes + model.value_bytes),
                             ROLLBACK_PUSH).done
         with self.cluster.cpu[server].request() as core:
             yield core
@@ -308,11 +312,11 @@ class StateManager:
         if self._rollbacks.get(m) is not rollback:  # already complete
             return
         incident = rollback.incident
-        for dc in self.serving_dcs:
+        for dc in self.dcs:
             if dc not in incident.rollback_complete_s and not any(r.dc == dc for r in rollback.missing):
                 if not rollback.waiting_shards:
                     incident.rollback_complete_s[dc] = self.env.now
-        if len(incident.rollback_complete_s) == len(self.serving_dcs):
+        if len(incident.rollback_complete_s) == len(self.dcs):
             del self._rollbacks[m]
             self._propose(m, HEALTHY, ROLLBACK)
 
