@@ -165,6 +165,24 @@ def _totals_table(summary: dict, out: Path) -> Table:
     return totals
 
 
+def _manager_table(summary: dict) -> Table:
+    """The model state manager's incidents, each step timed (seconds of simulated time)."""
+    manager = summary["manager"]
+    table = Table(title=f"model state manager: {len(manager['incidents'])} incident(s), "
+                        f"{manager['false_alarms']} false alarm(s)")
+    for heading in ("model", "injected", "uncertain", "detected", "traffic switched", "rollback complete (slowest DC)",
+                    "healthy"):
+        table.add_column(heading, justify="left" if heading == "model" else "right")
+    for incident in manager["incidents"]:
+        complete = incident["rollback_complete_s"]
+        slowest = max(complete, key=complete.get) if complete else None
+        table.add_row(incident["model"], _number(incident["injected_at_s"]), _number(incident["uncertain_at_s"]),
+                      _number(incident["detected_at_s"]), _number(incident["traffic_switched_at_s"]),
+                      "-" if slowest is None else f"{_number(complete[slowest])} ({slowest})",
+                      _number(incident["healthy_at_s"]))
+    return table
+
+
 def _run(args: argparse.Namespace, console: Console) -> int:
     from ekkosim import runner  # imported here so `validate` and `schema` start fast
 
@@ -195,6 +213,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         display.close()
     if not args.quiet:
         console.print(_per_dc_table(summary, scenario))
+        if "manager" in summary:
+            console.print(_manager_table(summary))
         console.print(_totals_table(summary, out))
     return EXIT_OK
 

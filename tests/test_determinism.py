@@ -28,3 +28,10 @@ def test_ekko_digest_is_the_same_across_hash_seeds(tmp_path):
     short = ("--set", "workload.duration=2s", "--set", "sync.drain=1s")
     first = _digest(tmp_path, "a", *short, hashseed="0", scenario="ekko_basic.yaml")
     assert _digest(tmp_path, "b", *short, hashseed="123", scenario="ekko_basic.yaml") == first
+
+
+def test_the_state_manager_is_deterministic_across_hash_seeds(tmp_path):
+    # biased updates, baselines, the detector, the manager replicas' elections and a rollback
+    short = ("--set", "workload.duration=42s", "--set", "sync.drain=1s")
+    first = _digest(tmp_path, "a", *short, hashseed="0", scenario="biased_update.yaml")
+    assert _digest(tmp_path, "b", *short, hashseed="99", scenario="biased_update.yaml") == first

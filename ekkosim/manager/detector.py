@@ -19,7 +19,7 @@ per-request spread of the gap, estimated from the first `warmup` windows and the
 chart is anchored at the ceiling, not at the warm-up's mean gap: a WAN congestion episode makes
 the online model staler and its gap rises toward 0, which a chart centred on the usual (negative)
 gap would call damage. The paper says only "a time-series anomaly detection algorithm"; the
-method, the standardisation and every number here are ours (docs/manager-detector.md).
+method, the standardisation and every number here are ours (docs/manager.md, "The anomaly detector").
 """
 
 from __future__ import annotations

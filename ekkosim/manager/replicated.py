@@ -6,7 +6,7 @@ Algorithm", USENIX ATC 2014): terms, randomized election timeouts, RequestVote w
 up-to-date check, AppendEntries with heartbeats and the consistency check, commit by a majority
 in the leader's own term, apply in log order. No snapshots, no membership changes. Timing: every
 message takes a fixed one-way delay (control messages are tiny: no bandwidth model); a crashed
-replica receives and sends nothing and keeps only its term, vote and log. docs/manager-replication.md
+replica receives and sends nothing and keeps only its term, vote and log. docs/manager.md ("The replicated model states")
 has the protocol, what it leaves out, and the parameters.
 """
 
@@ -92,7 +92,7 @@ class ModelStates:
 
 @dataclass(frozen=True)
 class ManagerParams:
-    """The manager group; docs/manager-replication.md gives the source of every default."""
+    """The manager group; docs/manager.md ("The replicated model states") gives the source of every default."""
 
     replicas: int = 3
     one_way_delay_s: float = 0.001  # managers in one region (our assumption)

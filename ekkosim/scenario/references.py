@@ -106,6 +106,7 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
         yield "scheduler.priority", "is set, but scheduler.enabled is false: the function would never run"
     if scenario.scheduler.enabled and not scenario.sync.shard_version:
         yield "scheduler.enabled", "needs sync.shard_version: true (the high-priority lane pulls by shard-version cursor)"
+    yield from _check_manager(scenario)
     yield from _check_pull_graph(scenario)
     yield from _check_size(scenario)
 
@@ -165,6 +166,30 @@ def _check_size(scenario: Scenario) -> Iterator[Problem]:
                     f"{model.keys:,} keys in {model.replicas * copies} shard copies need about {need / 2**30:,.0f} GiB "
                     f"of per-key state (at most {MAX_KEY_STATE_BYTES // 2**30} GiB); simulate a smaller key space: "
                     "the sync's cost follows the updated keys, not the model size")
+
+
+def _check_manager(scenario: Scenario) -> Iterator[Problem]:
+    """Biased updates name a model and need the quality model; the manager needs it too, and its
+    crashes name replicas that exist."""
+    models = [m.name for m in scenario.models]
+    for i, burst in enumerate(scenario.quality.biased_updates):
+        if burst.model not in models:
+            yield f"quality.biased_updates[{i}].model", f"unknown model {burst.model!r} (known: {', '.join(models)})"
+    if scenario.quality.biased_updates and not scenario.quality.enabled:
+        yield "quality.biased_updates", "needs quality.enabled: true (a bias moves values away from the truth)"
+    manager = scenario.manager
+    if manager.enabled and not scenario.quality.enabled:
+        yield "manager.enabled", "needs quality.enabled: true (the detector compares service quality)"
+    for i, crash in enumerate(manager.crashes):
+        if isinstance(crash.replica, int) and not 0 <= crash.replica < manager.replicas:
+            yield f"manager.crashes[{i}].replica", f"no replica {crash.replica}: manager.replicas is {manager.replicas}"
+    if manager.enabled:
+        try:
+            from ekkosim.manager.replicated import ManagerParams
+
+            ManagerParams(replicas=manager.replicas, one_way_delay_s=manager.one_way_delay)
+        except ValueError as err:
+            yield "manager.one_way_delay", str(err)
 
 
 def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:

@@ -364,6 +364,30 @@ class Sync(Section):
     costs: Costs = Field(default_factory=Costs, description="CPU and byte costs of the sync.")
 
 
+class BiasedUpdates(Section):
+    """A burst of harmful updates (a training bug, poisoned data; DESIGN.md section 5): while it
+    lasts, a share of the keys each batch of `model` updates is published `strength` away from the
+    truth (the trainer's own copy stays clean). They travel through the ordinary sync."""
+
+    model: Name = Field(description="The model whose updates are biased.")
+    start: Duration = Field(description="When the burst begins.")
+    end: PositiveDuration = Field(description="When it ends (the trainer publishes clean values again).")
+    strength: float = Field(
+        1.0, gt=0, le=100,
+        description="How far a biased value is published from the trainer's clean value, in logits, "
+        "away from the key's truth (assumption: 1 logit, a harm a minute's staleness does not reach).",
+    )
+    share: float = Field(
+        0.5, gt=0, le=1, description="Share of the burst's updated keys that are biased, each drawn per write (assumption)."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BiasedUpdates:
+        if self.end <= self.start:
+            raise ValueError(f"`end` ({DURATION.format(self.end)}) must be after `start` ({DURATION.format(self.start)})")
+        return self
+
+
 class Quality(Section):
     """The service-quality model (DESIGN.md section 4; docs/quality-model.md): each key has a true
     logit that drifts, the trainer moves its copy toward it (so an update's magnitude is how far
@@ -393,6 +417,66 @@ class Quality(Section):
         0.01, gt=0, le=1, description="The trainer's SGD step per example on the log loss of a key's logit "
         "(assumption; about 1 / (0.25 * learning_rate) = 400 examples move a key most of the way to its truth).",
     )
+    biased_updates: list[BiasedUpdates] = Field(
+        default_factory=list, description="Bursts of harmful updates to inject (none by default)."
+    )
+
+
+class Detector(Section):
+    """The manager's anomaly detector, a one-sided CUSUM on the online model's quality gap to its
+    baseline (docs/manager.md, "The anomaly detector")."""
+
+    k: float = Field(0.5, ge=0, le=100, description="Reference value in standard errors (Montgomery's k = delta/2 for a 1-sigma shift).")
+    h: float = Field(5.0, gt=0, le=1000, description="Decision interval in standard errors: damaged at S >= h (Montgomery: 4 or 5).")
+    uncertain_at: float = Field(0.5, gt=0, le=1, description="Uncertain at S >= uncertain_at * h (assumption).")
+    warmup: int = Field(
+        10, ge=2, le=100_000,
+        description="Windows with requests on both models that estimate the gap's scale (assumption: 10, "
+        "short enough for minute-long scenarios; the scale's relative error is about 24%).",
+    )
+    ceiling: float = Field(0.0, ge=-1, le=10, description="The relative gap the chart accepts: 0 = online as good as its baseline (assumption).")
+
+
+class ManagerCrash(Section):
+    """A manager replica that crashes at `at` and, if `recover` is set, restarts then."""
+
+    replica: int | Literal["leader"] = Field(description="The replica's index, or `leader`: whichever leads at that instant.")
+    at: Duration = Field(description="When it crashes.")
+    recover: PositiveDuration | None = Field(None, description="When it restarts; null: never.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ManagerCrash:
+        if self.recover is not None and self.recover <= self.at:
+            raise ValueError(f"`recover` ({DURATION.format(self.recover)}) must be after `at` ({DURATION.format(self.at)})")
+        return self
+
+
+class Manager(Section):
+    """Ekko's inference model state manager (DESIGN.md section 5; docs/manager.md): per model a
+    baseline that lags the online model and serves a small share of requests, a detector on the
+    quality gap between them, a healthy/uncertain/damaged state replicated over manager replicas,
+    and on damaged a traffic switch to the baseline and a rollback republished by a witness."""
+
+    enabled: bool = Field(False, description="Run the model state manager (needs quality.enabled).")
+    baseline_delay: PositiveDuration = Field(
+        300.0, description="How far each baseline (and the witness's healthy state) lags the published model "
+        "(paper: a copy some minutes behind; 5 minutes is ours).",
+    )
+    witness_lag: PositiveDuration = Field(
+        60.0, description="How far the witness's healthy state lags the published model: a rollback restores "
+        "the model as of this long before the suspicion (assumption: a minute; damage older than this "
+        "when the model is suspected is not undone).",
+    )
+    baseline_share: float = Field(
+        0.01, gt=0, lt=1, description="Share of each model's requests its baseline serves (paper: under 1%; we take 1%).",
+    )
+    window: PositiveDuration = Field(1.0, description="One detector observation per model per window (assumption).")
+    replicas: int = Field(3, ge=1, le=9, description="Manager replicas (paper: a majority agrees, one may fail; 3 is ours).")
+    one_way_delay: Duration = Field(
+        0.001, description="One-way delay of a manager message (assumption: replicas in one DC).",
+    )
+    detector: Detector = Field(default_factory=Detector, description="The anomaly detector.")
+    crashes: list[ManagerCrash] = Field(default_factory=list, description="Manager replica crashes to inject.")
 
 
 class Scheduler(Section):
@@ -451,6 +535,7 @@ class Scenario(Section):
     sync: Sync = Field(default_factory=Sync)
     quality: Quality = Field(default_factory=Quality)
     scheduler: Scheduler = Field(default_factory=Scheduler)
+    manager: Manager = Field(default_factory=Manager)
     output: Output = Field(default_factory=Output)
 
     # Files the scenario names, resolved against the scenario file's folder by the loader.

@@ -34,6 +34,9 @@ class Cluster:
         ]
         if scenario.sync.warm_start:
             self._warm_start()
+        # called as hook(replica id, replica, now) after a puller applies an answer (the manager's
+        # rollback watch); none by default
+        self.apply_hooks: list = []
         self.cpu = {
             Server(dc.name, i): simpy.Resource(env, capacity=dc.cores)
             for dc in scenario.topology.datacenters

@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 
+from ekkosim.manager.state import StateManager
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.ps.placement import pull_groups
 from ekkosim.simulation import Outcome, Simulation
@@ -27,9 +28,10 @@ def end_s(scenario) -> float:
 
 class EkkoOutcome(Outcome):
     def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters,
-                 service: Service | None):
+                 service: Service | None, manager: StateManager | None = None):
         super().__init__(sim.env.timeout(end_s(sim.scenario)), end_s(sim.scenario))
         self.sim, self.cluster, self.tracker, self.counters, self.service = sim, cluster, tracker, counters, service
+        self.manager = manager
 
     @functools.cached_property
     def latency_table(self) -> dict[str, np.ndarray]:
@@ -83,6 +85,7 @@ class EkkoOutcome(Outcome):
             "keys_examined": self.counters.keys_examined,
             "full_scans": self.counters.full_scans,
             **({"slo": self.service.summary()} if self.service is not None else {}),
+            **({"manager": self.manager.summary()} if self.manager is not None else {}),
         }
 
 
@@ -117,7 +120,8 @@ def start(sim: Simulation) -> EkkoOutcome:
     service = Service(sim, cluster, sources, end_s(scenario)) if scenario.quality.enabled else None
     if service is not None:
         sim.env.process(service.serve_forever())
+    manager = StateManager(sim, cluster, service, tracker, end_s(scenario)) if scenario.manager.enabled else None
     grader = PriorityGrader(scenario, sim.randomness) if scenario.scheduler.enabled else None
     for model, source in enumerate(sources):
         sim.env.process(train(sim, cluster, tracker, model, source, service, grader))
-    return EkkoOutcome(sim, cluster, tracker, counters, service)
+    return EkkoOutcome(sim, cluster, tracker, counters, service, manager)

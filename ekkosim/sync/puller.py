@@ -114,6 +114,8 @@ class Puller:
                     own[i] = answer.version
                     rid = self.pairs[i][0]
                     self.tracker.applied(rid.model, rid.shard, self.indices[i], change, mine[i], env.now)
+                    for hook in cluster.apply_hooks:
+                        hook(rid, mine[i], env.now)
 
             counters.pulls += 1
             counters.keys_sent += sent

@@ -6,7 +6,11 @@ inference or both) answers the requests that arrived meanwhile: each model takes
 `traffic_share` of `quality.requests` per second, keys by the update workload's own popularity.
 A request is served by one copy of its key's shard in the DC (requests are spread over the
 copies in turn) and scored by the expected log loss of that copy's value, and again with the
-origin's value: the ideal replica, with zero update latency, on the very same requests. Values
+trainer's clean value: the ideal replica, with zero update latency, on the very same requests.
+The trainer's clean copy of each origin shard is kept apart from what the origin publishes, so
+that biased updates (`quality.biased_updates`) harm what is served and not the ideal; without
+them the two are equal. With the model state manager, a share of each model's requests is served
+by its baseline, and a damaged model's requests by its replacement (`ekkosim.manager`). Values
 are read at one random instant per interval (`serve_forever`). The run starts from a trained
 model: every replica holds the truth of time 0. docs/quality-model.md has the formulas.
 """
@@ -19,6 +23,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import simpy
 
+from ekkosim.manager.bias import Bias
 from ekkosim.ps.placement import ReplicaId
 from ekkosim.quality import GroundTruth, QualityAccumulator, RequestSampler, expected_log_loss, train_step
 from ekkosim.simulation import Simulation
@@ -60,6 +65,12 @@ class Service:
                                          existing(), keys_of_ranks)
                 self.streams[(d, m)] = sampler
         self._start_trained(cluster)
+        # the trainer's clean copy of each origin shard; equal to the origin's values unless biased
+        self.clean = {(m, s): cluster.replica(cluster.origin(m, s)).value.copy()
+                      for m, model in enumerate(scenario.models) for s in range(model.shards)}
+        self.bias = [Bias([b for b in quality.biased_updates if b.model == model.name],
+                          sim.randomness.stream(f"quality.bias.{model.name}")) for model in scenario.models]
+        self.manager = None  # the model state manager (`ekkosim.manager.state`), set by it
         self.window, self.end_s = scenario.output.window, end_s
         self.accumulator = QualityAccumulator(len(self.dcs), len(self.models), max(1, math.ceil(end_s / self.window)))
 
@@ -83,6 +94,22 @@ class Service:
         `examples` the examples behind each) and each update's magnitude."""
         return train_step(self.truths[model], keys, current, now, self.sim.scenario.quality.learning_rate,
                           examples, self.labels[model])
+
+    def clean_values(self, model: int, shard: int, local: np.ndarray) -> np.ndarray:
+        """The trainer's clean values of `local` keys of a shard."""
+        return self.clean[(model, shard)][local]
+
+    def publish(self, model: int, shard: int, local: np.ndarray, keys: np.ndarray, values: np.ndarray,
+                now: float) -> np.ndarray:
+        """The trainer's new clean `values` of `local` keys (global ids `keys`): keep them, and
+        return what the origin publishes (biased during a burst)."""
+        self.clean[(model, shard)][local] = values
+        bias = self.bias[model]
+        if bias.active(now) is not None:
+            values = bias.apply(keys, values, self.truths[model].value(keys, now), now)
+        if self.manager is not None:
+            self.manager.published(model, keys, values, now)
+        return values
 
     def serve_forever(self) -> Iterator[simpy.Event]:
         """Every `quality.interval`, score the requests that arrived in it against the replicas'
@@ -109,13 +136,19 @@ class Service:
         served, ideal = np.empty(keys.size), np.empty(keys.size)
         for s in np.unique(shard):
             in_shard = shard == s
-            ideal[in_shard] = self.cluster.replica(self.cluster.origin(m, int(s))).value[local[in_shard]]
+            ideal[in_shard] = self.clean[(m, int(s))][local[in_shard]]
             for c in range(model.replicas):
                 rows = in_shard & (copy == c)
                 served[rows] = self.cluster.replica(ReplicaId(m, int(s), dc, c)).value[local[rows]]
         truth = self.truths[m].value(keys, times)
         window = np.minimum((times // self.window).astype(np.int64), self.accumulator.requests.shape[2] - 1)
-        self.accumulator.add(d, m, window, expected_log_loss(served, truth), expected_log_loss(ideal, truth))
+        if self.manager is None:
+            self.accumulator.add(d, m, window, expected_log_loss(served, truth), expected_log_loss(ideal, truth))
+            return
+        served, baseline = self.manager.route(d, m, keys, served, self.sim.env.now)
+        served_loss = expected_log_loss(served, truth)
+        self.accumulator.add(d, m, window, served_loss, expected_log_loss(ideal, truth))
+        self.manager.observe(m, times, served_loss, baseline)
 
     def table(self) -> dict[str, np.ndarray | list]:
         """Per (window, DC, model): requests, summed losses as served and ideal, SLO drop in percent."""

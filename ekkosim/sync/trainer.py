@@ -5,7 +5,8 @@ On arrival a server takes a core for the cost of writing the batch, then writes 
 gets a new version from the origin (the training DC's copy 0 of its shard), stamped with that
 instant. That instant is when the update is produced; latency is measured from it. A key's new
 value is its old value plus the update's magnitude; with the quality model, the trainer's step
-toward the key's truth instead, whose size is the update's magnitude. With the scheduler, the
+toward the key's truth instead, whose size is the update's magnitude, taken from the trainer's
+clean copy and published as it is (or biased, during a scenario's burst of biased updates). With the scheduler, the
 updates a server writes are graded high or low priority as they are written.
 """
 
@@ -89,8 +90,10 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
                 magnitudes = batch.magnitudes[rows]
                 values = replica.value[local] + magnitudes
             else:
-                values, magnitudes = service.train(model, batch.keys[rows], replica.value[local],
+                keys = batch.keys[rows]
+                values, magnitudes = service.train(model, keys, service.clean_values(model, shard, local),
                                                   batch.examples[rows], env.now)
+                values = service.publish(model, shard, local, keys, values, env.now)
             writes.append(_Write(shard, replica, local, values, magnitudes, batch.is_new[rows]))
         high = [False] * len(writes)
         if grader is not None:  # one grading for all the server's writes of the batch

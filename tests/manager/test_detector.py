@@ -22,7 +22,7 @@ from ekkosim.manager.detector import (
     standardise,
 )
 
-# A realistic window of one model in one DC (docs/manager-detector.md): 2,000 requests to the
+# A realistic window of one model in one DC (docs/manager.md, "The anomaly detector"): 2,000 requests to the
 # online model, 20 to the baseline (1%), and a per-request coefficient of variation of the log
 # loss of 0.28 (the quality model's defaults), so one window's gap has this standard error.
 N_ONLINE, N_BASELINE, PER_REQUEST_SCALE = 2000, 20, 0.28

@@ -30,3 +30,15 @@ def test_ablation_latency_cdf(small_scenarios, tmp_path):
     assert _images(notebook) == 1
     printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
     assert "vv+shard_version+local_leader" in printed and "paper   2.6 s" in printed
+
+
+def test_state_manager_timeline(tmp_path):
+    notebook = _execute(
+        "state_manager_timeline.ipynb",
+        f"from pathlib import Path\nSCENARIO = Path({str(REPO / 'scenarios' / 'biased_update.yaml')!r})\n"
+        f"OUT = Path({str(tmp_path / 'runs')!r})\nOVERRIDES = ['workload.duration=45s', 'sync.drain=1s']",
+        tmp_path,
+    )
+    assert _images(notebook) == 1
+    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert "ranking: injected 40.000 s, detected 4" in printed and "manager off" in printed

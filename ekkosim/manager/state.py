@@ -1,0 +1,354 @@
+"""The inference model state manager in a run (DESIGN.md section 5; docs/manager.md): baselines,
+the detector, the replicated model states, the traffic switch and the rollback, wired to time.
+
+- Baselines. Each model's baseline is its published model `manager.baseline_delay` ago (a
+  `LaggedCopy`); it serves `manager.baseline_share` of the model's requests in every serving DC,
+  drawn per request, and is scored on them. The copy is the same in every DC: a model minutes
+  behind needs no sync latency of its own.
+- Detector. Every `manager.window` each model's CUSUM (`Cusum`) takes the relative gap between
+  the mean loss of the online model's requests and of the baseline's, over every DC.
+- States. The detector's level drives proposals to the replicated state machine (`ManagerGroup`):
+  healthy -> uncertain when the level leaves healthy, uncertain -> damaged or -> healthy as it
+  goes on; one proposal per model in flight, and the level is looked at again when it commits
+  (a level already damaged proposes damaged at once); the level is ignored while damaged. Actions follow
+  commits, not proposals: a transition acts once a majority holds it.
+- The witness keeps a second lagged copy, `manager.witness_lag` behind (shorter than the
+  baseline's delay, so that a rollback undoes less training). Uncertain freezes both copies:
+  they stop taking the published writes, so that they cannot take the damage.
+- Damaged: the model's requests are served by its replacement, the baseline (traffic switched);
+  then the witness (on the model's trainer host) republishes its frozen healthy values of every
+  key published since its state as new versions at the origins, over the LAN like a trainer's
+  push, and the ordinary sync carries them. A DC's rollback is complete when every replica of the
+  model there holds those versions (or newer ones); once every DC's is, the manager proposes
+  healthy with reason rollback, and on its commit the model takes its traffic back, its chart
+  restarts and its baseline thaws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from ekkosim.manager.baseline import LaggedCopy
+from ekkosim.manager.detector import DAMAGED, HEALTHY, UNCERTAIN, Cusum
+from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
+from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.net.topology import Server
+from ekkosim.ps.placement import ReplicaId
+from ekkosim.ps.version import newer
+from ekkosim.simulation import Simulation
+from ekkosim.sync.cluster import ORIGIN, Cluster
+
+ROLLBACK_PUSH = "manager:rollback"
+
+
+@dataclass
+class Incident:
+    """One damaged episode of one model, each step timed (seconds of simulated time)."""
+
+    model: str
+    injected_at_s: float | None  # start of the latest biased burst before detection; None: a false alarm
+    uncertain_at_s: float | None  # when uncertain was committed
+    detected_at_s: float  # when the detector's level reached damaged (the proposal)
+    traffic_switched_at_s: float | None = None  # damaged committed: requests go to the replacement
+    rollback_keys: int = 0
+    rollback_complete_s: dict[str, float] = field(default_factory=dict)  # DC -> every replica holds the rollback
+    healthy_at_s: float | None = None  # healthy (reason rollback) committed: traffic back
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "injected_at_s": self.injected_at_s, "uncertain_at_s": self.uncertain_at_s,
+                "detected_at_s": self.detected_at_s, "traffic_switched_at_s": self.traffic_switched_at_s,
+                "rollback_keys": self.rollback_keys, "rollback_complete_s": dict(self.rollback_complete_s),
+                "healthy_at_s": self.healthy_at_s}
+
+
+class _Rollback:
+    """The versions a rollback wrote, per shard, and which replicas of the model hold them."""
+
+    def __init__(self, incident: Incident, replicas: list[ReplicaId], shards: int):
+        self.incident = incident
+        self.written: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.waiting_shards = set(range(shards))
+        self.missing = dict.fromkeys(replicas)  # ordered, unlike a set
+
+    def holds(self, rid: ReplicaId, replica) -> bool:
+        if rid.shard not in self.written:
+            return False
+        local, time, origin, counter = self.written[rid.shard]
+        return not np.any(newer(time, origin, counter, replica.time[local], replica.origin[local], replica.counter[local]))
+
+
+class StateManager:
+    """One run's model state manager: per model a baseline, a witness, a detector and the
+    incidents; one replicated group of manager replicas for all models."""
+
+    def __init__(self, sim: Simulation, cluster: Cluster, service, tracker: LatencyTracker, end_s: float):
+        scenario, params = sim.scenario, sim.scenario.manager
+        self.sim, self.env, self.cluster, self.service, self.tracker = sim, sim.env, cluster, service, tracker
+        self.params = params
+        self.models = scenario.models
+        self.names = [m.name for m in scenario.models]
+        start = [self._published_at_start(m) for m in range(len(self.models))]
+        self.baselines = [LaggedCopy(values, params.baseline_delay) for values in start]  # the baselines
+        self.witnesses = [LaggedCopy(values, params.witness_lag) for values in start]
+        self.window, self.end_s = params.window, end_s
+        shape = (len(self.models), max(1, math.ceil(end_s / self.window)))
+        self.online_loss, self.online_n = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+        self.baseline_loss, self.baseline_n = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+        d = params.detector
+        self.detectors = [Cusum(d.k, d.h, d.warmup, d.uncertain_at, d.ceiling) for _ in self.models]
+        self.group = ManagerGroup(sim.env, sim.randomness.stream("manager.elections"),
+                                  ManagerParams(replicas=params.replicas, one_way_delay_s=params.one_way_delay))
+        self.state = [HEALTHY] * len(self.models)  # as committed, and acted upon
+        self.proposing = [False] * len(self.models)
+        self.switched = [False] * len(self.models)
+        self.uncertain_since: list[float | None] = [None] * len(self.models)
+        self.detected_at: list[float | None] = [None] * len(self.models)
+        self.incidents: list[Incident] = []
+        self.open_incident: dict[int, Incident] = {}
+        self.transitions: list[dict] = []
+        self.crashes: list[dict] = []
+        self._rollbacks: dict[int, _Rollback] = {}
+        # every rollback write: (model, shard, local keys, (local, time, origin, counter), values)
+        self.republished: list[tuple] = []
+        self._baseline_rngs: dict[tuple[int, int], np.random.Generator] = {}
+        # the witness runs on each model's trainer host (a trainer's NIC, in the training DC)
+        self.witness_hosts = [Server(scenario.training_dc.name, m % scenario.workload.trainers, "trainer")
+                        for m in range(len(self.models))]
+        self.dcs = [dc.name for dc in scenario.topology.datacenters]
+        cluster.apply_hooks.append(self._applied)
+        service.manager = self
+        sim.env.process(self._watch())
+        for crash in params.crashes:
+            sim.env.process(self._crash(crash))
+
+    def _published_at_start(self, m: int) -> np.ndarray:
+        """The model's published values at time 0, by global key."""
+        model = self.models[m]
+        values = np.zeros(model.keys)
+        for s in range(model.shards):
+            values[s::model.shards] = self.cluster.replica(self.cluster.origin(m, s)).value
+        return values
+
+    # -- called by the service and the trainers --------------------------------------------------
+
+    def published(self, m: int, keys: np.ndarray, values: np.ndarray, now: float) -> None:
+        for copy in (self.baselines[m], self.witnesses[m]):
+            copy.advance(now)
+            copy.record(keys, values, now)
+
+    def route(self, d: int, m: int, keys: np.ndarray, served: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which requests the baseline serves (drawn per request), and the values every request
+        is served: the baseline's for its requests and, while the traffic is switched, for all."""
+        rng = self._baseline_rngs.get((d, m))
+        if rng is None:
+            stream = f"manager.baseline.{self.service.dcs[d]}.{self.names[m]}"
+            rng = self._baseline_rngs[(d, m)] = self.sim.randomness.stream(stream)
+        baseline = rng.random(keys.size) < self.params.baseline_share
+        copy = self.baselines[m]
+        copy.advance(now)
+        if self.switched[m]:
+            return copy.value[keys], baseline
+        served = served.copy()
+        served[baseline] = copy.value[keys[baseline]]
+        return served, baseline
+
+    def observe(self, m: int, times: np.ndarray, loss: np.ndarray, baseline: np.ndarray) -> None:
+        """Add scored requests to the detector's windows (online requests only while not switched)."""
+        window = np.minimum((times // self.window).astype(np.int64), self.online_n.shape[1] - 1)
+        np.add.at(self.baseline_loss[m], window[baseline], loss[baseline])
+        np.add.at(self.baseline_n[m], window[baseline], 1)
+        if not self.switched[m]:
+            online = ~baseline
+            np.add.at(self.online_loss[m], window[online], loss[online])
+            np.add.at(self.online_n[m], window[online], 1)
+
+    # -- the detector's loop ------------------------------------------------------------------
+
+    def _watch(self) -> Iterator[simpy.Event]:
+        """At the end of every window, one observation per model, and the proposals it calls for.
+        Only while the trainers train (`workload.duration`): in the drain the online model ages
+        like its baseline, and their comparison says nothing of damage."""
+        env, training_s = self.env, self.sim.scenario.workload.duration
+        for w in range(math.ceil(training_s / self.window)):
+            yield env.timeout(max(0.0, min((w + 1) * self.window, training_s) - env.now))
+            for m, detector in enumerate(self.detectors):
+                n_on, n_base = int(self.online_n[m, w]), int(self.baseline_n[m, w])
+                gap = math.nan
+                if n_on and n_base:
+                    base = self.baseline_loss[m, w] / n_base
+                    gap = (self.online_loss[m, w] / n_on - base) / base
+                level = detector.observe(gap, n_on, n_base)
+                self._decide(m, level)
+
+    def _decide(self, m: int, level: str) -> None:
+        if self.proposing[m]:
+            return
+        state = self.state[m]
+        if state == HEALTHY and level != HEALTHY:
+            self._propose(m, UNCERTAIN, "detector")
+        elif state == UNCERTAIN and level == DAMAGED:
+            self.detected_at[m] = self.env.now
+            self._propose(m, DAMAGED, "detector")
+        elif state == UNCERTAIN and level == HEALTHY:
+            self._propose(m, HEALTHY, "cleared")
+
+    def _propose(self, m: int, target: str, reason: str) -> None:
+        self.proposing[m] = True
+        decided = self.env.now
+        done = self.group.propose((self.names[m], target, reason, decided))
+        done.callbacks.append(lambda event: self._committed(m, target, reason, decided))
+
+    # -- acting on commits ----------------------------------------------------------------------
+
+    def _committed(self, m: int, target: str, reason: str, decided: float) -> None:
+        now = self.env.now
+        self.proposing[m] = False
+        self.transitions.append({"model": self.names[m], "state": target, "reason": reason,
+                                 "decided_s": decided, "committed_s": now})
+        self.state[m] = target
+        copies = (self.baselines[m], self.witnesses[m])
+        if target == UNCERTAIN:
+            for copy in copies:
+                copy.advance(now)
+                copy.frozen = True
+            self.uncertain_since[m] = now
+        elif target == HEALTHY and reason != ROLLBACK:  # a suspicion cleared
+            for copy in copies:
+                copy.frozen = False
+            self.uncertain_since[m] = None
+        elif target == DAMAGED:
+            self.switched[m] = True
+            incident = Incident(self.names[m], self._injected_before(m, self.detected_at[m]), self.uncertain_since[m],
+                                self.detected_at[m], traffic_switched_at_s=now)
+            self.incidents.append(incident)
+            self.open_incident[m] = incident
+            self._start_rollback(m, incident)
+        else:  # healthy after a rollback: traffic back, the chart restarts, the baseline thaws
+            self.switched[m] = False
+            self.detectors[m].reset()
+            for copy in copies:
+                copy.frozen = False
+            self.uncertain_since[m] = None
+            self.open_incident.pop(m).healthy_at_s = now
+        if target != DAMAGED:  # the level may already call for the next move: no need to wait a window
+            self._decide(m, self.detectors[m].level)
+
+    def _injected_before(self, m: int, t: float) -> float | None:
+        starts = [b.start for b in self.service.bias[m].bursts if b.start <= t]
+        return max(starts) if starts else None
+
+    # -- the rollback ---------------------------------------------------------------------------
+
+    def _start_rollback(self, m: int, incident: Incident) -> None:
+        witness, model = self.witnesses[m], self.models[m]
+        keys = witness.unapplied_keys()
+        values = witness.value[keys]
+        # the baseline will not replay what the rollback undid
+        self.baselines[m].discard_after(witness.state_time_s)
+        witness.discard_pending(self.env.now)
+        incident.rollback_keys = int(keys.size)
+        replicas = [rid for rid in self.cluster.ids if rid.model == m]
+        rollback = self._rollbacks[m] = _Rollback(incident, replicas, model.shards)
+        shard_of = keys % model.shards
+        servers: dict[Server, list[int]] = {}
+        for shard in range(model.shards):
+            if not np.any(shard_of == shard):  # nothing to roll back here: every replica holds it
+                rollback.written[shard] = (np.zeros(0, dtype=np.int64),) + (np.zeros(0),) * 3
+                rollback.waiting_shards.discard(shard)
+                continue
+            servers.setdefault(self.cluster.server(self.cluster.origin(m, shard)), []).append(shard)
+        for rid in replicas:
+            if rid.shard not in rollback.waiting_shards:
+                rollback.missing.pop(rid, None)
+        for server, shards in servers.items():
+            self.env.process(self._republish(m, rollback, server, shards, keys, values, shard_of))
+        self._check_complete(m, rollback)
+
+    def _republish(self, m: int, rollback: _Rollback, server: Server, shards: list[int], keys: np.ndarray,
+                   values: np.ndarray, shard_of: np.ndarray) -> Iterator[simpy.Event]:
+        """The witness pushes a shard group's healthy values to its origin server, which writes
+        them as new versions (the timing of a trainer's push)."""
+        costs, model = self.sim.scenario.sync.costs, self.models[m]
+        mask = np.isin(shard_of, shards)
+        n = int(mask.sum())
+        yield self.sim.send(self.witness_hosts[m], server, costs.header_bytes + n * (costs.key_bytes + model.value_bytes),
+                            ROLLBACK_PUSH).done
+        with self.cluster.cpu[server].request() as core:
+            yield core
+            yield self.env.timeout(costs.cpu_per_key_applied * n)
+            for shard in shards:
+                rows = shard_of == shard
+                local = keys[rows] // model.shards
+                origin = self.cluster.origin(m, shard)
+                replica = self.cluster.replica(origin)
+                change = replica.write(ORIGIN, local, values[rows], self.env.now)
+                self.tracker.produced(m, shard, change, replica)
+                self.published(m, keys[rows], values[rows], self.env.now)
+                rollback.written[shard] = (local, replica.time[local].copy(), replica.origin[local].copy(),
+                                           replica.counter[local].copy())
+                self.republished.append((m, shard, local, rollback.written[shard], values[rows]))
+                rollback.waiting_shards.discard(shard)
+                # every replica of the shard may already hold newer versions (the origin does)
+                for rid in [r for r in rollback.missing if r.shard == shard]:
+                    if rollback.holds(rid, self.cluster.replica(rid)):
+                        rollback.missing.pop(rid, None)
+        self._check_complete(m, rollback)
+
+    def _applied(self, rid: ReplicaId, replica, now: float) -> None:
+        """A puller applied an answer to `rid`: does it hold its model's rollback now?"""
+        rollback = self._rollbacks.get(rid.model)
+        if rollback is None or rid not in rollback.missing:
+            return
+        if rollback.holds(rid, replica):
+            rollback.missing.pop(rid, None)
+            self._check_complete(rid.model, rollback)
+
+    def _check_complete(self, m: int, rollback: _Rollback) -> None:
+        if self._rollbacks.get(m) is not rollback:  # already complete
+            return
+        incident = rollback.incident
+        for dc in self.dcs:
+            if dc not in incident.rollback_complete_s and not any(r.dc == dc for r in rollback.missing):
+                if not rollback.waiting_shards:
+                    incident.rollback_complete_s[dc] = self.env.now
+        if len(incident.rollback_complete_s) == len(self.dcs):
+            del self._rollbacks[m]
+            self._propose(m, HEALTHY, ROLLBACK)
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def _crash(self, crash) -> Iterator[simpy.Event]:
+        yield self.env.timeout(crash.at)
+        replica = self.group.leader if crash.replica == "leader" else crash.replica
+        self.crashes.append({"replica": replica, "at_s": self.env.now, "recover_s": crash.recover})
+        if replica is None:  # no leader at that instant: nothing to crash
+            return
+        self.group.crash(replica)
+        if crash.recover is not None:
+            yield self.env.timeout(crash.recover - self.env.now)
+            self.group.recover(replica)
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """`manager` of summary.json."""
+        logs = [[(a.index, a.proposal, tuple(a.command), a.accepted) for a in r.applied] for r in self.group.replicas]
+        longest = max(logs, key=len)
+        return {
+            "incidents": [incident.as_dict() for incident in self.incidents],
+            "false_alarms": sum(1 for incident in self.incidents if incident.injected_at_s is None),
+            "transitions": self.transitions,
+            "states": {name: self.state[m] for m, name in enumerate(self.names)},
+            "crashes": self.crashes,
+            "elections": len(self.group.elections),
+            "replicas_agree": all(log == longest[:len(log)] for log in logs),
+            "applied_by_replica": [len(log) for log in logs],
+            "detector": {name: {"scale": None if math.isnan(d.scale) else d.scale, "statistic": d.statistic,
+                                "warming_up": d.warming_up} for name, d in zip(self.names, self.detectors)},
+            "biased_keys": {name: len(self.service.bias[m].touched) for m, name in enumerate(self.names)},
+        }
