@@ -20,6 +20,10 @@ def _images(notebook) -> int:
     return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
 
 
+def _printed(notebook) -> str:
+    return "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+
+
 def test_ablation_latency_cdf(small_scenarios, tmp_path):
     notebook = _execute(
         "ablation_latency_cdf.ipynb",
@@ -28,7 +32,7 @@ def test_ablation_latency_cdf(small_scenarios, tmp_path):
         tmp_path,
     )
     assert _images(notebook) == 1
-    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    printed = _printed(notebook)
     assert "vv+shard_version+local_leader" in printed and "paper   2.6 s" in printed
 
 
@@ -40,5 +44,5 @@ def test_state_manager_timeline(tmp_path):
         tmp_path,
     )
     assert _images(notebook) == 1
-    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    printed = _printed(notebook)
     assert "ranking: injected 40.000 s, detected 4" in printed and "manager off" in printed
