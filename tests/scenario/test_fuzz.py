@@ -1,0 +1,369 @@
+"""Bad input, fuzzed: malformed scenarios, `--set` assignments and trace files must each give
+exit code 2 and one line per problem naming the field (or the file and line), never a traceback.
+
+Every case goes through `ekkosim.cli.main`, the CLI's own entry point, in-process (validation
+only: `validate`, or `run` with the simulation stubbed out); a small sample also runs as a real
+subprocess. A mutation that happens to leave the scenario valid must load cleanly. Any
+counterexample the fuzzer found is kept as an @example.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from hypothesis import HealthCheck, currently_in_test_context, event, example, given, settings
+from hypothesis import strategies as st
+
+from ekkosim import cli
+from ekkosim.scenario.load import _location
+from tests.conftest import SCENARIOS, SMALL, run_cli
+
+
+def _bases() -> dict[str, dict]:
+    bases = {"small": SMALL}
+    for path in sorted(SCENARIOS.glob("*.yaml")) + sorted((SCENARIOS / "paper").glob("*.yaml")):
+        bases[path.stem] = yaml.safe_load(path.read_text())
+    return bases
+
+
+BASES = _bases()
+NAMES = sorted(BASES)
+
+# A field's location as the loader prints it: a dotted path with list indices and quoted odd
+# keys (`topology.wan['a b']`), or the whole scenario ...
+_NAME, _INDEX, _KEY = r"[A-Za-z_][\w-]*", r"\[\d+\]", r"\[(?:'[^'\n]*'|\"[^\"\n]*\")\]"
+FIELD = rf"(?:\(scenario\)|(?:{_NAME}|{_KEY})(?:{_INDEX}|{_KEY}|\.{_NAME})*)"
+# ... or the file and line (YAML syntax), or the file alone (unreadable, not UTF-8), or a --set.
+LOCATION = rf"(?:{FIELD}|\S+\.yaml(?::\d+:\d+)?|--set (?:\S+?|'.*?'|\".*?\"|'.*?\.\.\.)(?::\d+:\d+)?)"
+
+
+def _leaf_paths(node, prefix=()) -> list[tuple]:
+    """Every path into raw scenario data: sections, list items and values."""
+    paths = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths += _leaf_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            paths += _leaf_paths(value, (*prefix, i))
+    return paths
+
+
+def _nested(depth: int):
+    value: object = "x"
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+# Values no field accepts, or accepts only sometimes: wrong types, out of range, absurd, huge,
+# not finite, broken units.
+JUNK = [
+    None, True, False, [], {}, [1, 2], {"a": 1}, "", " ", "x", "null", 0, -1, -5, 1.5, -0.0, 7e-310,
+    2**63, 2**64, -(2**63) - 1, 10**30, 10**400, 1e308, -1e308, math.inf, -math.inf, math.nan,
+    "10 Gbps/s", "1e400MB", "-5ms", "5 parsecs", "1e400", "-1e400s", "nan", "inf", "-inf", "NaN ms",
+    "1e-400s", "0x10", "1_000", "5 G bps", "ms", "Gbps", "1e309Gbps", "1" * 400 + "B", "9" * 5000,
+    "4800Mbps", "40ms", "100GB", "1.5.5s", "--5s", "5s5", "\x00", "\u202e5ms", "\ud7ff", "training",
+    _nested(60), [_nested(10)] * 3, {"": 1}, {"a[0]": 1}, {"with space": 2},
+]
+junk = st.one_of(
+    st.sampled_from(JUNK),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
+    st.builds(lambda n, u: f"{n}{u}", st.floats(allow_nan=True) | st.integers(), st.sampled_from(
+        ["B", "kB", "GiB", "bps", "Gbps", "MB/s", "ms", "s", "h", "min", " ", "parsecs", "Gbps/s", "b"])),
+)
+unknown_key = st.sampled_from(["bandwdith", "Name", "extra", "a[0]", "x.y", "(", "", "nic ", "__class__"]) | st.text(max_size=8)
+
+
+def _forbidden(path: tuple) -> bool:
+    # A user priority function is imported: junk there must not import an arbitrary module.
+    return bool(path) and path[-1] == "priority" and "scheduler" in path
+
+
+@st.composite
+def mutated_scenarios(draw):
+    """(raw data, a description) of one base scenario with one to three mutations."""
+    data = copy.deepcopy(BASES[draw(st.sampled_from(NAMES))])
+    steps = []
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in _leaf_paths(data) if not _forbidden(p)]
+        kind = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add", "root"]))
+        if kind == "root":
+            data = draw(st.sampled_from([None, [], "x", 5, [data]]))
+            steps.append(("root", data))
+            break
+        path = draw(st.sampled_from(paths))
+        parent = data
+        for step in path[:-1]:
+            parent = parent[step]
+        if kind == "replace":
+            value = copy.deepcopy(draw(junk))  # never share (and so mutate) a JUNK value
+            old = parent[path[-1]]
+            # No field takes a section, a list or a boolean in place of something else
+            # (a number may stand for a quantity, null for an optional field).
+            retyped = any(isinstance(value, kind) and not isinstance(old, kind) for kind in (dict, list, bool)) or (
+                isinstance(old, (dict, list)) and value is not None and not isinstance(value, type(old)))
+            parent[path[-1]] = value
+            steps.append(("retype" if retyped else "replace", path))
+            continue
+        elif kind == "delete":
+            del parent[path[-1]]
+        else:
+            target = parent[path[-1]] if isinstance(parent[path[-1]], dict) else parent
+            if not isinstance(target, dict):
+                continue
+            target[draw(unknown_key)] = copy.deepcopy(draw(junk))
+        steps.append((kind, path))
+    return data, steps
+
+
+def _dump(data) -> str:
+    try:
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    except (yaml.YAMLError, RecursionError, UnicodeEncodeError):  # e.g. a lone surrogate
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def _check_cli(capsys, argv: list[str], source: str, prefix: str) -> tuple[int, list[str]]:
+    """Run the CLI in-process; a bad input must give exit 2 and one located line per problem."""
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    if currently_in_test_context():  # --hypothesis-show-statistics shows how many were valid
+        event(f"exit {code}")
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.splitlines()
+    if code == 0:
+        assert lines == [], err
+        return code, lines
+    assert code == 2, err
+    assert lines, "exit 2 without a message"
+    for line in lines:
+        assert line.startswith(prefix), line
+        assert re.match(rf"{LOCATION}: \S", line[len(prefix):]), f"no field or line named: {line!r}"
+        assert len(line) < 400, f"an unreadable line: {line!r}"
+    return code, lines
+
+
+def _validate(tmp_path: Path, capsys, content: bytes | str) -> tuple[int, list[str]]:
+    path = tmp_path / "scenario.yaml"
+    if isinstance(content, str):
+        content = content.encode("utf-8", "surrogatepass")
+    path.write_bytes(content)
+    return _check_cli(capsys, ["validate", str(path)], str(path), f"{path}: ")
+
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                             HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(case=mutated_scenarios())
+@example(case=({"name": "x", "strategy": "offline", "models": [{"name": "m", "keys": 1, "value_bytes": "9" * 5000}]}, "huge"))
+def test_mutated_scenarios_exit_2_naming_the_field(tmp_path, capsys, case):
+    data, steps = case
+    code, lines = _validate(tmp_path, capsys, _dump(data))
+    if steps and steps[0][0] == "retype" and len(steps) == 1:
+        # A value of the wrong type is reported at its own field, or at a section above it.
+        assert code == 2
+        field = _location(steps[0][1])
+        named = [line.split(": ")[1] for line in lines]
+        assert any(field.startswith(name) for name in named), (field, lines)
+
+
+# --- broken YAML text ----------------------------------------------------------------------
+
+TEXT_JUNK = [
+    "", "\n", "   ", "#only a comment\n", "---\n", "--- a\n--- b\n", "[", "{", "]", "a: [", "a: {b: 1",
+    "? [a, b]\n: 1\n", "{[1]: 2}", "{? {a: 1}: 2}", "a: " + "1" * 5000, "[" * 3000, "{a: " * 3000,
+    "a: !!python/object:os.system x", "a: !!binary aGVsbG8=", "a: &x 1\nb: *y\n", "\t- x", "a:\n\t- b",
+    "a: 'unclosed", 'a: "\\q"', "name: x\nname: y\n", "%YAML 9.9\n---\na: 1", "@x", "`x", "a: b: c",
+    "- - - -", "a: 2020-01-01", "1: 2", "null: 1", "~: 1", "? |\n  x\n: 1", "\ufeffa: 1",
+]
+BYTE_JUNK = [b"\xff\xfe\x00bad", b"\x00\x01\x02", b"name: \xe9t\xe9\n", b"\x80", b"\xef\xbb\xbf", b"a: \xed\xa0\x80"]
+
+
+@st.composite
+def broken_texts(draw):
+    text = _dump(BASES[draw(st.sampled_from(NAMES))]).encode("utf-8")
+    kind = draw(st.sampled_from(["truncate", "insert", "bytes", "junk", "replace_line"]))
+    at = draw(st.integers(0, len(text)))
+    if kind == "truncate":
+        return text[:at]
+    if kind == "insert":
+        return text[:at] + draw(st.sampled_from(TEXT_JUNK + ["\n", ":", "-", "{", "[", "'", "&", "*", "!", "|"])).encode() + text[at:]
+    if kind == "bytes":
+        return text[:at] + draw(st.sampled_from(BYTE_JUNK) | st.binary(min_size=1, max_size=8)) + text[at:]
+    if kind == "junk":
+        return draw(st.sampled_from([t.encode() for t in TEXT_JUNK] + BYTE_JUNK) | st.binary(max_size=64))
+    lines = text.split(b"\n")
+    i = draw(st.integers(0, len(lines) - 1))
+    lines[i] = draw(st.sampled_from(TEXT_JUNK)).encode() if draw(st.booleans()) else lines[i][: len(lines[i]) // 2]
+    return b"\n".join(lines)
+
+
+@SETTINGS
+@given(content=broken_texts())
+@example(content=b"? [a, b]\n: 1\n")
+@example(content=b"{? {a: 1}: 2}")
+@example(content=b"a: " + b"1" * 5000)
+@example(content=b"[" * 3000)
+def test_broken_yaml_exit_2_naming_file_and_line(tmp_path, capsys, content):
+    _validate(tmp_path, capsys, content)
+
+
+@pytest.mark.parametrize("content", [t.encode() for t in TEXT_JUNK] + BYTE_JUNK, ids=range(len(TEXT_JUNK) + len(BYTE_JUNK)))
+def test_text_junk(tmp_path, capsys, content):
+    code, _ = _validate(tmp_path, capsys, content)
+    assert code == 2
+
+
+# --- --set ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """`run` validates as the user sees it, but never simulates: the runner is a stub."""
+    from ekkosim import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run", lambda scenario, out, **kwargs: calls.append(scenario) or {})
+    return calls
+
+
+set_path = st.one_of(
+    st.sampled_from([
+        "topology.wan.bandwidth", "topology.datacenters[0].nic", "topology.datacenters[*].servers", "models[0].keys",
+        "models[9].keys", "models[*].workload.zipf", "seed", "strategy", "until", "topology.links[0].bandwidth",
+        "network.congestion", "sync.cache_size", "output.window", "name.x", "seed[0]", "topology.datacenters.name",
+        "models[-1].keys", "models[99999999999999999999999].keys", "a..b", ".a", "a.", "[0]", "a[", "a[]", "a[x]",
+        "models[*]", "topology", "", " ", "a b", "é", "topology.wan.bandwdith", "workload.trace", "topology.graphml",
+    ]),
+    st.text(max_size=16).filter(lambda s: "priority" not in s),
+)
+set_value = st.one_of(st.sampled_from([str(v) if not isinstance(v, (dict, list)) else yaml.safe_dump(v, default_flow_style=True).strip()
+                                       for v in JUNK]), st.text(max_size=16), st.just(""))
+
+
+@SETTINGS
+@given(base=st.sampled_from(NAMES), assignments=st.lists(st.tuples(set_path, set_value, st.sampled_from(["=", ""])),
+                                                      min_size=1, max_size=3))
+@example(base="small", assignments=[("models[0].keys", "1" * 5000, "=")])
+@example(base="small", assignments=[("topology.wan", "{[1]: 2}", "=")])
+def test_bad_set_exit_2_naming_the_field(tmp_path, capsys, no_simulation, base, assignments):
+    no_simulation.clear()  # the fixture lives across hypothesis's examples
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(BASES[base]))
+    argv = ["run", str(path), "--quiet", "--out", str(tmp_path / "out")]
+    for where, value, sep in assignments:
+        argv += ["--set", f"{where}{sep}{value}"]
+    code, _ = _check_cli(capsys, argv, str(path), "error: ")
+    assert len(no_simulation) == (code == 0)
+
+
+# --- trace files ---------------------------------------------------------------------------
+
+TRACE_SCENARIO = copy.deepcopy(SMALL) | {"strategy": "ekko", "workload": {"duration": "1s"}}
+TRACE_SCENARIO["models"] = [{"name": "m", "keys": 1000}, {"name": "n", "keys": 10}]
+CELL = st.one_of(
+    st.sampled_from(["0", "1", "0.5", "-1", "-0", "nan", "NaN", "inf", "-inf", "1e400", "1e-400", "", " ", "m", "n",
+                     "x", "999", "1000", "10", "9.5", "1e3", "0x1", "1_0", '"', '""', "'", "\x00", "é", "9" * 400]),
+    st.integers(-5, 2000).map(str),
+    st.text(max_size=6),
+)
+
+
+@st.composite
+def trace_files(draw):
+    """(file name, bytes) of a CSV or Parquet trace, often broken."""
+    columns = list(draw(st.permutations(["time_s", "model", "key", "magnitude", "note"])))
+    if draw(st.booleans()):
+        del columns[draw(st.integers(0, len(columns) - 1))]
+    if draw(st.integers(0, 4)) == 0:
+        columns.append(draw(st.sampled_from(columns + ["", "time_s "])))
+    rows = draw(st.lists(st.lists(CELL, min_size=len(columns), max_size=len(columns)), max_size=6))
+    kind = draw(st.sampled_from(["csv", "csv", "csv", "parquet", "junk"]))
+    if kind == "csv":
+        lines = [",".join(columns)] + [",".join(row) for row in rows]
+        if rows and draw(st.booleans()):
+            i = draw(st.integers(1, len(lines) - 1))
+            lines[i] = lines[i][: draw(st.integers(0, len(lines[i])))]
+        text = "\n".join(lines).encode("utf-8", "surrogatepass")
+        if draw(st.integers(0, 5)) == 0:
+            at = draw(st.integers(0, len(text)))
+            text = text[:at] + draw(st.sampled_from([b"\xff", b"\x80\x80", b"\n\n", b'"', b"\r"])) + text[at:]
+        return "trace.csv", text
+    if kind == "parquet":
+        table = {}
+        for i, name in enumerate(dict.fromkeys(columns)):
+            typed = draw(st.sampled_from(["text", "float", "int", "bool"]))
+            cells = [row[i] for row in rows]
+            if typed == "float":
+                table[name] = pa.array([draw(st.floats()) for _ in cells], pa.float64())
+            elif typed == "int":
+                table[name] = pa.array([draw(st.integers(-(2**63), 2**63 - 1)) for _ in cells], pa.int64())
+            elif typed == "bool":
+                table[name] = pa.array([draw(st.booleans()) for _ in cells], pa.bool_())
+            else:
+                table[name] = pa.array([c.encode("utf-8", "replace").decode() for c in cells], pa.string())
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.table(table) if table else pa.table({"x": pa.array([], pa.int64())}), sink)
+        data = sink.getvalue().to_pybytes()
+        if draw(st.integers(0, 3)) == 0:
+            data = data[: draw(st.integers(0, len(data)))]
+        return "trace.parquet", data
+    return draw(st.sampled_from(["trace.csv", "trace.parquet", "trace.txt", "trace"])), draw(st.binary(max_size=64))
+
+
+@SETTINGS
+@given(trace=trace_files())
+def test_bad_trace_exit_2_naming_row_and_column(tmp_path, capsys, trace):
+    name, content = trace
+    (tmp_path / name).write_bytes(content)
+    scenario = TRACE_SCENARIO | {"workload": {"duration": "1s", "trace": name}}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(scenario))
+    code, lines = _check_cli(capsys, ["validate", str(path)], str(path), f"{path}: ")
+    if code == 2:
+        assert lines[0].startswith(f"{path}: workload.trace: {tmp_path / name}"), lines
+
+
+# --- a sample as real subprocesses -----------------------------------------------------------
+
+SUBPROCESS_CASES = [
+    ("topology.wan.bandwidth", "10 Gbps/s"), ("models[0].keys", "1e400"), ("topology.datacenters[1]", "[[[[]]]]"),
+    ("seed", "-1"), ("until", "-5ms"), ("topology.wan.latency", "5 parsecs"), ("models[0].value_bytes", "1e400MB"),
+    ("topology.datacenters[0].role", "{a: 1}"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), SUBPROCESS_CASES)
+def test_subprocess_sample(tmp_path, field, value):
+    path = tmp_path / "scenario.yaml"
+    data = copy.deepcopy(SMALL)
+    node = data
+    steps = [int(s) if s.isdigit() else s for s in re.findall(r"[^.\[\]]+", field)]
+    for step in steps[:-1]:
+        node = node[step]
+    node[steps[-1]] = yaml.safe_load(value) if value.startswith(("[", "{", "-1")) else value
+    path.write_text(_dump(data))
+    result = run_cli("validate", str(path), env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"{path}: {field}"), result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00bad", b"? [a, b]\n: 1\n", b"[" * 3000])
+def test_subprocess_broken_files(tmp_path, content):
+    path = tmp_path / "scenario.yaml"
+    path.write_bytes(content)
+    result = run_cli("validate", str(path), env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"{path}: "), result.stderr
