@@ -135,7 +135,10 @@ def _dump(data) -> str:
 
 def _check_cli(capsys, argv: list[str], source: str, prefix: str) -> tuple[int, list[str]]:
     """Run the CLI in-process; a bad input must give exit 2 and one located line per problem."""
-    code = cli.main(argv)
+    try:
+        code = cli.main(argv)
+    except SystemExit as stop:  # a usage error, from argparse: `--set -5ms` reads as an option
+        code = stop.code
     out, err = capsys.readouterr()
     if currently_in_test_context():  # --hypothesis-show-statistics shows how many were valid
         event(f"exit {code}")
@@ -146,6 +149,9 @@ def _check_cli(capsys, argv: list[str], source: str, prefix: str) -> tuple[int, 
         return code, lines
     assert code == 2, err
     assert lines, "exit 2 without a message"
+    if lines[0].startswith("ekkosim: error: argument "):
+        assert len(lines) == 1, err
+        return code, lines
     for line in lines:
         assert line.startswith(prefix), line
         assert re.match(rf"{LOCATION}: \S", line[len(prefix):]), f"no field or line named: {line!r}"
@@ -258,6 +264,7 @@ set_value = st.one_of(st.sampled_from([str(v) if not isinstance(v, (dict, list))
                                                       min_size=1, max_size=3))
 @example(base="small", assignments=[("models[0].keys", "1" * 5000, "=")])
 @example(base="small", assignments=[("topology.wan", "{[1]: 2}", "=")])
+@example(base="small", assignments=[("", "-5ms", "")])
 def test_bad_set_exit_2_naming_the_field(tmp_path, capsys, no_simulation, base, assignments):
     no_simulation.clear()  # the fixture lives across hypothesis's examples
     path = tmp_path / "scenario.yaml"
@@ -281,15 +288,33 @@ CELL = st.one_of(
 )
 
 
+GOOD_CELL = {
+    "time_s": st.floats(0, 10).map(repr) | st.integers(0, 10).map(str),
+    "model": st.sampled_from(["m", "n", " m "]),
+    "key": st.integers(0, 9).map(str),
+    "magnitude": st.floats(0, 1e6).map(repr),
+    "note": st.text(max_size=4).map(lambda t: t.replace(",", "").replace("\n", "").replace('"', "")),
+}
+
+
+@st.composite
+def trace_row(draw, columns):
+    """A row of good values (a trace replays them in any order), with a junk cell in some rows."""
+    row = [draw(GOOD_CELL.get(name, CELL)) for name in columns]
+    if row and draw(st.booleans()):
+        row[draw(st.integers(0, len(row) - 1))] = draw(CELL)
+    return row
+
+
 @st.composite
 def trace_files(draw):
     """(file name, bytes) of a CSV or Parquet trace, often broken."""
     columns = list(draw(st.permutations(["time_s", "model", "key", "magnitude", "note"])))
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)) == 0:
         del columns[draw(st.integers(0, len(columns) - 1))]
     if draw(st.integers(0, 4)) == 0:
         columns.append(draw(st.sampled_from(columns + ["", "time_s "])))
-    rows = draw(st.lists(st.lists(CELL, min_size=len(columns), max_size=len(columns)), max_size=6))
+    rows = draw(st.lists(trace_row(columns), max_size=6))
     kind = draw(st.sampled_from(["csv", "csv", "csv", "parquet", "junk"]))
     if kind == "csv":
         lines = [",".join(columns)] + [",".join(row) for row in rows]
@@ -336,6 +361,47 @@ def test_bad_trace_exit_2_naming_row_and_column(tmp_path, capsys, trace):
         assert lines[0].startswith(f"{path}: workload.trace: {tmp_path / name}"), lines
 
 
+TRACE_HEADER = "time_s,model,key,magnitude\n"
+TRACE_CASES = [
+    # (trace file content, expected end of the line after the trace's path; None: a valid trace)
+    (TRACE_HEADER + "2,m,1,1\n1,n,9,0\n0.5,m,999,1e6\n", None),  # unsorted, every key at its bounds
+    (TRACE_HEADER.encode("utf-8-sig").decode() + "0,m,1,1\n", None),
+    (TRACE_HEADER + "-1,m,1,1\n", ":2: time_s: -1 is negative"),
+    (TRACE_HEADER + "nan,m,1,1\n", ":2: time_s: nan is not finite"),
+    (TRACE_HEADER + "1,m,1,inf\n", ":2: magnitude: inf is not finite"),
+    (TRACE_HEADER + "1,n,10,1\n", ":2: key: 10 is out of range for model 'n' (0 <= key < 10)"),
+    (TRACE_HEADER + "1,m,-1,1\n", ":2: key: -1 is out of range for model 'm' (0 <= key < 1000)"),
+    (TRACE_HEADER + "1,m,1.5,1\n", ":2: key: 1.5 is not an integer"),
+    (TRACE_HEADER + "1,m,1\n", ":2: 3 fields, but the header has 4"),
+    ("time_s,model,key\n1,m,1\n", ": missing column 'magnitude'"),
+    ("", ": empty file (a header row is required)"),
+    # found by the fuzzer: a long cell was quoted whole, in a line of hundreds of characters
+    (TRACE_HEADER + "9" * 400 + ",m,1,1\n", ":2: time_s: " + "9" * 57 + "... is not finite"),
+    (TRACE_HEADER + "1," + "x" * 400 + ",1,1\n", ":2: model: '" + "x" * 56 + "... is not a model of the scenario (models: m, n)"),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), TRACE_CASES, ids=range(len(TRACE_CASES)))
+def test_trace_cases(tmp_path, capsys, content, expected):
+    (tmp_path / "trace.csv").write_text(content)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(TRACE_SCENARIO | {"workload": {"duration": "1s", "trace": "trace.csv"}}))
+    code, lines = _check_cli(capsys, ["validate", str(path)], str(path), f"{path}: ")
+    if expected is None:
+        assert code == 0
+    else:
+        assert lines == [f"{path}: workload.trace: {tmp_path / 'trace.csv'}{expected}"]
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01junk", b"PAR1\x00\x00PAR1", b"\xff" * 64], ids=range(3))
+def test_binary_parquet_trace(tmp_path, capsys, content):
+    (tmp_path / "trace.parquet").write_bytes(content)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(TRACE_SCENARIO | {"workload": {"duration": "1s", "trace": "trace.parquet"}}))
+    code, lines = _check_cli(capsys, ["validate", str(path)], str(path), f"{path}: ")
+    assert code == 2 and "not a readable Parquet file" in lines[0]
+
+
 # --- a sample as real subprocesses -----------------------------------------------------------
 
 SUBPROCESS_CASES = [
@@ -367,3 +433,16 @@ def test_subprocess_broken_files(tmp_path, content):
     result = run_cli("validate", str(path), env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"{path}: "), result.stderr
+
+
+def test_subprocess_bad_set_and_trace(tmp_path):
+    (tmp_path / "trace.csv").write_text(TRACE_HEADER + "1,m,5000,1\n")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(TRACE_SCENARIO | {"workload": {"duration": "1s", "trace": "trace.csv"}}))
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = run_cli("validate", str(path), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == f"{path}: workload.trace: {tmp_path / 'trace.csv'}:2: key: 5000 is out of range for model 'm' (0 <= key < 1000)\n"
+    result = run_cli("run", str(path), "--set", "topology.wan['a']=1", "--set", "seed=1e400", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: --set topology.wan['a']: not a dotted path"), result.stderr
