@@ -402,6 +402,46 @@ def test_binary_parquet_trace(tmp_path, capsys, content):
     assert code == 2 and "not a readable Parquet file" in lines[0]
 
 
+# --- GraphML files --------------------------------------------------------------------------
+
+GRAPHML = """<?xml version="1.0" encoding="UTF-8"?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+<key id="d0" for="edge" attr.name="latency_s" attr.type="{kind}"/>
+<key id="d1" for="edge" attr.name="bandwidth_bps" attr.type="double"/>
+<graph edgedefault="undirected">
+<node id="train"/><node id="a"/><node id="b"/>
+<edge source="train" target="a"><data key="d0">{latency}</data><data key="d1">{bandwidth}</data></edge>
+<edge source="train" target="b"><data key="d0">0.01</data></edge>
+</graph></graphml>"""
+GRAPHML_CASES = [
+    # (file content, expected end of the line; None: valid). Found by hand beside the fuzzer: a
+    # negative, NaN or infinite latency or bandwidth passed validation and reached the simulator.
+    (GRAPHML.format(kind="double", latency="0.01", bandwidth="1e9"), None),
+    (GRAPHML.format(kind="double", latency="-1", bandwidth="1e9"), "edge train-a: latency_s must be finite and >= 0, got -1.0"),
+    (GRAPHML.format(kind="double", latency="nan", bandwidth="1e9"), "edge train-a: latency_s must be finite and >= 0, got nan"),
+    (GRAPHML.format(kind="double", latency="0.01", bandwidth="0"), "edge train-a: bandwidth must be finite and > 0, got 0.0"),
+    (GRAPHML.format(kind="double", latency="0.01", bandwidth="inf"), "edge train-a: bandwidth must be finite and > 0, got inf"),
+    (GRAPHML.format(kind="string", latency="abc", bandwidth="1e9"), "could not convert string to float: 'abc'"),
+    ("", "not GraphML: no element found: line 1, column 0"),
+    ("<graphml>", "not GraphML: no element found: line 1, column 9"),
+    ("\xff junk", "not GraphML: not well-formed (invalid token): line 1, column 0"),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), GRAPHML_CASES, ids=range(len(GRAPHML_CASES)))
+def test_graphml_cases(tmp_path, capsys, content, expected):
+    (tmp_path / "wan.graphml").write_text(content)
+    data = copy.deepcopy(SMALL)
+    data["topology"] |= {"graphml": "wan.graphml", "wan": {"mesh": False}}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(data))
+    code, lines = _check_cli(capsys, ["validate", str(path)], str(path), f"{path}: ")
+    if expected is None:
+        assert code == 0
+    else:
+        assert lines == [f"{path}: topology.graphml: cannot read {str(tmp_path / 'wan.graphml')!r}: {expected}"]
+
+
 # --- a sample as real subprocesses -----------------------------------------------------------
 
 SUBPROCESS_CASES = [
