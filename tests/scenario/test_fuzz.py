@@ -424,7 +424,7 @@ GRAPHML_CASES = [
     (GRAPHML.format(kind="string", latency="abc", bandwidth="1e9"), "could not convert string to float: 'abc'"),
     ("", "not GraphML: no element found: line 1, column 0"),
     ("<graphml>", "not GraphML: no element found: line 1, column 9"),
-    ("\xff junk", "not GraphML: not well-formed (invalid token): line 1, column 0"),
+    ("\xff junk", "not GraphML: syntax error: line 1, column 0"),
 ]
 
 
