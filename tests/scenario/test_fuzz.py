@@ -70,7 +70,7 @@ JUNK = [
     2**63, 2**64, -(2**63) - 1, 10**30, 10**400, 1e308, -1e308, math.inf, -math.inf, math.nan,
     "10 Gbps/s", "1e400MB", "-5ms", "5 parsecs", "1e400", "-1e400s", "nan", "inf", "-inf", "NaN ms",
     "1e-400s", "0x10", "1_000", "5 G bps", "ms", "Gbps", "1e309Gbps", "1" * 400 + "B", "9" * 5000,
-    "4800Mbps", "40ms", "100GB", "1.5.5s", "--5s", "5s5", "\x00", "\u202e5ms", "\ud7ff", "training",
+    "4800Mbps", "40ms", "100GB", "1e-300s", "1e300s", "1e-300B", "1e300h", "1e-300Gbps", "1.5.5s", "--5s", "5s5", "\x00", "\u202e5ms", "\ud7ff", "training",
     _nested(60), [_nested(10)] * 3, {"": 1}, {"a[0]": 1}, {"with space": 2},
 ]
 junk = st.one_of(
@@ -183,6 +183,20 @@ def test_mutated_scenarios_exit_2_naming_the_field(tmp_path, capsys, case):
         field = _location(steps[0][1])
         named = [line.split(": ")[1] for line in lines]
         assert any(field.startswith(name) for name in named), (field, lines)
+
+
+@pytest.mark.parametrize(("base", "assignments", "expected"), [
+    # found beside the fuzzer: counts in the size checks were printed in full, 300 digits long
+    ("small", ["until=900s", "output.window=1e-300s"], "error: output.window: 9e+302 windows over 900 s"),
+    ("small", ["until=1e300h"], "error: output.window: 3.6e+303 windows over 3.6e+303 s"),
+    ("congestion", ["workload.batch_interval=1e300s"], "error: quality.learning_rate: 0.01 times the 2.86e+303 examples"),
+])
+def test_absurd_values_give_short_lines(tmp_path, capsys, no_simulation, base, assignments, expected):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(BASES[base]))
+    argv = ["run", str(path), "--quiet"] + [arg for a in assignments for arg in ("--set", a)]
+    code, lines = _check_cli(capsys, argv, str(path), "error: ")
+    assert code == 2 and lines[0].startswith(expected), lines
 
 
 # --- broken YAML text ----------------------------------------------------------------------
