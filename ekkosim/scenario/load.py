@@ -64,6 +64,13 @@ def _int_within_limits(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+# YAML 1.1 reads 1e6 and 1.5e6 (no dot, or no sign in the exponent) as strings, and a field that
+# wants a number would say "got '1e6'"; read them as numbers, as YAML 1.2 does.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_within_limits)
 
 

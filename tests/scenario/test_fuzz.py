@@ -200,6 +200,17 @@ def test_absurd_values_give_short_lines(tmp_path, capsys, no_simulation, base, a
     assert code == 2 and lines[0].startswith(expected), lines
 
 
+def test_scientific_notation_is_a_number(tmp_path, capsys, no_simulation):
+    # found by hand beside the fuzzer: YAML 1.1 reads 1e4 and 1.5e4 as strings, so a number field
+    # said "Input should be a valid number, got '1e4'"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(_dump(BASES["small"]))
+    argv = ["run", str(path), "--quiet", "--set", "models[0].workload.rate=1e4", "--set", "quality.learning_rate=1.5e-3"]
+    assert _check_cli(capsys, argv, "error: ")[0] == 0
+    scenario = no_simulation[0]
+    assert (scenario.models[0].workload.rate, scenario.quality.learning_rate) == (1e4, 1.5e-3)
+
+
 # --- broken YAML text ----------------------------------------------------------------------
 
 TEXT_JUNK = [
