@@ -180,9 +180,12 @@ def _not_utf8(path: Path, data: bytes, offset: int) -> str:
     where = f"byte 0x{data[offset]:02x}"
     if line == 1:
         return f"{path}:1: header: not UTF-8 text ({where})"
-    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]))
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    before = next(csv.reader([data[line_start:offset].decode("utf-8", "replace")]), [])
+    try:
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]))
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        before = next(csv.reader([data[line_start:offset].decode("utf-8", "replace")]), [])
+    except csv.Error:  # a carriage return or a quote the line alone cannot place: name the line only
+        return f"{path}:{line}: not UTF-8 text ({where})"
     field = max(len(before) - 1, 0)
     column = header[field].strip() if field < len(header) else f"field {field + 1}"
     return f"{path}:{line}: {column}: not UTF-8 text ({where})"

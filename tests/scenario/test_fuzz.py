@@ -376,6 +376,7 @@ def trace_files(draw):
 
 @SETTINGS
 @given(trace=trace_files())
+@example(trace=("trace.csv", b"time_s,key,magnitude,note\n0.0,0,0.0,\n\r,\xff0,0.0,"))  # a carriage return, then not UTF-8
 def test_bad_trace_exit_2_naming_row_and_column(tmp_path, capsys, trace):
     name, content = trace
     (tmp_path / name).write_bytes(content)
