@@ -34,6 +34,17 @@ class ScenarioError(Exception):
 class _StrictLoader(yaml.SafeLoader):
     """A YAML loader that refuses duplicate keys instead of silently keeping the last."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (KeyError, IndexError, AttributeError, ValueError, TypeError):
+            # PyYAML's own constructors fail so on an explicitly tagged value they cannot read,
+            # such as `!!bool ""` or `!!timestamp x`
+            what = f" {shown(node.value)}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read{what} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+            ) from None
+
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
     loader.flatten_mapping(node)
@@ -55,12 +66,11 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -
 
 
 def _int_within_limits(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
-    try:
-        return loader.construct_yaml_int(node)
-    except ValueError:  # Python refuses to convert integers of more than 4,300 digits
+    if len(node.value) > 4000:  # Python refuses to convert integers of more than 4,300 digits
         raise yaml.constructor.ConstructorError(
             None, None, f"an integer of {len(node.value):,} characters is too large", node.start_mark
-        ) from None
+        )
+    return loader.construct_yaml_int(node)
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)

@@ -219,6 +219,9 @@ TEXT_JUNK = [
     "a: !!python/object:os.system x", "a: !!binary aGVsbG8=", "a: &x 1\nb: *y\n", "\t- x", "a:\n\t- b",
     "a: 'unclosed", 'a: "\\q"', "name: x\nname: y\n", "%YAML 9.9\n---\na: 1", "@x", "`x", "a: b: c",
     "- - - -", "a: 2020-01-01", "1: 2", "null: 1", "~: 1", "? |\n  x\n: 1", "\ufeffa: 1",
+    # found by fuzzing the YAML tokens: PyYAML's constructors raise KeyError, IndexError or
+    # AttributeError on a tagged value they cannot read
+    "!!bool", "a: !!timestamp x", "!!int", "!!float", "a: !!int abc", "a: !!set [1]",
 ]
 BYTE_JUNK = [b"\xff\xfe\x00bad", b"\x00\x01\x02", b"name: \xe9t\xe9\n", b"\x80", b"\xef\xbb\xbf", b"a: \xed\xa0\x80"]
 
