@@ -226,10 +226,19 @@ TEXT_JUNK = [
 BYTE_JUNK = [b"\xff\xfe\x00bad", b"\x00\x01\x02", b"name: \xe9t\xe9\n", b"\x80", b"\xef\xbb\xbf", b"a: \xed\xa0\x80"]
 
 
+YAML_TOKENS = st.sampled_from([
+    "a", ":", " ", "\n", "- ", "[", "]", "{", "}", ",", "?", "&x", "*x", "!!int", "!!float", "!!str", "!!map", "!!seq",
+    "!!set", "!!omap", "!!pairs", "!!timestamp", "!!null", "!!bool", "!!binary", "'", '"', "|", ">", "#", "1", "1e5",
+    "---", "...", "%TAG", "<<", "name", "models", "\t", "\x85", "\u2028", "0o7", "1:30", ".inf", "~",
+])
+
+
 @st.composite
 def broken_texts(draw):
     text = _dump(BASES[draw(st.sampled_from(NAMES))]).encode("utf-8")
-    kind = draw(st.sampled_from(["truncate", "insert", "bytes", "junk", "replace_line"]))
+    kind = draw(st.sampled_from(["truncate", "insert", "bytes", "junk", "replace_line", "tokens"]))
+    if kind == "tokens":  # YAML built from its own syntax: tags, anchors, flow and block markers
+        return "".join(draw(st.lists(YAML_TOKENS, max_size=25))).encode("utf-8")
     at = draw(st.integers(0, len(text)))
     if kind == "truncate":
         return text[:at]
