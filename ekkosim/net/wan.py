@@ -47,6 +47,11 @@ def read_graphml(path: Path) -> nx.Graph:
             if key in attrs:
                 edge["bandwidth_bps"] = float(attrs[key])
                 break
+        # a bad value here would only show once the simulator runs, as nonsense or a crash
+        if not (math.isfinite(edge.get("latency_s", 0.0)) and edge.get("latency_s", 0.0) >= 0):
+            raise ValueError(f"edge {names[u]}-{names[v]}: latency_s must be finite and >= 0, got {edge['latency_s']!r}")
+        if not (math.isfinite(edge.get("bandwidth_bps", 1.0)) and edge.get("bandwidth_bps", 1.0) > 0):
+            raise ValueError(f"edge {names[u]}-{names[v]}: bandwidth must be finite and > 0, got {edge['bandwidth_bps']!r}")
         graph.add_edge(names[u], names[v], **edge)
     return graph
 

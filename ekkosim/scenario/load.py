@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ekkosim.net.wan import read_graphml, wan_graph
 from ekkosim.scenario import references
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.units import shown
 from ekkosim.scheduler.priority import PriorityFunctionError, check_priority_function, load_priority_function
 from ekkosim.workload.trace import TraceError, read_trace
 
@@ -33,12 +34,28 @@ class ScenarioError(Exception):
 class _StrictLoader(yaml.SafeLoader):
     """A YAML loader that refuses duplicate keys instead of silently keeping the last."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (KeyError, IndexError, AttributeError, ValueError, TypeError):
+            # PyYAML's own constructors fail so on an explicitly tagged value they cannot read,
+            # such as `!!bool ""` or `!!timestamp x`
+            what = f" {shown(node.value)}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read{what} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+            ) from None
+
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
     loader.flatten_mapping(node)
     mapping: dict = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict)):  # a YAML complex key (`? [a, b]`): no field has such a name
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be a name, not a {'list' if isinstance(key, list) else 'mapping'}",
+                key_node.start_mark,
+            )
         if key in mapping:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
@@ -48,24 +65,46 @@ def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -
     return mapping
 
 
+def _int_within_limits(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > 4000:  # Python refuses to convert integers of more than 4,300 digits
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {len(node.value):,} characters is too large", node.start_mark
+        )
+    return loader.construct_yaml_int(node)
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+# YAML 1.1 reads 1e6 and 1.5e6 (no dot, or no sign in the exponent) as strings, and a field that
+# wants a number would say "got '1e6'"; read them as numbers, as YAML 1.2 does.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_within_limits)
 
 
 def parse_yaml(text: str | bytes, source: str) -> Any:
     """Parse YAML text; syntax errors become a ScenarioError naming `source`, line and column."""
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
+            text = text.decode("utf-8-sig")  # a byte-order mark, as some editors write, is not text
         except UnicodeDecodeError as err:
             raise ScenarioError([f"{source}: not UTF-8 text (byte {err.start})"]) from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow, such as a control character
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
+        raise ScenarioError([f"{source}:{line}:{column}: character {chr(err.character)!r} is not allowed in YAML"]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ScenarioError([f"{where}: {err.problem or err.context}"]) from None
     except yaml.YAMLError as err:
         raise ScenarioError([f"{source}: {err}"]) from None
+    except RecursionError:  # PyYAML recurses once per level of nesting
+        raise ScenarioError([f"{source}: nested too deeply"]) from None
 
 
 _PATH = re.compile(r"^[A-Za-z_][\w-]*(\[(\d+|\*)\])*(\.[A-Za-z_][\w-]*(\[(\d+|\*)\])*)*$")
@@ -76,7 +115,7 @@ EVERY = "*"  # `[*]`: every item of a list
 def split_path(path: str) -> list[str | int]:
     """`a.b[2].c` -> ["a", "b", 2, "c"]; `a[*].c` -> ["a", "*", "c"] (every item)."""
     if not _PATH.match(path):
-        raise ScenarioError([f"--set {path}: not a dotted path such as topology.links[2].bandwidth"])
+        raise ScenarioError([f"--set {_quoted(path)}: not a dotted path such as topology.links[2].bandwidth"])
     return [name if name else (EVERY if index == EVERY else int(index)) for name, index in _STEP.findall(path)]
 
 
@@ -85,9 +124,15 @@ def apply_override(data: dict, assignment: str) -> None:
     `[*]` sets the field in every item of a list (`topology.datacenters[*].cores=12`)."""
     path, sep, text = assignment.partition("=")
     if not sep or not path:
-        raise ScenarioError([f"--set {assignment}: expected dotted.path=value"])
-    value = parse_yaml(text, f"--set {path}") if text.strip() else None
-    _assign(data, split_path(path.strip()), value, path, ())
+        raise ScenarioError([f"--set {_quoted(assignment)}: expected dotted.path=value"])
+    steps = split_path(path.strip())
+    value = parse_yaml(text, f"--set {_quoted(path)}") if text.strip() else None
+    _assign(data, steps, value, path, ())
+
+
+def _quoted(text: str) -> str:
+    """`text` as typed if it reads plainly on one line, else quoted (and cut if long)."""
+    return text if text and len(text) <= 60 and text.isprintable() and " " not in text else shown(text)
 
 
 def _assign(node: Any, steps: list, value: Any, path: str, done: tuple) -> None:
@@ -112,11 +157,16 @@ def _assign(node: Any, steps: list, value: Any, path: str, done: tuple) -> None:
             node[step] = value
 
 
+_NAME = re.compile(r"[A-Za-z_][\w-]*")
+
+
 def _location(loc: tuple[str | int, ...]) -> str:
     text = ""
     for step in loc:
         if isinstance(step, int) or step == EVERY:
             text += f"[{step}]"
+        elif not _NAME.fullmatch(step):  # a key no field has, such as "a b" or "x\n": quoted, on one line
+            text += f"[{step!r}]"
         else:
             text += f".{step}" if text else str(step)
     return text or "(scenario)"
@@ -125,6 +175,7 @@ def _location(loc: tuple[str | int, ...]) -> str:
 _MESSAGES = {
     "missing": "required field missing",
     "extra_forbidden": "unknown field",
+    "invalid_key": "a key must be a name",
 }
 
 
@@ -132,15 +183,28 @@ def _describe(error: dict) -> str:
     message = _MESSAGES.get(error["type"], error["msg"])
     message = message.removeprefix("Value error, ")
     if error["type"] not in ("missing", "extra_forbidden", "value_error") and "input" in error:
-        shown = repr(error["input"])
-        message += f", got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+        message += f", got {shown(error['input'])}"
     return message
 
 
-def _structural_paths(loc: tuple) -> tuple:
-    # pydantic names the branch of a union (e.g. "function-after[...]") in the location; a
-    # reader wants only the field path.
-    return tuple(step for step in loc if isinstance(step, int) or not any(c in step for c in "[]("))
+def _field_path(error: dict, data: Any) -> tuple:
+    """The location of a pydantic error as the keys and indices of the user's data.
+
+    pydantic names the branch of a union (e.g. "function-after[...]") in the location; a
+    reader wants only the field path, and every key the user wrote, whatever its characters.
+    """
+    path: list = []
+    node = data
+    for step in error["loc"]:
+        if isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int):
+            path.append(step)
+            node = node[step] if isinstance(node, dict) or 0 <= step < len(node) else None
+        elif isinstance(step, int) or not any(c in step for c in "[]("):
+            path.append(step)  # a field the user did not write, e.g. a missing one
+            node = None
+    if error["type"] == "invalid_key":  # the last step is the key itself: name the mapping it is in
+        path = path[:-1]
+    return tuple(path)
 
 
 def validate(data: Any, source_dir: Path | None = None) -> Scenario:
@@ -153,7 +217,7 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
     except ValidationError as err:
         seen: list[str] = []
         for error in err.errors():
-            line = f"{_location(_structural_paths(error['loc']))}: {_describe(error)}"
+            line = f"{_location(_field_path(error, data))}: {_describe(error)}"
             if line not in seen:
                 seen.append(line)
         raise ScenarioError(seen) from None

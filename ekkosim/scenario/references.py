@@ -140,8 +140,9 @@ def _check_learning_rate(scenario: Scenario) -> Iterator[Problem]:
         hottest = model.workload.rate * scenario.workload.batch_interval * float(BoundedZipf(model.workload.zipf).pmf(initial, [1])[0])
         if rate * hottest >= 8:
             yield "quality.learning_rate", (
-                f"{rate} times the {hottest:.0f} examples per batch of model {model.name}'s hottest key is "
-                f"{rate * hottest:.1f}; the trainer's step diverges from 8 on: use a rate below {8 / hottest:.3g}")
+                f"{rate} times the {_count(hottest)} examples per batch of model {model.name}'s hottest key is "
+                f"{rate * hottest:{'.1f' if rate * hottest < 1e15 else '.3g'}}; the trainer's step diverges from 8 on: "
+                f"use a rate below {8 / hottest:.3g}")
             return
 
 
@@ -151,12 +152,12 @@ def _check_size(scenario: Scenario) -> Iterator[Problem]:
     if scenario.strategy == "ekko":
         end = min(end or float("inf"), scenario.workload.duration + scenario.sync.drain)
     if end is not None and end / scenario.output.window > MAX_WINDOWS:
-        yield "output.window", (f"{end / scenario.output.window:,.0f} windows over {end:g} s of simulated time; "
+        yield "output.window", (f"{_count(end / scenario.output.window)} windows over {end:g} s of simulated time; "
                                 f"at most {MAX_WINDOWS:,}: widen the window")
     if scenario.strategy == "chain":
         chunks = sum(model.size_bytes for model in scenario.models) / scenario.chain.chunk
         if chunks > MAX_CHUNKS:
-            yield "chain.chunk", f"{chunks:,.0f} chunks; at most {MAX_CHUNKS:,}: use larger chunks"
+            yield "chain.chunk", f"{_count(chunks)} chunks; at most {MAX_CHUNKS:,}: use larger chunks"
     if scenario.strategy == "ekko":
         copies = len(scenario.topology.datacenters)
         for i, model in enumerate(scenario.models):
@@ -190,6 +191,11 @@ def _check_manager(scenario: Scenario) -> Iterator[Problem]:
             ManagerParams(replicas=manager.replicas, one_way_delay_s=manager.one_way_delay)
         except ValueError as err:
             yield "manager.one_way_delay", str(err)
+
+
+def _count(n: float) -> str:
+    """A count for a message: 9,000,000 in full, but 9e+302 rather than a line of 400 digits."""
+    return f"{n:,.0f}" if n < 1e15 else f"{n:.3g}"
 
 
 def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:

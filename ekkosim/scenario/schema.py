@@ -24,7 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension
+from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension, shown
+
+
+def _written(raw: Any) -> str:
+    """A value as the user wrote it: a short string bare ("-1Gbps"), anything else as `shown` quotes it."""
+    return raw if isinstance(raw, str) and len(raw) <= 60 else shown(raw)
 
 
 def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = None) -> Any:
@@ -33,9 +38,9 @@ def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = Non
     def parse(raw: Any) -> float:
         value = dim.parse(raw)
         if gt is not None and not value > gt:
-            raise ValueError(f"must be > {dim.format(gt)}, got {raw}")
+            raise ValueError(f"must be > {dim.format(gt)}, got {_written(raw)}")
         if ge is not None and not value >= ge:
-            raise ValueError(f"must be >= {dim.format(ge)}, got {raw}")
+            raise ValueError(f"must be >= {dim.format(ge)}, got {_written(raw)}")
         return value
 
     schema = {

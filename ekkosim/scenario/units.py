@@ -43,6 +43,14 @@ _DURATION_UNITS = {
 }
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters, for messages that quote what a user wrote."""
+    if isinstance(value, int) and value.bit_length() > 4 * limit:  # repr of a huge int is slow, or refused
+        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Dimension:
     """A physical dimension: its base unit, the unit names it accepts, and the ones it prints."""
@@ -59,17 +67,20 @@ class Dimension:
         float nearest 0.0001, the same as "0.1ms" and "0.0001".
         """
         if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-            raise ValueError(f"expected a {self.name} such as {self.example}, got {text!r}")
-        match = _QUANTITY.match(str(text) if not isinstance(text, float) else repr(text))
-        if match is None:
-            raise ValueError(f"expected a {self.name} such as {self.example}, got {text!r}")
-        number, unit = match.groups()
+            raise ValueError(f"expected a {self.name} such as {self.example}, got {shown(text)}")
+        if isinstance(text, int):  # not through str(): Python refuses to print an int of 4,300+ digits
+            number, unit = text, ""
+        else:
+            match = _QUANTITY.match(text if isinstance(text, str) else repr(text))
+            if match is None:
+                raise ValueError(f"expected a {self.name} such as {self.example}, got {shown(text)}")
+            number, unit = match.groups()
         if unit and unit not in self.units:
             known = ", ".join(sorted(self.units, key=self.units.__getitem__))
-            raise ValueError(f"unknown {self.name} unit {unit!r} in {text!r} (known: {known})")
+            raise ValueError(f"unknown {self.name} unit {unit!r} in {shown(text)} (known: {known})")
         value = float(Decimal(number) * self.units.get(unit, _ONE))
         if math.isinf(value):
-            raise ValueError(f"{self.name} {text!r} is too large")
+            raise ValueError(f"{self.name} {shown(text)} is too large")
         return value
 
     def format(self, value: float) -> str:

@@ -22,6 +22,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ekkosim.scenario.schema import Model
+from ekkosim.scenario.units import shown
 from ekkosim.workload.batch import UpdateBatch
 
 COLUMNS = ("time_s", "model", "key", "magnitude")
@@ -179,9 +180,12 @@ def _not_utf8(path: Path, data: bytes, offset: int) -> str:
     where = f"byte 0x{data[offset]:02x}"
     if line == 1:
         return f"{path}:1: header: not UTF-8 text ({where})"
-    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]))
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    before = next(csv.reader([data[line_start:offset].decode("utf-8", "replace")]), [])
+    try:
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()]))
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        before = next(csv.reader([data[line_start:offset].decode("utf-8", "replace")]), [])
+    except csv.Error:  # a carriage return or a quote the line alone cannot place: name the line only
+        return f"{path}:{line}: not UTF-8 text ({where})"
     field = max(len(before) - 1, 0)
     column = header[field].strip() if field < len(header) else f"field {field + 1}"
     return f"{path}:{line}: {column}: not UTF-8 text ({where})"
@@ -233,9 +237,10 @@ class _Values:
             raise TraceError(f"{path}: column {name!r} holds {column.type}, not numbers")
 
     def literal(self, row: int) -> str:
-        """The value of `row` as written (trimmed), for messages."""
+        """The value of `row` as written (trimmed, and cut to 60 characters), for messages."""
         value = self.column[row].as_py()
-        return value.strip() if isinstance(value, str) else str(value)
+        text = value.strip() if isinstance(value, str) else str(value)
+        return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_text(type_: pa.DataType) -> bool:
@@ -268,7 +273,7 @@ def _check_rows(
     problem.check(model_missing, "model", lambda row: "missing value")
     problem.check(
         (model_index < 0) & ~model_missing, "model",
-        lambda row: f"{names[row].as_py()!r} is not a model of the scenario (models: {known})",
+        lambda row: f"{shown(names[row].as_py())} is not a model of the scenario (models: {known})",
     )
 
     key = _Values(path, "key", column["key"])
