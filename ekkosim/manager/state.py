@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import simpy
@@ -42,6 +42,7 @@ from ekkosim.ps.placement import ReplicaId
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
+from ekkosim.sync.trainer import push
 
 ROLLBACK_PUSH = "manager:rollback"
 
@@ -58,13 +59,6 @@ class Incident:
     rollback_keys: int = 0
     rollback_complete_s: dict[str, float] = field(default_factory=dict)  # DC -> every replica holds the rollback
     healthy_at_s: float | None = None  # healthy (reason rollback) committed: traffic back
-
-    def as_dict(self) -> dict:
-        return {"model": self.model, "injected_at_s": self.injected_at_s, "uncertain_at_s": self.uncertain_at_s,
-                "detected_at_s": self.detected_at_s, "traffic_switched_at_s": self.traffic_switched_at_s,
-                "rollback_keys": self.rollback_keys, "rollback_complete_s": dict(self.rollback_complete_s),
-                "healthy_at_s": self.healthy_at_s}
-
 
 class _Rollback:
     """The versions a rollback wrote, per shard, and which replicas of the model hold them."""
@@ -273,30 +267,25 @@ class StateManager:
                    values: np.ndarray, shard_of: np.ndarray) -> Iterator[simpy.Event]:
         """The witness pushes a shard group's healthy values to its origin server, which writes
         them as new versions (the timing of a trainer's push)."""
-        costs, model = self.sim.scenario.sync.costs, self.models[m]
-        mask = np.isin(shard_of, shards)
-        n = int(mask.sum())
-        yield self.sim.send(self.witness_hosts[m], server, costs.header_bytes + n * (costs.key_bytes + model.value_bytes),
-                            ROLLBACK_PUSH).done
-        with self.cluster.cpu[server].request() as core:
-            yield core
-            yield self.env.timeout(costs.cpu_per_key_applied * n)
-            for shard in shards:
-                rows = shard_of == shard
-                local = keys[rows] // model.shards
-                origin = self.cluster.origin(m, shard)
-                replica = self.cluster.replica(origin)
-                change = replica.write(ORIGIN, local, values[rows], self.env.now)
-                self.tracker.produced(m, shard, change, replica)
-                self.published(m, keys[rows], values[rows], self.env.now)
-                rollback.written[shard] = (local, replica.time[local].copy(), replica.origin[local].copy(),
-                                           replica.counter[local].copy())
-                self.republished.append((m, shard, local, rollback.written[shard], values[rows]))
-                rollback.waiting_shards.discard(shard)
-                # every replica of the shard may already hold newer versions (the origin does)
-                for rid in [r for r in rollback.missing if r.shard == shard]:
-                    if rollback.holds(rid, self.cluster.replica(rid)):
-                        rollback.missing.pop(rid, None)
+        model = self.models[m]
+        yield from push(self.sim, self.cluster, self.witness_hosts[m], server, int(np.isin(shard_of, shards).sum()),
+                        model.value_bytes, ROLLBACK_PUSH)
+        for shard in shards:
+            rows = shard_of == shard
+            local = keys[rows] // model.shards
+            origin = self.cluster.origin(m, shard)
+            replica = self.cluster.replica(origin)
+            change = replica.write(ORIGIN, local, values[rows], self.env.now)
+            self.tracker.produced(m, shard, change, replica)
+            self.published(m, keys[rows], values[rows], self.env.now)
+            rollback.written[shard] = (local, replica.time[local].copy(), replica.origin[local].copy(),
+                                       replica.counter[local].copy())
+            self.republished.append((m, shard, local, rollback.written[shard], values[rows]))
+            rollback.waiting_shards.discard(shard)
+            # every replica of the shard may already hold newer versions (the origin does)
+            for rid in [r for r in rollback.missing if r.shard == shard]:
+                if rollback.holds(rid, self.cluster.replica(rid)):
+                    rollback.missing.pop(rid, None)
         self._check_complete(m, rollback)
 
     def _applied(self, rid: ReplicaId, replica, now: float) -> None:
@@ -340,7 +329,7 @@ class StateManager:
         logs = [[(a.index, a.proposal, tuple(a.command), a.accepted) for a in r.applied] for r in self.group.replicas]
         longest = max(logs, key=len)
         return {
-            "incidents": [incident.as_dict() for incident in self.incidents],
+            "incidents": [asdict(incident) for incident in self.incidents],
             "false_alarms": sum(1 for incident in self.incidents if incident.injected_at_s is None),
             "transitions": self.transitions,
             "states": {name: self.state[m] for m, name in enumerate(self.names)},

@@ -43,12 +43,16 @@ _DURATION_UNITS = {
 }
 
 
+def cut(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters, for messages that quote what a user wrote."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def shown(value: object, limit: int = 60) -> str:
-    """`repr(value)` cut to `limit` characters, for messages that quote what a user wrote."""
+    """`repr(value)` cut to `limit` characters."""
     if isinstance(value, int) and value.bit_length() > 4 * limit:  # repr of a huge int is slow, or refused
         return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return cut(repr(value), limit)
 
 
 @dataclass(frozen=True)

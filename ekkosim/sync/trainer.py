@@ -70,39 +70,44 @@ def train(
             env.process(_push(sim, cluster, tracker, model, host, server, server_shards, batch, shard_of, service, grader))
 
 
+def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value_bytes: float,
+         tag: str) -> Iterator[simpy.Event]:
+    """A push of `n_keys` rows to an origin server: the bytes cross the network, then the server
+    takes a core for the cost of writing them. The caller writes them when this returns."""
+    costs = sim.scenario.sync.costs
+    yield sim.send(host, server, costs.header_bytes + n_keys * (costs.key_bytes + value_bytes), tag).done
+    with cluster.cpu[server].request() as core:
+        yield core
+        yield sim.env.timeout(costs.cpu_per_key_applied * n_keys)
+
+
 def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,
           server_shards: list[int], batch: UpdateBatch, shard_of: np.ndarray,
           service: Service | None, grader: PriorityGrader | None) -> Iterator[simpy.Event]:
-    costs, env = sim.scenario.sync.costs, sim.env
-    spec = sim.scenario.models[model]
-    mask = np.isin(shard_of, server_shards)
-    n = int(mask.sum())
-    yield sim.send(host, server, costs.header_bytes + n * (costs.key_bytes + spec.value_bytes), PUSH).done
-    with cluster.cpu[server].request() as core:
-        yield core
-        yield env.timeout(costs.cpu_per_key_applied * n)
-        writes = []
-        for shard in server_shards:
-            rows = shard_of == shard
-            local = batch.keys[rows] // spec.shards
-            replica = cluster.replica(cluster.origin(model, shard))
-            if service is None:
-                magnitudes = batch.magnitudes[rows]
-                values = replica.value[local] + magnitudes
-            else:
-                keys = batch.keys[rows]
-                values, magnitudes = service.train(model, keys, service.clean_values(model, shard, local),
-                                                  batch.examples[rows], env.now)
-                values = service.publish(model, shard, local, keys, values, env.now)
-            writes.append(_Write(shard, replica, local, values, magnitudes, batch.is_new[rows]))
-        high = [False] * len(writes)
-        if grader is not None:  # one grading for all the server's writes of the batch
-            graded = grader.grade(model, np.concatenate([w.magnitudes for w in writes]),
-                                  np.concatenate([w.created for w in writes]), env.now)
-            high = np.split(graded, np.cumsum([w.local.size for w in writes])[:-1])
-        for w, is_high in zip(writes, high):
-            change = w.replica.write(ORIGIN, w.local, w.values, env.now, is_high)
-            tracker.produced(model, w.shard, change, w.replica)
+    env, spec = sim.env, sim.scenario.models[model]
+    yield from push(sim, cluster, host, server, int(np.isin(shard_of, server_shards).sum()), spec.value_bytes, PUSH)
+    writes = []
+    for shard in server_shards:
+        rows = shard_of == shard
+        local = batch.keys[rows] // spec.shards
+        replica = cluster.replica(cluster.origin(model, shard))
+        if service is None:
+            magnitudes = batch.magnitudes[rows]
+            values = replica.value[local] + magnitudes
+        else:
+            keys = batch.keys[rows]
+            values, magnitudes = service.train(model, keys, service.clean_values(model, shard, local),
+                                              batch.examples[rows], env.now)
+            values = service.publish(model, shard, local, keys, values, env.now)
+        writes.append(_Write(shard, replica, local, values, magnitudes, batch.is_new[rows]))
+    high = [False] * len(writes)
+    if grader is not None:  # one grading for all the server's writes of the batch
+        graded = grader.grade(model, np.concatenate([w.magnitudes for w in writes]),
+                              np.concatenate([w.created for w in writes]), env.now)
+        high = np.split(graded, np.cumsum([w.local.size for w in writes])[:-1])
+    for w, is_high in zip(writes, high):
+        change = w.replica.write(ORIGIN, w.local, w.values, env.now, is_high)
+        tracker.produced(model, w.shard, change, w.replica)
 
 
 class _Write(NamedTuple):

@@ -22,7 +22,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ekkosim.scenario.schema import Model
-from ekkosim.scenario.units import shown
+from ekkosim.scenario.units import cut, shown
 from ekkosim.workload.batch import UpdateBatch
 
 COLUMNS = ("time_s", "model", "key", "magnitude")
@@ -239,8 +239,7 @@ class _Values:
     def literal(self, row: int) -> str:
         """The value of `row` as written (trimmed, and cut to 60 characters), for messages."""
         value = self.column[row].as_py()
-        text = value.strip() if isinstance(value, str) else str(value)
-        return text if len(text) <= 60 else text[:57] + "..."
+        return cut(value.strip() if isinstance(value, str) else str(value))
 
 
 def _is_text(type_: pa.DataType) -> bool:
