@@ -1,7 +1,8 @@
 """The `ekkosim` command: run, validate, schema.
 
-Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 1 an
-internal error (a bug: the message says so). Bad input never produces a traceback.
+Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 3 an
+invariant of the sync violated (`run --check`), 1 an internal error (a bug: the message says
+so), 130 interrupted. Bad input never produces a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.schema import Scenario
 from ekkosim.scheduler.priority import PriorityFunctionError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VIOLATION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         help="override a field before validation, e.g. --set topology.wan.bandwidth=1Gbps (repeatable)",
     )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--check", action="store_true",
+                     help="check the sync's invariants as the run goes; a violation stops it (exit code 3)")
 
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("scenarios", type=Path, nargs="+")
@@ -156,6 +159,9 @@ def _totals_table(summary: dict, out: Path) -> Table:
         totals.add_row("pulls, keys examined", f"{summary['pulls']:,}, {summary['keys_examined']:,} ({summary['full_scans']:,} full scans)")
         style = "green" if summary["converged"] else "red"
         totals.add_row("converged", f"[{style}]{str(summary['converged']).lower()}[/{style}]")
+        totals.add_row("lost updates", "-" if summary["lost_updates"] is None else f"{summary['lost_updates']:,}")
+        if summary["failed_pulls"]:
+            totals.add_row("failed pulls (retried)", f"{summary['failed_pulls']:,}")
     totals.add_row("flows completed", f"{summary['flows']:,}")
     totals.add_row("bytes over WAN / LAN", f"{summary['bytes_wan'] / 1e9:,.3f} GB / {summary['bytes_lan'] / 1e9:,.3f} GB")
     if summary["bytes_background"]:
@@ -185,6 +191,7 @@ def _manager_table(summary: dict) -> Table:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     from ekkosim import runner  # imported here so `validate` and `schema` start fast
+    from ekkosim.sync.invariants import InvariantViolation
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     scenario = load(args.scenario, overrides)
@@ -198,11 +205,18 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             display(now_s)
 
     try:
-        summary = runner.run(scenario, out, on_progress=on_progress, on_start=display.start if display else None)
+        summary = runner.run(scenario, out, on_progress=on_progress, on_start=display.start if display else None,
+                             check=args.check)
+    except InvariantViolation as err:
+        if display is not None:
+            display.close()
+        print(f"error: {err} ({out} is incomplete)", file=sys.stderr)
+        return EXIT_VIOLATION
     except KeyboardInterrupt:
         if display is not None:
             display.close()
-        console.print(f"interrupted at simulated t = {clock['now']:,.3f} s; {out} is incomplete", style="yellow")
+        console.print(f"interrupted at simulated t = {clock['now']:,.3f} s; {out} is incomplete", style="yellow",
+                      soft_wrap=True)
         return EXIT_INTERRUPTED
     except PriorityFunctionError as err:  # the user's function failed on a batch of the run
         if display is not None:

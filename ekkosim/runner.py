@@ -31,12 +31,14 @@ def run(
     out: Path | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_start: Callable[[Simulation], None] | None = None,
+    check: bool = False,
 ) -> dict:
-    """Simulate `scenario` and write its run folder; return the summary (as in summary.json)."""
+    """Simulate `scenario` and write its run folder; return the summary (as in summary.json).
+    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`)."""
     started = time.perf_counter()
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
-    sim = Simulation(scenario)
+    sim = Simulation(scenario, check=check)
     if on_start is not None:
         on_start(sim)
     sim.run(on_progress)

@@ -55,10 +55,12 @@ class Endpoints:
 class Simulation:
     """The simulated world of one scenario. Build it, then `run()`."""
 
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario, check: bool = False):
+        """`check`: check the strategy's invariants as the run goes (the ekko strategy's)."""
         from ekkosim.strategies import STRATEGIES  # strategies import this module
 
         self.scenario = scenario
+        self.check = check
         self.env = Environment()
         self.randomness = Randomness(scenario.seed)
         self.meter = LinkMeter(scenario.output.window)

@@ -1,6 +1,11 @@
 """A run folder holds the resolved scenario, the summary and tables, and never looks complete early."""
 
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -9,7 +14,7 @@ import yaml
 from ekkosim import simulation
 from ekkosim.runner import run
 from ekkosim.scenario import validate
-from tests.conftest import run_cli
+from tests.conftest import REPO, SCENARIOS, run_cli
 
 
 def test_run_folder_contents(small, tmp_path):
@@ -119,3 +124,19 @@ def test_until_on_an_event_instant_stops_there(small, tmp_path):
     summary = run(validate(small), tmp_path)
     assert summary["sim_time_s"] == 0.1 and summary["complete"] is False
     assert summary["converged"] is None  # not meaningful before the drain
+
+
+def test_ctrl_c_stops_a_run_cleanly_and_leaves_it_marked_incomplete(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "ekkosim", "run", str(SCENARIOS / "faults.yaml"), "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not (out / "scenario.resolved.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the simulation has started
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert re.search(r"interrupted at simulated t = [\d,.]+ s; \S+ is incomplete", stdout)
+    assert "Traceback" not in stderr
+    assert (out / "INCOMPLETE").exists() and not (out / "summary.json").exists()

@@ -117,8 +117,6 @@ class StateManager:
         cluster.apply_hooks.append(self._applied)
         service.manager = self
         sim.env.process(self._watch())
-        for crash in params.crashes:
-            sim.env.process(self._crash(crash))
 
     def _published_at_start(self, m: int) -> np.ndarray:
         """The model's published values at time 0, by global key."""
@@ -288,7 +286,7 @@ class StateManager:
                     rollback.missing.pop(rid, None)
         self._check_complete(m, rollback)
 
-    def _applied(self, rid: ReplicaId, replica, now: float) -> None:
+    def _applied(self, rid: ReplicaId, replica, change, now: float) -> None:
         """A puller applied an answer to `rid`: does it hold its model's rollback now?"""
         rollback = self._rollbacks.get(rid.model)
         if rollback is None or rid not in rollback.missing:
@@ -311,16 +309,17 @@ class StateManager:
 
     # -- faults -----------------------------------------------------------------------------------
 
-    def _crash(self, crash) -> Iterator[simpy.Event]:
-        yield self.env.timeout(crash.at)
-        replica = self.group.leader if crash.replica == "leader" else crash.replica
-        self.crashes.append({"replica": replica, "at_s": self.env.now, "recover_s": crash.recover})
-        if replica is None:  # no leader at that instant: nothing to crash
-            return
-        self.group.crash(replica)
-        if crash.recover is not None:
-            yield self.env.timeout(crash.recover - self.env.now)
-            self.group.recover(replica)
+    def crash(self, replica: int | str, recover_s: float | None) -> int | None:
+        """Crash a manager replica (`leader`: whichever leads now); return its index, None if
+        there was no leader to crash. The fault schedule (`ekkosim.sync.faults`) calls this."""
+        index = self.group.leader if replica == "leader" else replica
+        self.crashes.append({"replica": index, "at_s": self.env.now, "recover_s": recover_s})
+        if index is not None:
+            self.group.crash(index)
+        return index
+
+    def recover(self, index: int) -> None:
+        self.group.recover(index)
 
     # -- results ----------------------------------------------------------------------------------
 

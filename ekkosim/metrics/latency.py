@@ -6,6 +6,8 @@ popularity, so the sample is unbiased. A replica's version of a key only grows, 
 apply moves a key from version `prev` to `new`, r first holds exactly the sampled updates of
 that key with prev < u <= new: no per-replica bookkeeping is needed, and each (update,
 replica) pair is recorded once. An update is forgotten once every replica of its shard holds it.
+A replica that crashes loses what it held; an update it held before the crash counts as
+delivered to it then, not again when it recovers the update (`lost`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class LatencyTracker:
         self.updates: list[tuple[np.ndarray, ...]] = []  # (model, key, produced_s, high) per batch
         self.n_sampled = 0
         self._rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (update, replica, latency)
+        self._delivered_before_crash: dict[int, np.ndarray] = {}  # replica index: update ids
 
     def produced(self, model: int, shard: int, change: Change, replica: ShardReplica) -> None:
         """A trainer's write at the origin produced the versions now held for `change.keys`."""
@@ -120,12 +123,25 @@ class LatencyTracker:
         held_before = ~newer(*u, change.prev_time[at], change.prev_origin[at], change.prev_counter[at])
         held_now = ~newer(*u, replica.time[keys], replica.origin[keys], replica.counter[keys])
         first = candidates[held_now & ~held_before]
+        if replica_index in self._delivered_before_crash:
+            first = first[~np.isin(pending.update[first], self._delivered_before_crash[replica_index])]
         if first.size == 0:
             return
         self._rows.append((pending.update[first], np.full(first.size, replica_index, dtype=np.int32), now - pending.time[first]))
         pending.missing[first] -= 1
         if np.any(pending.missing[first] == 0):
             pending.keep(pending.missing > 0)
+
+    def lost(self, model: int, shard: int, replica_index: int, replica: ShardReplica) -> None:
+        """Replica `replica_index` crashed, losing `replica`: remember which pending updates it
+        had been delivered, so that recovering them is not a delivery."""
+        pending = self.pending.get((model, shard))
+        if pending is None or pending.key.size == 0:
+            return
+        held = ~newer(pending.time, pending.origin, pending.counter,
+                      replica.time[pending.key], replica.origin[pending.key], replica.counter[pending.key])
+        before = self._delivered_before_crash.get(replica_index, np.zeros(0, dtype=np.int64))
+        self._delivered_before_crash[replica_index] = np.union1d(before, pending.update[held])
 
     def undelivered(self) -> int:
         """(update, replica) pairs sampled but not delivered when the run stopped."""

@@ -3,8 +3,11 @@
 A message is a flow of bytes over a route of links. It first waits its latency, then moves its
 bytes at a rate set by weighted max-min fair sharing (``maxmin.allocate``) among all moving
 flows, recomputed once per simulated instant at which a flow starts moving, a flow finishes or
-a link's capacity changes. Not modelled: packets, queues, losses, TCP slow start and any
-dynamics below one rate recomputation. See docs/network-model.md for the full contract.
+a link's capacity changes. A link can fail: every flow crossing it then fails at once (its
+`done` fails with `FlowFailed`), and a flow started over a failed link fails as it starts, as
+SimGrid's do; routes do not change. A sender may also abort a flow. Not modelled: packets,
+queues, losses, TCP slow start and any dynamics below one rate recomputation. See
+docs/network-model.md for the full contract.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import simpy
 from ekkosim.net.maxmin import allocate, allocate_routes
 from ekkosim.net.meter import LinkMeter
 
-__all__ = ["Flow", "Network", "SHARING_MODES"]
+__all__ = ["Flow", "FlowFailed", "Network", "SHARING_MODES"]
 
 SHARING_MODES = ("maxmin", "rtt_weighted")
 
@@ -46,6 +49,11 @@ class _LateEvent(simpy.Event):
         env.schedule(self, _SETTLE_PRIORITY)
 
 
+class FlowFailed(Exception):
+    """A flow stopped before its last byte: a link of its route failed, or its sender aborted it.
+    (SimPy re-creates an exception from its args when it throws it into a process: one message.)"""
+
+
 @dataclass(eq=False)
 class Flow:
     """One transfer. ``done`` succeeds with the flow when its last byte has moved."""
@@ -58,6 +66,7 @@ class Flow:
     latency_s: float
     done: simpy.Event = field(repr=False)
     end_s: float | None = None
+    failed: bool = False
 
 
 class Network:
@@ -87,6 +96,7 @@ class Network:
         self.window_bytes = window_bytes
         self.meter = meter
         self.completed: list[Flow] = []
+        self.failed = 0  # flows that failed or were aborted
         self.recomputations = 0  # number of rate allocations computed so far
 
         self._names: list[str] = []
@@ -94,6 +104,8 @@ class Network:
         self._capacity = np.zeros(0)
         self._link_latency: list[float] = []
         self._link_rate = np.zeros(0)  # aggregate rate per link, in force since the last settle
+        self._down: set[int] = set()  # failed links
+        self._waiting: dict[int, Flow] = {}  # flows in their latency, by id
 
         self._next_id = itertools.count()
         self._pending: list[Flow] = []  # latency elapsed, rate not yet allocated
@@ -148,6 +160,23 @@ class Network:
         self._capacity[link] = float(capacity_Bps)
         self._schedule_settle()
 
+    def fail_link(self, link: int) -> None:
+        """The link fails now: every flow crossing it fails, and so will every flow started over
+        it until it is repaired."""
+        self._down.add(link)
+        self._drop(lambda flow: link in flow.route, f"link {self._names[link]} is down")
+
+    def repair_link(self, link: int) -> None:
+        """The link works again, at the capacity it had."""
+        self._down.discard(link)
+
+    def is_up(self, link: int) -> bool:
+        return link not in self._down
+
+    def abort(self, flow: Flow) -> None:
+        """The sender gives a flow up (a timeout): it stops moving and its `done` fails."""
+        self._drop(lambda candidate: candidate is flow, "aborted by its sender")
+
     def link_rate_Bps(self, link: int) -> float:
         """Aggregate rate of the flows on ``link`` as allocated at the last recomputation.
 
@@ -191,6 +220,7 @@ class Network:
             latency_s=float(latency_s),
             done=self.env.event(),
         )
+        self._waiting[flow.id] = flow
         self.env.timeout(latency_s).callbacks.append(lambda _event: self._start_moving(flow))
         return flow
 
@@ -201,6 +231,11 @@ class Network:
     # ---------------------------------------------------------------- internals
 
     def _start_moving(self, flow: Flow) -> None:
+        if self._waiting.pop(flow.id, None) is None:
+            return  # it failed during its latency
+        if self._down.intersection(flow.route):
+            self._fail(flow, "a link of its route is down")
+            return
         if flow.size_bytes == 0:
             self._complete(flow, 0.0)
             return
@@ -330,6 +365,29 @@ class Network:
         flow.end_s = self.env.now
         self.completed.append(flow)
         flow.done.succeed(flow)
+
+
+    def _drop(self, hit, reason: str) -> None:
+        """Fail every flow, in its latency, pending or moving, for which `hit(flow)` holds."""
+        self._advance()
+        failing = [flow for flow in self._waiting.values() if hit(flow)]
+        for flow in failing:
+            del self._waiting[flow.id]
+        failing += [flow for flow in self._pending if hit(flow)]
+        self._pending = [flow for flow in self._pending if not hit(flow)]
+        moving = np.fromiter((hit(flow) for flow in self._moving), bool, len(self._moving))
+        if moving.any():
+            failing += [self._moving[i] for i in np.flatnonzero(moving)]
+            self._keep_moving(~moving)
+            self._schedule_settle()
+        for flow in sorted(failing, key=lambda flow: flow.id):
+            self._fail(flow, reason)
+
+    def _fail(self, flow: Flow, reason: str) -> None:
+        flow.end_s, flow.failed = self.env.now, True
+        self.failed += 1
+        flow.done.fail(FlowFailed(f"flow {flow.id} ({flow.tag}) failed: {reason}"))
+        flow.done.defused = True  # a failure nobody waits for (background traffic) is no error
 
 
 def _check_capacity(capacity_Bps: float) -> None:

@@ -10,7 +10,9 @@ there. The other copies pull (DESIGN.md section 2):
   without local leaders every copy pulls across the WAN from copy 0 of its source DC.
 
 The source DC is the training DC unless `sync.pull_graph` names another (trees, overlays,
-pulling from a nearer DC). The leader rule is deterministic: the lowest copy index.
+pulling from a nearer DC). Copy 0 leads at first; when its server crashes, the DC elects
+another copy (`ekkosim.sync.faults`), given here as `leaders`: (model, shard, DC) to the
+copy that leads, and what pulls from a DC pulls from its leader.
 """
 
 from __future__ import annotations
@@ -44,14 +46,25 @@ def source_dcs(scenario: Scenario) -> dict[str, str]:
     return {dc.name: custom.get(dc.name, origin) for dc in scenario.topology.datacenters if dc.name != origin}
 
 
-def upstream(scenario: Scenario, replica: ReplicaId) -> ReplicaId | None:
+Leaders = dict[tuple[int, int, str], int]
+
+
+def leader(leaders: Leaders | None, model: int, shard: int, dc: str) -> int:
+    """The copy of `shard` that leads in `dc`: copy 0 unless an election chose another."""
+    return 0 if leaders is None else leaders.get((model, shard, dc), 0)
+
+
+def upstream(scenario: Scenario, replica: ReplicaId, leaders: Leaders | None = None) -> ReplicaId | None:
     """The replica that `replica` pulls from; None for the origin."""
+    m, s = replica.model, replica.shard
     origin = scenario.training_dc.name
     if replica.dc == origin:
-        return None if replica.copy == 0 else ReplicaId(replica.model, replica.shard, origin, 0)
-    if scenario.sync.local_leader and replica.copy > 0:
-        return ReplicaId(replica.model, replica.shard, replica.dc, 0)
-    return ReplicaId(replica.model, replica.shard, source_dcs(scenario)[replica.dc], 0)
+        return None if replica.copy == 0 else ReplicaId(m, s, origin, 0)
+    lead = leader(leaders, m, s, replica.dc)
+    if scenario.sync.local_leader and replica.copy != lead:
+        return ReplicaId(m, s, replica.dc, lead)
+    source = source_dcs(scenario)[replica.dc]
+    return ReplicaId(m, s, source, 0 if source == origin else leader(leaders, m, s, source))
 
 
 def all_replicas(scenario: Scenario) -> list[ReplicaId]:
@@ -65,13 +78,13 @@ def all_replicas(scenario: Scenario) -> list[ReplicaId]:
     ]
 
 
-def pull_groups(scenario: Scenario) -> dict[tuple[Server, Server], list[tuple[ReplicaId, ReplicaId]]]:
+def pull_groups(scenario: Scenario, leaders: Leaders | None = None) -> dict[tuple[Server, Server], list[tuple[ReplicaId, ReplicaId]]]:
     """Pullers: for each (pulling server, peer server), the (replica, its upstream) pairs it
     pulls, in a fixed order. One puller process serves each group."""
     dcs = {dc.name: dc for dc in scenario.topology.datacenters}
     groups: dict[tuple[Server, Server], list] = defaultdict(list)
     for replica in all_replicas(scenario):
-        source = upstream(scenario, replica)
+        source = upstream(scenario, replica, leaders)
         if source is not None:
             groups[(server_of(dcs, replica), server_of(dcs, source))].append((replica, source))
     return dict(groups)

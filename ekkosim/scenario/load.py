@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ekkosim.net.wan import read_graphml, wan_graph
 from ekkosim.scenario import references
-from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.schema import FAULT_KINDS, Scenario
 from ekkosim.scenario.units import shown
 from ekkosim.scheduler.priority import PriorityFunctionError, check_priority_function, load_priority_function
 from ekkosim.workload.trace import TraceError, read_trace
@@ -180,6 +180,9 @@ _MESSAGES = {
 
 
 def _describe(error: dict) -> str:
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):  # a fault of no known kind
+        got = f", got {shown(error['ctx']['tag'])}" if error["type"] == "union_tag_invalid" else ", got none"
+        return f"`kind` must be one of {', '.join(FAULT_KINDS)}{got}"
     message = _MESSAGES.get(error["type"], error["msg"])
     message = message.removeprefix("Value error, ")
     if error["type"] not in ("missing", "extra_forbidden", "value_error") and "input" in error:
@@ -190,12 +193,15 @@ def _describe(error: dict) -> str:
 def _field_path(error: dict, data: Any) -> tuple:
     """The location of a pydantic error as the keys and indices of the user's data.
 
-    pydantic names the branch of a union (e.g. "function-after[...]") in the location; a
-    reader wants only the field path, and every key the user wrote, whatever its characters.
+    pydantic names the branch of a union (e.g. "function-after[...]", or the `kind` of a
+    fault) in the location; a reader wants only the field path, and every key the user wrote,
+    whatever its characters.
     """
     path: list = []
     node = data
     for step in error["loc"]:
+        if isinstance(node, dict) and step == node.get("kind") and step not in node:
+            continue  # the branch of a union tagged by `kind`
         if isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int):
             path.append(step)
             node = node[step] if isinstance(node, dict) or 0 <= step < len(node) else None

@@ -58,14 +58,11 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
 
     for i, congestion in enumerate(scenario.network.congestion):
         path = f"network.congestion[{i}].link"
-        parsed = parse_link_ref(congestion.link)
-        if parsed is None:
-            yield path, f"expected uplink:DC, downlink:DC, wan:A->B or wan:A<->B, got {congestion.link!r}"
+        problems = list(_check_link_ref(path, congestion.link, known))
+        yield from problems
+        if problems:
             continue
-        kind, ends, _ = parsed
-        for name in ends:
-            if name not in known:
-                yield path, f"unknown DC {name!r} in {congestion.link!r}"
+        kind, ends, _ = parse_link_ref(congestion.link)
         if kind in ("uplink", "downlink"):
             dc = next((d for d in scenario.topology.datacenters if d.name == ends[0]), None)
             if dc is not None and getattr(dc, kind) is None and congestion.fraction is not None:
@@ -107,6 +104,7 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
     if scenario.scheduler.enabled and not scenario.sync.shard_version:
         yield "scheduler.enabled", "needs sync.shard_version: true (the high-priority lane pulls by shard-version cursor)"
     yield from _check_manager(scenario)
+    yield from _check_faults(scenario, known)
     yield from _check_pull_graph(scenario)
     yield from _check_size(scenario)
 
@@ -181,9 +179,6 @@ def _check_manager(scenario: Scenario) -> Iterator[Problem]:
     manager = scenario.manager
     if manager.enabled and not scenario.quality.enabled:
         yield "manager.enabled", "needs quality.enabled: true (the detector compares service quality)"
-    for i, crash in enumerate(manager.crashes):
-        if isinstance(crash.replica, int) and not 0 <= crash.replica < manager.replicas:
-            yield f"manager.crashes[{i}].replica", f"no replica {crash.replica}: manager.replicas is {manager.replicas}"
     if manager.enabled:
         try:
             from ekkosim.manager.replicated import ManagerParams
@@ -191,6 +186,56 @@ def _check_manager(scenario: Scenario) -> Iterator[Problem]:
             ManagerParams(replicas=manager.replicas, one_way_delay_s=manager.one_way_delay)
         except ValueError as err:
             yield "manager.one_way_delay", str(err)
+
+
+def _check_faults(scenario: Scenario, known: set[str]) -> Iterator[Problem]:
+    """Faults name things that exist and that this simulator can break: links, inference DCs'
+    servers and leaders, manager replicas; and only strategy ekko models them."""
+    if scenario.faults and scenario.strategy != "ekko":
+        yield "faults", f"work with strategy ekko only, not {scenario.strategy}"
+        return
+    dcs = {dc.name: dc for dc in scenario.topology.datacenters}
+    training = scenario.training_dc.name if len([d for d in dcs.values() if d.role in ("training", "both")]) == 1 else None
+    models = [m.name for m in scenario.models]
+    for i, fault in enumerate(scenario.faults):
+        path = f"faults[{i}]"
+        if fault.kind == "link_down":
+            yield from _check_link_ref(f"{path}.link", fault.link, known)
+        elif fault.kind == "partition":
+            for j, name in enumerate(fault.dcs):
+                if name not in dcs:
+                    yield f"{path}.dcs[{j}]", f"unknown DC {name!r} (known: {', '.join(dcs)})"
+        elif fault.kind in ("server_crash", "leader_crash"):
+            dc = dcs.get(fault.dc)
+            if dc is None:
+                yield f"{path}.dc", f"unknown DC {fault.dc!r} (known: {', '.join(dcs)})"
+            elif fault.dc == training:
+                yield f"{path}.dc", (f"{fault.dc} is the training DC: its servers hold the origins, whose unreplicated "
+                                     "writes a crash would lose; crash servers of inference DCs")
+            elif fault.kind == "server_crash" and fault.server >= dc.servers:
+                yield f"{path}.server", f"{fault.dc} has servers 0 to {dc.servers - 1}, not {fault.server}"
+            if fault.kind == "leader_crash":
+                model = next((m for m in scenario.models if m.name == fault.model), scenario.models[0]) \
+                    if fault.model is None or fault.model in models else None
+                if model is None:
+                    yield f"{path}.model", f"unknown model {fault.model!r} (known: {', '.join(models)})"
+                elif fault.shard >= model.shards:
+                    yield f"{path}.shard", f"model {model.name} has shards 0 to {model.shards - 1}, not {fault.shard}"
+        elif fault.kind == "manager_crash":
+            if not scenario.manager.enabled:
+                yield path, "a manager replica crash needs manager.enabled: true"
+            elif isinstance(fault.replica, int) and not 0 <= fault.replica < scenario.manager.replicas:
+                yield f"{path}.replica", f"no replica {fault.replica}: manager.replicas is {scenario.manager.replicas}"
+
+
+def _check_link_ref(path: str, ref: str, known: set[str]) -> Iterator[Problem]:
+    parsed = parse_link_ref(ref)
+    if parsed is None:
+        yield path, f"expected uplink:DC, downlink:DC, wan:A->B or wan:A<->B, got {ref!r}"
+        return
+    for name in parsed[1]:
+        if name not in known:
+            yield path, f"unknown DC {name!r} in {ref!r}"
 
 
 def _count(n: float) -> str:
@@ -226,10 +271,12 @@ def check_paths(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
     for i, dc in enumerate(scenario.topology.datacenters):
         if not nx.has_path(graph, origin, dc.name):
             yield f"topology.datacenters[{i}].name", f"{dc.name} cannot be reached from {origin} over the WAN"
-    for i, congestion in enumerate(scenario.network.congestion):
-        kind, ends, _ = parse_link_ref(congestion.link)
+    refs = [(f"network.congestion[{i}].link", c.link) for i, c in enumerate(scenario.network.congestion)]
+    refs += [(f"faults[{i}].link", f.link) for i, f in enumerate(scenario.faults) if f.kind == "link_down"]
+    for path, ref in refs:
+        kind, ends, _ = parse_link_ref(ref)
         if kind == "wan" and not graph.has_edge(*ends):
-            yield f"network.congestion[{i}].link", f"no WAN link between {ends[0]} and {ends[1]}"
+            yield path, f"no WAN link between {ends[0]} and {ends[1]}"
 
 
 def _unique(path: str, field: str, names: list[str]) -> Iterator[Problem]:

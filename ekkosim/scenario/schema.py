@@ -336,6 +336,27 @@ class PullEdge(Section):
     source: Name = Field(description="The DC it pulls from.")
 
 
+class Retry(Section):
+    """How a puller deals with a pull that fails (a link or server down) or takes too long."""
+
+    timeout: PositiveDuration = Field(
+        30.0, description="A pull not complete this long after it started is abandoned and retried "
+        "(assumption: an RPC deadline well above the slowest pull of the shipped scenarios).",
+    )
+    backoff: PositiveDuration = Field(
+        0.1, description="Wait before the first retry after a failure; it doubles with each failure in a "
+        "row, up to `max_backoff`, and each wait is drawn uniformly from its upper half (assumption).",
+    )
+    max_backoff: PositiveDuration = Field(5.0, description="The longest wait between retries (assumption).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Retry:
+        if self.max_backoff < self.backoff:
+            raise ValueError(f"`max_backoff` ({DURATION.format(self.max_backoff)}) must be at least "
+                             f"`backoff` ({DURATION.format(self.backoff)})")
+        return self
+
+
 class Sync(Section):
     """Ekko's peer-to-peer, log-less, state-based sync (DESIGN.md section 2) and its switches."""
 
@@ -367,6 +388,11 @@ class Sync(Section):
         "from the training DC. Must form a tree rooted at the training DC.",
     )
     costs: Costs = Field(default_factory=Costs, description="CPU and byte costs of the sync.")
+    retry: Retry = Field(default_factory=Retry, description="Timeouts and retries of pulls.")
+    election_timeout: PositiveDuration = Field(
+        1.0, description="How long after a local leader's server crashes the lowest-index live copy of "
+        "the shard in its DC takes over (assumption: a lease of a second).",
+    )
 
 
 class BiasedUpdates(Section):
@@ -442,20 +468,6 @@ class Detector(Section):
     ceiling: float = Field(0.0, ge=-1, le=10, description="The relative gap the chart accepts: 0 = online as good as its baseline (assumption).")
 
 
-class ManagerCrash(Section):
-    """A manager replica that crashes at `at` and, if `recover` is set, restarts then."""
-
-    replica: int | Literal["leader"] = Field(description="The replica's index, or `leader`: whichever leads at that instant.")
-    at: Duration = Field(description="When it crashes.")
-    recover: PositiveDuration | None = Field(None, description="When it restarts; null: never.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ManagerCrash:
-        if self.recover is not None and self.recover <= self.at:
-            raise ValueError(f"`recover` ({DURATION.format(self.recover)}) must be after `at` ({DURATION.format(self.at)})")
-        return self
-
-
 class Manager(Section):
     """Ekko's inference model state manager (DESIGN.md section 5; docs/manager.md): per model a
     baseline that lags the online model and serves a small share of requests, a detector on the
@@ -481,7 +493,65 @@ class Manager(Section):
         0.001, description="One-way delay of a manager message (assumption: replicas in one DC).",
     )
     detector: Detector = Field(default_factory=Detector, description="The anomaly detector.")
-    crashes: list[ManagerCrash] = Field(default_factory=list, description="Manager replica crashes to inject.")
+
+
+class Fault(Section):
+    """Something that breaks at `at` and, if `recover` is set, is repaired then."""
+
+    at: Duration = Field(description="When it breaks.")
+    recover: PositiveDuration | None = Field(None, description="When it is repaired; null: never.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Fault:
+        if self.recover is not None and self.recover <= self.at:
+            raise ValueError(f"`recover` ({DURATION.format(self.recover)}) must be after `at` ({DURATION.format(self.at)})")
+        return self
+
+
+class LinkDown(Fault):
+    """A link fails: every flow over it fails, and so does every flow started over it until it is
+    repaired (routes do not change)."""
+
+    kind: Literal["link_down"]
+    link: str = Field(description="`wan:A->B`, `wan:A<->B` (both directions), `uplink:DC` or `downlink:DC`.")
+
+
+class Partition(Fault):
+    """Every WAN link between `dcs` and the rest of the WAN (other DCs and transit nodes) fails."""
+
+    kind: Literal["partition"]
+    dcs: list[Name] = Field(min_length=1, description="The DCs cut off from the rest.")
+
+
+class ServerCrash(Fault):
+    """A parameter server crashes: its NIC links fail, its shard replicas lose their memory, and a
+    DC it leads shards of elects other leaders. On restart it loads the checkpoint of time 0 and
+    recovers the rest from its peers."""
+
+    kind: Literal["server_crash"]
+    dc: Name = Field(description="The server's DC (not the training DC: its servers hold the origins).")
+    server: int = Field(ge=0, description="The server's index in its DC.")
+
+
+class LeaderCrash(Fault):
+    """The server of a shard's local leader in a DC crashes, whichever server leads at `at`."""
+
+    kind: Literal["leader_crash"]
+    dc: Name = Field(description="An inference DC.")
+    model: Name | None = Field(None, description="The model; default the first.")
+    shard: int = Field(0, ge=0, description="The shard.")
+
+
+class ManagerCrash(Fault):
+    """A model state manager replica crashes and, if `recover` is set, restarts then."""
+
+    kind: Literal["manager_crash"]
+    replica: int | Literal["leader"] = Field(description="The replica's index, or `leader`: whichever leads at that instant.")
+
+
+FaultEvent = Annotated[LinkDown | Partition | ServerCrash | LeaderCrash | ManagerCrash, Field(discriminator="kind")]
+FAULT_KINDS = tuple(kind.model_fields["kind"].annotation.__args__[0]
+                    for kind in (LinkDown, Partition, ServerCrash, LeaderCrash, ManagerCrash))
 
 
 class Scheduler(Section):
@@ -541,6 +611,9 @@ class Scenario(Section):
     quality: Quality = Field(default_factory=Quality)
     scheduler: Scheduler = Field(default_factory=Scheduler)
     manager: Manager = Field(default_factory=Manager)
+    faults: list[FaultEvent] = Field(
+        default_factory=list, description="Failures to inject, each with its time and target (strategy ekko; docs/faults.md).",
+    )
     output: Output = Field(default_factory=Output)
 
     # Files the scenario names, resolved against the scenario file's folder by the loader.

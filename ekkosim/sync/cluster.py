@@ -1,12 +1,22 @@
-"""The parameter servers of every DC: their shard replicas and their CPU cores."""
+"""The parameter servers of every DC: their shard replicas, their CPU cores, which of them are
+up, and which copy of each shard leads in each DC.
+
+A server that crashes loses its memory: its replicas go back to the checkpoint of time 0 (the
+state every replica loaded at deployment), and pull the rest from their peers once it restarts.
+Every crash, restart and election moves `epoch`, which tells pullers to look again at whom they
+pull from and whether the replicas they knew are still the same incarnations.
+"""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import simpy
 
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId, all_replicas, server_of, upstream
+from ekkosim.ps.placement import Leaders, ReplicaId, all_replicas, leader, pull_groups, server_of, upstream
+from ekkosim.ps.version import newer
 from ekkosim.ps.shard import ShardReplica
 from ekkosim.scenario.schema import Scenario
 
@@ -42,6 +52,76 @@ class Cluster:
             for dc in scenario.topology.datacenters
             for i in range(dc.servers)
         }
+        self.env = env
+        self.on_server: dict[Server, list[int]] = {}  # replica numbers by server
+        for i, rid in enumerate(self.ids):
+            self.on_server.setdefault(self.server(rid), []).append(i)
+        self.leaders: Leaders = {}  # (model, shard, DC) to its leading copy, where not copy 0
+        self.down: dict[Server, simpy.Event] = {}  # crashed servers, each with the event of its restart
+        self.epoch = 0
+        self.checkpoint: dict[tuple[int, int], ShardReplica] = {}
+
+    def take_checkpoint(self) -> None:
+        """Keep the state of time 0 that a crashed server reloads (every copy of a shard holds the
+        same one then)."""
+        for rid in self.ids:
+            if rid.dc == self.scenario.training_dc.name and rid.copy == 0:
+                self.checkpoint[(rid.model, rid.shard)] = copy.deepcopy(self.replica(rid))
+
+    def crash(self, server: Server) -> list[tuple[int, ShardReplica]]:
+        """`server` goes down and its replicas lose their memory; return (number, lost replica)."""
+        self.down[server] = self.env.event()
+        lost = []
+        for i in self.on_server.get(server, []):
+            rid = self.ids[i]
+            lost.append((i, self.replicas[i]))
+            self.replicas[i] = copy.deepcopy(self.checkpoint[(rid.model, rid.shard)])
+        self.epoch += 1
+        return lost
+
+    def restart(self, server: Server) -> None:
+        self.down.pop(server).succeed()
+        self.epoch += 1
+
+    def is_up(self, server: Server) -> bool:
+        return server not in self.down
+
+    def serving(self, rid: ReplicaId) -> ShardReplica:
+        """The replica that serves requests meant for `rid`: itself while its server is up, else
+        the next copy of its shard in its DC whose server is (none: its own checkpoint state)."""
+        copies = self.scenario.models[rid.model].replicas
+        for step in range(copies if self.down else 1):
+            other = ReplicaId(rid.model, rid.shard, rid.dc, (rid.copy + step) % copies)
+            if self.is_up(self.server(other)):
+                return self.replica(other)
+        return self.replica(rid)
+
+    def leader(self, model: int, shard: int, dc: str) -> ReplicaId:
+        return ReplicaId(model, shard, dc, leader(self.leaders, model, shard, dc))
+
+    def elect(self) -> int:
+        """Wherever a shard's leader is down, the lowest live copy in its DC takes over (none: it
+        waits); return how many leaders changed."""
+        origin = self.scenario.training_dc.name
+        changed = 0
+        for rid in self.ids:
+            if rid.dc == origin or rid.copy != 0:
+                continue
+            lead = self.leader(rid.model, rid.shard, rid.dc)
+            if self.is_up(self.server(lead)):
+                continue
+            copies = self.scenario.models[rid.model].replicas
+            live = [c for c in range(copies) if self.is_up(self.server(ReplicaId(rid.model, rid.shard, rid.dc, c)))]
+            if live:
+                self.leaders[(rid.model, rid.shard, rid.dc)] = live[0]
+                changed += 1
+        if changed:
+            self.epoch += 1
+        return changed
+
+    def pull_groups(self) -> dict[tuple[Server, Server], list[tuple[ReplicaId, ReplicaId]]]:
+        """Who pulls what from whom, under the current leaders."""
+        return pull_groups(self.scenario, self.leaders)
 
     def _warm_start(self) -> None:
         """Steady state at time 0: every replica holds the same versions of each shard's first
@@ -70,8 +150,26 @@ class Cluster:
                 counts[(rid.model, rid.shard)] = counts.get((rid.model, rid.shard), 0) + 1
         return counts
 
+    def live(self) -> list[ReplicaId]:
+        """The replicas on servers that are up."""
+        return [rid for rid in self.ids if self.is_up(self.server(rid))]
+
     def converged(self) -> bool:
-        """Does every replica of every shard equal its origin, key by key (version and value)?"""
-        return all(
-            self.replica(rid).state_equals(self.replica(self.origin(rid.model, rid.shard))) for rid in self.ids
-        )
+        """Does every live replica of every shard equal its origin: every key's version and value,
+        and its knowledge?"""
+        for rid in self.live():
+            replica, origin = self.replica(rid), self.replica(self.origin(rid.model, rid.shard))
+            if not (replica.state_equals(origin) and np.array_equal(replica.knowledge, origin.knowledge)):
+                return False
+        return True
+
+    def lost_updates(self) -> int:
+        """Keys whose newest version at the origin, the effect of the last update a trainer (or a
+        rollback) wrote there, some live replica does not hold, nor a newer one."""
+        behind: dict[tuple[int, int], np.ndarray] = {}
+        for rid in self.live():
+            replica, origin = self.replica(rid), self.replica(self.origin(rid.model, rid.shard))
+            lacks = newer(origin.time, origin.origin, origin.counter, replica.time, replica.origin, replica.counter)
+            shard = (rid.model, rid.shard)
+            behind[shard] = lacks if shard not in behind else behind[shard] | lacks
+        return sum(int(lacks.sum()) for lacks in behind.values())

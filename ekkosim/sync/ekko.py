@@ -1,8 +1,10 @@
 """The `ekko` strategy: trainers write sparse updates at the origin; every other replica pulls
 them through the peer-to-peer, log-less, state-based sync (DESIGN.md section 2).
 
-The run lasts `workload.duration` plus `sync.drain`; then every replica is compared with its
-origin (`converged`), and the update latencies of the sampled updates are summarised.
+The run lasts `workload.duration` plus `sync.drain`; then every live replica is compared with
+its origin (`converged`, `lost_updates`), and the update latencies of the sampled updates are
+summarised. The scenario's faults are injected as scheduled (`ekkosim.sync.faults`); with
+`check`, the sync's invariants are checked as the run goes (`ekkosim.sync.invariants`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import numpy as np
 
 from ekkosim.manager.state import StateManager
 from ekkosim.metrics.latency import LatencyTracker
-from ekkosim.ps.placement import pull_groups
 from ekkosim.simulation import Outcome, Simulation
 from ekkosim.sync.cluster import Cluster
-from ekkosim.sync.puller import Puller, SyncCounters
+from ekkosim.sync.faults import FaultSchedule
+from ekkosim.sync.invariants import Checker
+from ekkosim.sync.puller import Pullers, SyncCounters
 from ekkosim.scheduler.grader import PriorityGrader
 from ekkosim.sync.service import Service
 from ekkosim.sync.trainer import train, update_sources
@@ -28,10 +31,10 @@ def end_s(scenario) -> float:
 
 class EkkoOutcome(Outcome):
     def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters,
-                 service: Service | None, manager: StateManager | None = None):
+                 service: Service | None, manager: StateManager | None = None, faults: FaultSchedule | None = None):
         super().__init__(sim.env.timeout(end_s(sim.scenario)), end_s(sim.scenario))
         self.sim, self.cluster, self.tracker, self.counters, self.service = sim, cluster, tracker, counters, service
-        self.manager = manager
+        self.manager, self.faults = manager, faults
 
     @functools.cached_property
     def latency_table(self) -> dict[str, np.ndarray]:
@@ -80,12 +83,15 @@ class EkkoOutcome(Outcome):
             "undelivered": self.tracker.undelivered(),
             # only meaningful after the drain: a run stopped early by `until` has not converged yet
             "converged": self.cluster.converged() if self.done.processed else None,
+            "lost_updates": self.cluster.lost_updates() if self.done.processed else None,
             "pulls": self.counters.pulls,
+            "failed_pulls": self.counters.failed_pulls,
             "keys_sent": self.counters.keys_sent,
             "keys_examined": self.counters.keys_examined,
             "full_scans": self.counters.full_scans,
             **({"slo": self.service.summary()} if self.service is not None else {}),
             **({"manager": self.manager.summary()} if self.manager is not None else {}),
+            **({"faults": self.faults.summary()} if self.faults is not None else {}),
         }
 
 
@@ -114,8 +120,7 @@ def start(sim: Simulation) -> EkkoOutcome:
     cluster = Cluster(sim.env, scenario)
     tracker = LatencyTracker(scenario.output.latency_sample, [m.shards for m in scenario.models], cluster.holders())
     counters = SyncCounters()
-    for (puller, peer), pairs in pull_groups(scenario).items():
-        Puller(sim, cluster, tracker, counters, puller, peer, pairs).start()
+    pullers = Pullers(sim, cluster, tracker, counters)
     sources = update_sources(scenario, sim.randomness)
     service = Service(sim, cluster, sources, end_s(scenario)) if scenario.quality.enabled else None
     if service is not None:
@@ -124,4 +129,10 @@ def start(sim: Simulation) -> EkkoOutcome:
     grader = PriorityGrader(scenario, sim.randomness) if scenario.scheduler.enabled else None
     for model, source in enumerate(sources):
         sim.env.process(train(sim, cluster, tracker, model, source, service, grader))
-    return EkkoOutcome(sim, cluster, tracker, counters, service, manager)
+    faults = FaultSchedule(sim, cluster, pullers, tracker, manager) if scenario.faults else None
+    outcome = EkkoOutcome(sim, cluster, tracker, counters, service, manager, faults)
+    if sim.check:
+        checker = Checker(cluster, lambda: sim.env.now)
+        if all(fault.recover is not None and fault.recover <= scenario.workload.duration for fault in scenario.faults):
+            outcome.done.callbacks.append(lambda _event: checker.at_end())
+    return outcome

@@ -5,7 +5,7 @@ origin's values toward it (`train`), and every `quality.interval` each serving D
 inference or both) answers the requests that arrived meanwhile: each model takes its
 `traffic_share` of `quality.requests` per second, keys by the update workload's own popularity.
 A request is served by one copy of its key's shard in the DC (requests are spread over the
-copies in turn) and scored by the expected log loss of that copy's value, and again with the
+copies in turn; those of a crashed server's copy go to the next live copy) and scored by the expected log loss of that copy's value, and again with the
 trainer's clean value: the ideal replica, with zero update latency, on the very same requests.
 The trainer's clean copy of each origin shard is kept apart from what the origin publishes, so
 that biased updates (`quality.biased_updates`) harm what is served and not the ideal; without
@@ -139,7 +139,7 @@ class Service:
             ideal[in_shard] = self.clean[(m, int(s))][local[in_shard]]
             for c in range(model.replicas):
                 rows = in_shard & (copy == c)
-                served[rows] = self.cluster.replica(ReplicaId(m, int(s), dc, c)).value[local[rows]]
+                served[rows] = self.cluster.serving(ReplicaId(m, int(s), dc, c)).value[local[rows]]
         truth = self.truths[m].value(keys, times)
         window = np.minimum((times // self.window).astype(np.int64), self.accumulator.requests.shape[2] - 1)
         if self.manager is None:

@@ -32,7 +32,7 @@ def managed():
 def crashed():
     # the leader crashes while the first incident's damaged is in flight (proposed at 42.000 s,
     # committed at 42.002 s without the crash), and comes back at 50 s
-    return _simulate("manager.crashes=[{replica: leader, at: 42.001s, recover: 50s}]")
+    return _simulate("faults=[{kind: manager_crash, replica: leader, at: 42.001s, recover: 50s}]")
 
 
 def _incidents(sim):
@@ -132,9 +132,9 @@ def test_congestion_raises_no_false_alarm(tmp_path):
 
 @pytest.mark.parametrize(("override", "expected"), [
     ("quality.biased_updates[0].model=nobody", "quality.biased_updates[0].model: unknown model 'nobody'"),
-    ("manager.crashes=[{replica: 3, at: 1s}]", "manager.crashes[0].replica: no replica 3"),
+    ("faults=[{kind: manager_crash, replica: 3, at: 1s}]", "faults[0].replica: no replica 3"),
     ("quality.enabled=false", "manager.enabled: needs quality.enabled: true"),
-    ("manager.crashes=[{replica: 0, at: 5s, recover: 2s}]", "manager.crashes[0]: `recover` (2s) must be after `at` (5s)"),
+    ("faults=[{kind: manager_crash, replica: 0, at: 5s, recover: 2s}]", "faults[0]: `recover` (2s) must be after `at` (5s)"),
     ("manager.baseline_share=2", "manager.baseline_share: Input should be less than 1"),
 ])
 def test_bad_manager_input_is_one_line_naming_the_field(override, expected):

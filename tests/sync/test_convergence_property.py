@@ -37,6 +37,6 @@ def scenarios(draw):
 @given(scenarios())
 @settings(max_examples=25, deadline=None)
 def test_every_replica_converges_after_the_drain(tmp_path_factory, data):
-    summary = run(validate(data), tmp_path_factory.mktemp("run"))
+    summary = run(validate(data), tmp_path_factory.mktemp("run"), check=True)  # a violation raises
     assert summary["converged"] is True
     assert summary["undelivered"] == 0

@@ -1,0 +1,145 @@
+"""Faults in runs of the ekko strategy: links that fail, servers and leaders that crash, pulls
+that time out; every run checks the sync's invariants, and ends converged with nothing lost."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from ekkosim.runner import run
+from ekkosim.scenario import ScenarioError, load, validate
+from tests.conftest import SCENARIOS, run_cli
+from tests.sync.test_ekko import tiny
+
+
+def three_dcs(**top) -> dict:
+    """The tiny scenario grown to three DCs of two servers, two copies of 4 shards, updates all along."""
+    data = tiny()
+    data["models"][0] |= {"keys": 400, "shards": 4, "replicas": 2, "workload": {"rate": 2000}}
+    data["workload"] |= {"duration": "2s"}
+    data["sync"] |= {"drain": "2s", "retry": {"timeout": "1s", "backoff": "50ms", "max_backoff": "400ms"},
+                     "election_timeout": "200ms"}
+    data["topology"]["datacenters"] = [
+        {"name": name, "role": role, "servers": 2, "nic": "1000Tbps"}
+        for name, role in (("train", "training"), ("a", "inference"), ("b", "inference"))]
+    return data | top
+
+
+def simulate(tmp_path, data: dict) -> tuple[dict, dict]:
+    summary = run(validate(data), tmp_path / "run", check=True)
+    latency = pq.read_table(tmp_path / "run" / "latency.parquet").to_pydict()
+    return summary, latency
+
+
+def test_a_failed_link_holds_its_dc_back_until_it_is_repaired_then_it_catches_up(tmp_path):
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "0.9s"}])
+    summary, latency = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0 and summary["undelivered"] == 0
+    assert summary["failed_pulls"] > 0
+    produced, arrived = np.array(latency["produced_s"]), np.array(latency["produced_s"]) + np.array(latency["latency_s"])
+    dc = np.array(latency["dc"])
+    # nothing produced during the outage reaches a before the repair; b never waits for it
+    during = (produced > 0.5) & (produced < 0.9)
+    assert np.all(arrived[during & (dc == "a")] >= 0.9)
+    assert np.any(arrived[during & (dc == "b")] < 0.9)
+
+
+def test_a_partition_cuts_a_dc_off_and_heals(tmp_path):
+    data = three_dcs(faults=[{"kind": "partition", "dcs": ["b"], "at": "0.2s", "recover": "1s"}])
+    summary, latency = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0
+    produced, dc = np.array(latency["produced_s"]), np.array(latency["dc"])
+    arrived = produced + np.array(latency["latency_s"])
+    assert np.all(arrived[(produced > 0.2) & (produced < 1.0) & (dc == "b")] >= 1.0)
+
+
+def test_a_crashed_server_recovers_its_replicas_from_its_peers(tmp_path):
+    data = three_dcs(faults=[{"kind": "server_crash", "dc": "a", "server": 1, "at": "1s", "recover": "1.5s"}])
+    summary, latency = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0 and summary["undelivered"] == 0
+    assert summary["faults"]["injected"] == [
+        {"fault": 0, "kind": "server_crash", "at_s": 1.0, "recovered_s": 1.5, "target": "a/ps1"}]
+    # an update is delivered to a replica once: recovering what the crash lost is no delivery
+    pairs = list(zip(latency["update"], latency["replica"]))
+    assert len(pairs) == len(set(pairs))
+    # server 1 leads shards 1 and 3 in a: their other copies led after the election, and the
+    # sync carried on through them
+    assert summary["faults"]["leader_changes"] == 2
+
+
+def test_when_a_leader_dies_for_good_a_follower_leads_and_every_live_replica_converges(tmp_path):
+    data = three_dcs(faults=[{"kind": "leader_crash", "dc": "a", "shard": 0, "at": "0.5s"}])
+    summary, latency = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0
+    assert summary["faults"]["leader_changes"] == 2  # a/ps0 led shards 0 and 2
+    # the dead server's replicas receive nothing after the crash; the live ones everything
+    dead = np.isin(latency["replica"], ["a/ps0/shard0/copy0", "a/ps0/shard2/copy0", "a/ps0/shard1/copy1",
+                                        "a/ps0/shard3/copy1"])
+    arrived = np.array(latency["produced_s"]) + np.array(latency["latency_s"])
+    assert np.all(arrived[dead] <= 0.5) and np.any(arrived[~dead] > 1.9)
+    assert summary["undelivered"] > 0  # the updates the dead replicas never got
+
+
+def test_a_pull_stalled_past_its_timeout_is_abandoned_and_retried(tmp_path):
+    # a's downlink keeps nothing for 2 s: its pulls stall, time out after 1 s, and retry
+    data = three_dcs(network={"congestion": [{"link": "downlink:a", "start": "0.5s", "end": "2.5s", "fraction": 0}]})
+    data["topology"]["datacenters"][1]["downlink"] = "1000Tbps"
+    summary, _ = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0
+    assert summary["failed_pulls"] > 0
+
+
+def test_runs_without_faults_fail_no_pull(tmp_path):
+    summary, _ = simulate(tmp_path, three_dcs())
+    assert summary["failed_pulls"] == 0 and "faults" not in summary and summary["lost_updates"] == 0
+
+
+@pytest.mark.parametrize("fault, message", [
+    ({"kind": "server_crash", "dc": "train", "server": 0, "at": "1s"},
+     "faults[0].dc: train is the training DC: its servers hold the origins"),
+    ({"kind": "server_crash", "dc": "a", "server": 2, "at": "1s"}, "faults[0].server: a has servers 0 to 1, not 2"),
+    ({"kind": "leader_crash", "dc": "a", "shard": 4, "at": "1s"}, "faults[0].shard: model m has shards 0 to 3, not 4"),
+    ({"kind": "leader_crash", "dc": "a", "model": "x", "at": "1s"}, "faults[0].model: unknown model 'x'"),
+    ({"kind": "link_down", "link": "wan:a<->nowhere", "at": "1s"}, "faults[0].link: unknown DC 'nowhere'"),
+    ({"kind": "link_down", "link": "lan:a", "at": "1s"}, "faults[0].link: expected uplink:DC, downlink:DC"),
+    ({"kind": "partition", "dcs": ["a", "c"], "at": "1s"}, "faults[0].dcs[1]: unknown DC 'c'"),
+    ({"kind": "manager_crash", "replica": 0, "at": "1s"}, "faults[0]: a manager replica crash needs manager.enabled: true"),
+    ({"kind": "link_down", "link": "wan:a<->b", "at": "2s", "recover": "1s"},
+     "faults[0]: `recover` (1s) must be after `at` (2s)"),
+    ({"kind": "meteor", "at": "1s"}, "faults[0]: `kind` must be one of link_down, partition, server_crash, "
+                                     "leader_crash, manager_crash, got 'meteor'"),
+])
+def test_a_fault_naming_what_does_not_exist_is_refused_with_its_field(fault, message):
+    with pytest.raises(ScenarioError) as caught:
+        validate(three_dcs(faults=[fault]))
+    assert any(problem.startswith(message) for problem in caught.value.problems), caught.value.problems
+
+
+def test_faults_need_the_ekko_strategy():
+    with pytest.raises(ScenarioError, match="faults: work with strategy ekko only, not offline"):
+        load(SCENARIOS / "broadcast_800s.yaml", ["faults=[{kind: link_down, link: 'uplink:train', at: 1s}]"])
+
+
+@pytest.fixture(scope="module")
+def faults_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("faults") / "run"
+    result = run_cli("run", str(SCENARIOS / "faults.yaml"), "--check", "--out", str(out))
+    return result, json.loads((out / "summary.json").read_text())
+
+
+def test_the_shipped_faults_scenario_converges_under_the_checker_with_nothing_lost(faults_run):
+    result, summary = faults_run
+    assert result.returncode == 0, result.stderr
+    assert summary["converged"] is True and summary["lost_updates"] == 0
+    assert "lost updates" in result.stdout
+
+
+def test_the_shipped_faults_scenario_breaks_one_of_everything(faults_run):
+    _, summary = faults_run
+    kinds = [entry["kind"] for entry in summary["faults"]["injected"]]
+    assert sorted(kinds) == ["leader_crash", "link_down", "manager_crash", "partition", "server_crash"]
+    assert all(entry["recovered_s"] is not None for entry in summary["faults"]["injected"])
+    assert summary["faults"]["leader_changes"] > 0 and summary["failed_pulls"] > 0
+    crash = summary["manager"]["crashes"][0]
+    assert crash["at_s"] == 14.0 and summary["manager"]["elections"] >= 2 and summary["manager"]["replicas_agree"]

@@ -1,0 +1,81 @@
+"""The invariant checker can fail: deliberately broken variants of the protocol are caught, with
+the rule, the replica, the shard and the key named, and the run stops incomplete."""
+
+import pytest
+import yaml
+
+import ekkosim.sync.puller as puller_module
+from ekkosim.cli import EXIT_VIOLATION, main
+from ekkosim.ps.pull import ShardAnswer, apply_answer
+from ekkosim.runner import run
+from ekkosim.scenario import validate
+from ekkosim.sync.invariants import InvariantViolation
+from tests.sync.test_faults import three_dcs
+
+
+def without_knowledge(puller, answer, whole=True):
+    """Broken: the puller never takes the union of knowledge."""
+    return apply_answer(puller, answer, whole=False)
+
+
+def dropping_a_key(puller, answer, whole=True):
+    """Broken: the puller loses the last key of each whole answer, yet takes its knowledge."""
+    if not whole or len(answer) == 0:
+        return apply_answer(puller, answer, whole)
+    fields = {name: getattr(answer, name) for name in ("keys", "time", "origin", "counter", "value", "high")}
+    kept = ShardAnswer(**{name: column[:-1] for name, column in fields.items()}, knowledge=answer.knowledge,
+                       version=answer.version, examined=answer.examined, full_scan=answer.full_scan)
+    return apply_answer(puller, kept, whole)
+
+
+def test_the_correct_protocol_passes_the_checker(tmp_path):
+    summary = run(validate(three_dcs()), tmp_path / "run", check=True)
+    assert summary["converged"] is True
+
+
+def test_skipping_the_union_of_knowledge_is_caught_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(puller_module, "apply_answer", without_knowledge)
+    with pytest.raises(InvariantViolation, match=r"invariant 'converged' violated at t = 4\.000000 s by replica "
+                                                 r"\S+/shard\d/copy\d \(model 0, DC \w+\): knowledge \[\d+\], the origin's"):
+        run(validate(three_dcs()), tmp_path / "run", check=True)
+    assert (tmp_path / "run" / "INCOMPLETE").exists() and not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_knowledge_that_claims_a_lost_key_is_caught_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(puller_module, "apply_answer", dropping_a_key)
+    with pytest.raises(InvariantViolation) as caught:
+        run(validate(three_dcs()), tmp_path / "run", check=True)
+    violation = caught.value
+    assert violation.rule == "knowledge is sound" and violation.key is not None
+    assert f", key {violation.key}: knowledge [" in str(violation) and "claims the origin's version" in str(violation)
+
+
+def test_without_the_checker_the_broken_variant_runs_to_the_end_unconverged(tmp_path, monkeypatch):
+    monkeypatch.setattr(puller_module, "apply_answer", without_knowledge)
+    summary = run(validate(three_dcs()), tmp_path / "run")
+    assert summary["converged"] is False and summary["lost_updates"] == 0  # every key, but not the knowledge
+
+
+def test_the_cli_reports_a_violation_in_one_line_with_exit_code_3(tmp_path, monkeypatch, capsys):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(three_dcs()))
+    monkeypatch.setattr(puller_module, "apply_answer", dropping_a_key)
+    code = main(["run", str(scenario), "--check", "--quiet", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == EXIT_VIOLATION == 3
+    assert err.count("\n") == 1 and err.startswith("error: invariant 'knowledge is sound' violated at t = ")
+    assert "Traceback" not in err and err.rstrip().endswith("is incomplete)")
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_versions_going_backwards_are_caught(tmp_path, monkeypatch):
+    def rewinding(puller, answer, whole=True):
+        change = apply_answer(puller, answer, whole)
+        if change.keys.size:
+            puller.counter[change.keys[0]] = 0  # a buggy apply that leaves a key behind
+            puller.time[change.keys[0]] = 0.0
+        return change
+
+    monkeypatch.setattr(puller_module, "apply_answer", rewinding)
+    with pytest.raises(InvariantViolation, match="invariant 'versions never go backwards' violated"):
+        run(validate(three_dcs()), tmp_path / "run", check=True)
