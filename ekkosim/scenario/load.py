@@ -207,6 +207,16 @@ def _field_path(error: dict, data: Any) -> tuple:
     return tuple(path)
 
 
+def field_problems(err: ValidationError, data: Any) -> list[str]:
+    """pydantic's errors as one line each, naming the field as the user wrote it."""
+    seen: list[str] = []
+    for error in err.errors():
+        line = f"{_location(_field_path(error, data))}: {_describe(error)}"
+        if line not in seen:
+            seen.append(line)
+    return seen
+
+
 def validate(data: Any, source_dir: Path | None = None) -> Scenario:
     """Validate raw scenario data; raise ScenarioError with every problem found."""
     if not isinstance(data, dict):
@@ -215,12 +225,7 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        seen: list[str] = []
-        for error in err.errors():
-            line = f"{_location(_field_path(error, data))}: {_describe(error)}"
-            if line not in seen:
-                seen.append(line)
-        raise ScenarioError(seen) from None
+        raise ScenarioError(field_problems(err, data)) from None
     graphml_nodes = None
     if scenario.topology.graphml is not None:
         scenario._graphml_path = _resolve(scenario.topology.graphml, source_dir)
