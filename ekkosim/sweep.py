@@ -107,13 +107,14 @@ def read_sweep(path: str | Path) -> Sweep:
         raise ScenarioError([f"{path}: {problem}" for problem in field_problems(err, data)]) from None
     scenario = (path.parent / spec.scenario).resolve()
     fixed = [f"{key}={value_text(value)}" for key, value in spec.set.items()]
+    _check(path, "scenario", scenario, [])
     _check(path, "set", scenario, fixed)
     for i, run in enumerate(spec.runs):
         for key, value in run.items():
-            _check(path, f"runs[{i}].{key}", scenario, [*fixed, f"{key}={value_text(value)}"])
+            _check(path, f"runs[{i}]", scenario, [*fixed, f"{key}={value_text(value)}"])
     for key, values in spec.grid.items():
         for value in values:
-            _check(path, f"grid.{key}", scenario, [*fixed, f"{key}={value_text(value)}"])
+            _check(path, "grid", scenario, [*fixed, f"{key}={value_text(value)}"])
     combinations = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())]
     varied = [{key: value_text(value) for key, value in {**run, **cell}.items()}
               for run in spec.runs for cell in combinations]
