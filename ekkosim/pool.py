@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ekkosim.scenario.load import load
@@ -52,47 +53,48 @@ def run_job(job: Job) -> Outcome:
 
 
 def run_jobs(jobs: list[Job], workers: int = 2, scheduler: str | None = None,
-             done: Callable[[], None] = lambda: None) -> list[Outcome]:
-    """Run `jobs`, `workers` at a time, calling `done` as each ends; outcomes in job order."""
+             progress: Callable[[int, int], None] = lambda done, total: None) -> list[Outcome]:
+    """Run `jobs`, `workers` at a time; outcomes in job order. `progress(done, total)` is called
+    before the first starts and as each ends."""
+    progress(0, len(jobs))
+    if scheduler is None and workers <= 1:
+        outcomes = []
+        for job in jobs:
+            outcomes.append(run_job(job))
+            progress(len(outcomes), len(jobs))
+        return outcomes
     if not jobs:  # no pool or cluster to start
         return []
-    outcomes: dict[int, Outcome] = {}
-    if scheduler is not None:
-        from distributed import as_completed as dask_completed  # noqa: PLC0415 - only with --scheduler
-
-        with _dask_client(scheduler, workers) as client:
-            futures = {client.submit(run_job, job, pure=False): i for i, job in enumerate(jobs)}
-            for future in dask_completed(futures):
-                outcomes[futures[future]] = future.result()
-                done()
-    elif workers <= 1:
-        for i, job in enumerate(jobs):
-            outcomes[i] = run_job(job)
-            done()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
-                done()
-    return [outcomes[i] for i in range(len(jobs))]
+    ended: dict[int, Outcome] = {}
+    with _executor(scheduler, workers) as (submit, completed):
+        futures = {submit(run_job, job): i for i, job in enumerate(jobs)}
+        for future in completed(futures):
+            ended[futures[future]] = future.result()
+            progress(len(ended), len(jobs))
+    return [ended[i] for i in range(len(jobs))]
 
 
 @contextmanager
-def _dask_client(scheduler: str, workers: int) -> Iterator:
+def _executor(scheduler: str | None, workers: int) -> Iterator[tuple[Callable, Callable]]:
+    """(submit, as_completed) of a local process pool, or of a Dask client."""
+    if scheduler is None:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield pool.submit, as_completed
+        return
     try:
-        from distributed import Client, LocalCluster  # noqa: PLC0415
+        from distributed import Client, LocalCluster  # noqa: PLC0415 - only with --scheduler
+        from distributed import as_completed as dask_completed  # noqa: PLC0415
     except ImportError:
         raise SchedulerError("--scheduler needs Dask: pip install 'ekkosim[sweep]'") from None
     if scheduler == LOCAL:
         # no dashboard, and only errors from the cluster's own logging: the progress bar is ours
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-            yield client
+            yield partial(client.submit, pure=False), dask_completed
         return
     try:
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError, ValueError) as err:
         raise SchedulerError(f"--scheduler {scheduler}: cannot connect: {err}") from None
     with client:
-        yield client
+        yield partial(client.submit, pure=False), dask_completed

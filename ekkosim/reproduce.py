@@ -180,17 +180,9 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
         for job in EXPERIMENTS[name].jobs(plan):
             if jobs.setdefault(job.folder, job) != job:
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
-    ended = 0
-
-    def done() -> None:
-        nonlocal ended
-        ended += 1
-        progress(ended, len(jobs))
-
-    progress(0, len(jobs))
     runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder) for job in jobs.values()]
     summaries = {}
-    for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, done)):
+    for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
         if outcome.error is not None:
             raise RuntimeError(f"{out / folder}: {outcome.error}")
         summaries[folder] = outcome.summary

@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ekkosim.pool import Job, Outcome, run_jobs
 from ekkosim.results.run_folder import SUMMARY, WALL_CLOCK_FIELDS, atomic_write
 from ekkosim.runner import resolved_yaml
-from ekkosim.scenario.load import ScenarioError, field_problems, load, parse_yaml, split_path
+from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
 from ekkosim.scenario.schema import Name
 
 TABLE = "sweep.parquet"
@@ -93,14 +93,10 @@ class Sweep:
 def read_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file, and every one of its points against the base scenario."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ScenarioError([f"{path}: cannot read: {err.strerror or err}"]) from None
-    data = parse_yaml(raw, str(path))
+    data = read_yaml(path)
     if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise ScenarioError([f"{path}: expected a mapping of fields (scenario, set, runs, grid, seeds), got {kind}"])
+        raise ScenarioError([f"{path}: expected a mapping of fields (scenario, set, runs, grid, seeds), "
+                             f"got {kind_of(data)}"])
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as err:
@@ -161,16 +157,8 @@ def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None =
         if summary.exists():
             outcomes[point.index] = Outcome(json.loads(summary.read_text()))
     todo = [point for point in sweep.points if point.index not in outcomes]
-    ended = 0
-
-    def done() -> None:
-        nonlocal ended
-        ended += 1
-        progress(ended, len(todo))
-
-    progress(0, len(todo))
     jobs = [Job(sweep.scenario, point.overrides, out / point.folder) for point in todo]
-    outcomes.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, done)))
+    outcomes.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
     result = SweepResult([outcomes[point.index] for point in sweep.points], len(sweep.points) - len(todo))
     _write_table(sweep, result, out / TABLE)
     return result
