@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ekkosim.pool import SchedulerError
 from ekkosim.results.run_folder import RunFolderError
@@ -89,13 +90,14 @@ def _add_pool_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _runs_bar(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """One progress bar over runs, on stderr (so `--json` output stays clean on stdout); yields
-    the `progress(done, total)` to call."""
-    if quiet:
+    """One progress bar over runs, on stderr (so `--json` output stays clean on stdout) if it is a
+    terminal; yields the `progress(done, total)` to call."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
         yield lambda done, total: None
         return
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("runs", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
@@ -289,26 +291,30 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> int:
-    from ekkosim.sweep import read_sweep, run_sweep
+    from ekkosim.sweep import TABLE, read_sweep, run_sweep
 
     sweep = read_sweep(args.sweep)  # every point validated before any run starts
     out = args.out or Path("runs") / sweep.name
-    with _runs_bar(f"sweep {sweep.name}", args.quiet) as progress:
-        result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress)
-    failed = result.failed
+    try:
+        with _runs_bar(f"sweep {sweep.name}", args.quiet) as progress:
+            result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; the complete runs stay in {out}, and a rerun makes the others", style="yellow")
+        return EXIT_INTERRUPTED
+    failed, table_path = result.failed, out / TABLE
     if not args.quiet:
         table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
         for heading in ("run", *sweep.varied_paths, "seed", "digest or error"):
             table.add_column(heading)
         for point, outcome in zip(sweep.points, result.outcomes):
-            ending = f"[red]{outcome.error}[/red]" if outcome.error else outcome.summary["digest"][:16]
+            ending = Text(outcome.error, style="red") if outcome.error else outcome.summary["digest"][:16]
             table.add_row(point.folder, *(point.varied.get(path, "") for path in sweep.varied_paths),
                           str(point.seed), ending)
         console.print(table)
-        console.print(f"results: {out / 'sweep.parquet'}")
+        console.print(f"results: {table_path}")
     if failed:
         print(f"error: {len(failed)} of {len(sweep.points)} runs failed: "
-              + ", ".join(sweep.points[i].folder for i in failed) + f" (errors in {out / 'sweep.parquet'})",
+              + ", ".join(sweep.points[i].folder for i in failed) + f" (errors in {table_path})",
               file=sys.stderr)
         return EXIT_RUNS_FAILED
     return EXIT_OK

@@ -125,7 +125,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
     good, bad = (tmp_path / "out" / point.folder for point in read_sweep(sweep_file).points)
     bad.mkdir(parents=True)
     (bad / "notes.txt").write_text("not a run")  # the run cannot use its folder
-    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 3
+    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1"]) == 3
     assert capsys.readouterr().err == (f"error: 1 of 2 runs failed: {bad.name} "
                                        f"(errors in {tmp_path / 'out' / 'sweep.parquet'})\n")
     table = ekkosim.load_sweep(tmp_path / "out")
