@@ -44,7 +44,7 @@ class SchedulerError(ValueError):
 
 
 def run_job(job: Job) -> Outcome:
-    from ekkosim.runner import run  # noqa: PLC0415 - here, so that the CLI's `validate` and `schema` start fast
+    from ekkosim.runner import run  # here, so that the CLI's `validate` and `schema` start fast
 
     try:
         return Outcome(run(load(job.scenario, list(job.overrides)), job.folder))
@@ -82,8 +82,8 @@ def _executor(scheduler: str | None, workers: int) -> Iterator[tuple[Callable, C
             yield pool.submit, as_completed
         return
     try:
-        from distributed import Client, LocalCluster  # noqa: PLC0415 - only with --scheduler
-        from distributed import as_completed as dask_completed  # noqa: PLC0415
+        from distributed import Client, LocalCluster  # only with --scheduler
+        from distributed import as_completed as dask_completed
     except ImportError:
         raise SchedulerError("--scheduler needs Dask: pip install 'ekkosim[sweep]'") from None
     if scheduler == LOCAL:

@@ -95,8 +95,8 @@ def read_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ScenarioError([f"{path}: expected a mapping of fields (scenario, set, runs, grid, seeds), "
-                             f"got {kind_of(data)}"])
+        fields = "scenario, set, runs, grid, seeds"
+        raise ScenarioError([f"{path}: expected a mapping of fields ({fields}), got {kind_of(data)}"])
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as err:
