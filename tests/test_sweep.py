@@ -96,13 +96,17 @@ def test_a_killed_sweep_reruns_only_the_missing_runs(tmp_path, capsys):
     folders = [tmp_path / "out" / point.folder for point in read_sweep(sweep_file).points]
     sweep = subprocess.Popen([sys.executable, "-m", "ekkosim", "sweep", sweep_file, "--out", str(tmp_path / "out"),
                               "--workers", "1", "--quiet"], cwd=REPO)
+    deadline = time.monotonic() + 120
     try:
         while not (folders[0] / "summary.json").exists():
             assert sweep.poll() is None, "the sweep ended before it was killed"
+            assert time.monotonic() < deadline, "the first run did not complete"
             time.sleep(0.01)
         sweep.send_signal(signal.SIGKILL)
     finally:
+        sweep.kill()  # if an assertion above stopped the test; a no-op once killed
         sweep.wait()
+    assert sweep.returncode == -signal.SIGKILL
     assert [(f / "summary.json").exists() for f in folders] == [True, False, False]
     assert not (tmp_path / "out" / "sweep.parquet").exists()  # written at the end only
     first = folders[0] / "summary.json"
