@@ -1,8 +1,9 @@
-"""The `ekkosim` command: run, validate, schema.
+"""The `ekkosim` command: run, validate, schema, reproduce, sweep, plot.
 
-Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 3 an
-invariant of the sync violated (`run --check`), 1 an internal error (a bug: the message says
-so), 130 interrupted. Bad input never produces a traceback.
+Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 3 a
+run failed: an invariant of the sync violated (`run --check`), or some runs of a sweep (each
+recorded with its error; the others ran), 1 an internal error (a bug: the message says so), 130
+interrupted. Bad input never produces a traceback.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from ekkosim.pool import SchedulerError
 from ekkosim.results.run_folder import RunFolderError
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.schema import Scenario
 from ekkosim.scheduler.priority import PriorityFunctionError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VIOLATION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,16 +66,43 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--json", action="store_true", help="print the rows as JSON")
     reproduce.add_argument("--quick", action="store_true", help="shorter simulated time (as CI runs it)")
     reproduce.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="where the runs go")
-    reproduce.add_argument("--workers", type=int, default=2, help="runs at once (processes)")
+    _add_pool_arguments(reproduce)
     reproduce.add_argument("--scenarios", type=Path, help="the scenarios folder (default: the one shipped)")
     reproduce.add_argument("--parameters", nargs="+", metavar="PATH",
                            help="sensitivity only: the --set paths to vary (default: every assumed parameter)")
+
+    sweep = sub.add_parser("sweep", help="run a base scenario at many points (a grid, a list, seeds); "
+                           "a rerun skips the runs already complete")
+    sweep.add_argument("sweep", type=Path, help="sweep YAML file (docs/sweeps.md)")
+    sweep.add_argument("--out", type=Path, help="where the runs and sweep.parquet go (default runs/<sweep name>/)")
+    _add_pool_arguments(sweep)
+    sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     plot = sub.add_parser("plot", help="update-latency CDFs of run folders")
     plot.add_argument("runs", type=Path, nargs="+", help="run folders of strategy ekko")
     plot.add_argument("--out", type=Path, required=True, help="the PNG file to write")
     plot.add_argument("--by", choices=["run", "dc"], default="run", help="one line per run, or per DC of one run")
     return parser
+
+
+def _add_pool_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=2, help="runs at once (processes)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run on Dask instead: a scheduler's address, or "
+                        "`local` for a LocalCluster of --workers processes")
+
+
+@contextmanager
+def _runs_bar(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """One progress bar over runs, on stderr (so `--json` output stays clean on stdout) if it is a
+    terminal; yields the `progress(done, total)` to call."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("runs", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 class _ProgressDisplay:
@@ -211,7 +243,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         if display is not None:
             display.close()
         print(f"error: {err} ({out} is incomplete)", file=sys.stderr)
-        return EXIT_VIOLATION
+        return EXIT_RUN_FAILED
     except KeyboardInterrupt:
         if display is not None:
             display.close()
@@ -251,14 +283,11 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
     from ekkosim import reproduce
 
     names = list(reproduce.ALL) if args.experiment == "all" else [args.experiment]
-    # The bar goes to stderr, so `--json` output stays clean on stdout.
-    with Progress(TextColumn("[bold]reproduce runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("runs", total=None)
+    with _runs_bar("reproduce runs") as progress:
         results = reproduce.reproduce(
-            names, args.out, quick=args.quick, workers=args.workers, scenarios=args.scenarios or reproduce.SCENARIOS,
-            parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED,
-            progress=lambda done, total: bar.update(task, completed=done, total=total))
+            names, args.out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
+            scenarios=args.scenarios or reproduce.SCENARIOS,
+            parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress)
     if args.json:
         rows = {name: [row.as_json() for row in rows] for name, rows in results.items()}
         print(json.dumps(rows if args.experiment == "all" else rows[args.experiment], indent=2))
@@ -272,6 +301,36 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
             table.add_row(row.config, _number(row.paper_s), _number(row.sim_s), _number(row.p50_s),
                           _number(row.p99_s), ratio)
         console.print(table)
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace, console: Console) -> int:
+    from ekkosim.sweep import TABLE, read_sweep, run_sweep
+
+    sweep = read_sweep(args.sweep)  # every point validated before any run starts
+    out = args.out or Path("runs") / sweep.name
+    try:
+        with _runs_bar(f"sweep {sweep.name}", args.quiet) as progress:
+            result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; the complete runs stay in {out}, and a rerun makes the others", style="yellow")
+        return EXIT_INTERRUPTED
+    failed, table_path = result.failed, out / TABLE
+    if not args.quiet:
+        table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
+        for heading in ("run", *sweep.varied_paths, "seed", "digest or error"):
+            table.add_column(heading)
+        for point, outcome in zip(sweep.points, result.outcomes):
+            ending = Text(outcome.error, style="red") if outcome.error else outcome.summary["digest"][:16]
+            table.add_row(point.folder, *(point.varied.get(path, "") for path in sweep.varied_paths),
+                          str(point.seed), ending)
+        console.print(table)
+        console.print(f"results: {table_path}")
+    if failed:
+        print(f"error: {len(failed)} of {len(sweep.points)} runs failed: "
+              + ", ".join(sweep.points[i].folder for i in failed) + f" (errors in {table_path})",
+              file=sys.stderr)
+        return EXIT_RUN_FAILED
     return EXIT_OK
 
 
@@ -295,14 +354,15 @@ def _schema(args: argparse.Namespace, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
-    command = {"run": _run, "validate": _validate, "schema": _schema, "reproduce": _reproduce, "plot": _plot}[args.command]
+    command = {"run": _run, "validate": _validate, "schema": _schema, "reproduce": _reproduce, "sweep": _sweep,
+               "plot": _plot}[args.command]
     try:
         return command(args, console)
     except ScenarioError as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except RunFolderError as err:
+    except (RunFolderError, SchedulerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said plainly

@@ -9,14 +9,13 @@ reports.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from ekkosim.runner import run
+from ekkosim.pool import Job, run_jobs
 from ekkosim.scenario.load import EVERY, load, split_path
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -40,17 +39,6 @@ class Row:
 
     def as_json(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Job:
-    """A run to make: scenario file (relative to the scenarios folder), overrides, and its folder
-    (relative to the output folder). Experiments that need the same run name the same folder, and
-    `reproduce all` makes it once."""
-
-    scenario: str
-    overrides: tuple[str, ...]
-    folder: str
 
 
 # (row, paper mean in seconds, overrides, folder): the rows differ only in the two switches.
@@ -178,46 +166,24 @@ EXPERIMENTS = {"ablation": ablation, "latency": latency, "baselines": baselines,
 ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity study is run on its own
 
 
-def _run(job: Job, scenarios: Path) -> dict:
-    return run(load(scenarios / job.scenario, list(job.overrides)), Path(job.folder))
-
-
-def _run_all(jobs: list[Job], scenarios: Path, workers: int, done: Callable[[], None]) -> list[dict]:
-    """Run jobs, `workers` at a time in separate processes, calling `done` as each ends;
-    summaries in job order."""
-    if workers <= 1:
-        summaries = []
-        for job in jobs:
-            summaries.append(_run(job, scenarios))
-            done()
-        return summaries
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run, job, scenarios) for job in jobs]
-        for future in as_completed(futures):
-            future.result()
-            done()
-        return [future.result() for future in futures]
-
-
-def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scenarios: Path = SCENARIOS,
+def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
+              scenarios: Path = SCENARIOS,
               parameters: tuple[str, ...] = ASSUMED,
               progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
-    `progress(done, total)` is called as runs end."""
+    `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
+    and its folder to `out`; experiments that need the same run name the same folder, and
+    `reproduce all` makes it once."""
     plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
     jobs: dict[str, Job] = {}
     for name in names:
         for job in EXPERIMENTS[name].jobs(plan):
             if jobs.setdefault(job.folder, job) != job:
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
-    ended = 0
-
-    def done() -> None:
-        nonlocal ended
-        ended += 1
-        progress(ended, len(jobs))
-
-    progress(0, len(jobs))
-    runs = [replace(job, folder=str(out / job.folder)) for job in jobs.values()]
-    summaries = dict(zip(jobs, _run_all(runs, scenarios, workers, done)))
+    runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder) for job in jobs.values()]
+    summaries = {}
+    for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
+        if outcome.error is not None:
+            raise RuntimeError(f"{out / folder}: {outcome.error}")
+        summaries[folder] = outcome.summary
     return {name: EXPERIMENTS[name].rows(plan, out, summaries) for name in names}

@@ -23,7 +23,7 @@ SUMMARY = "summary.json"
 WALL_CLOCK_FIELDS = ("wall_time_s", "digest")
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     write(partial)
     os.replace(partial, path)
@@ -73,7 +73,7 @@ class RunFolder:
 
     def write_text(self, name: str, text: str) -> None:
         self._digest.update(name.encode() + b"\0" + text.encode("utf-8"))
-        _atomic(self.path / name, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(self.path / name, lambda p: p.write_text(text, encoding="utf-8"))
 
     def write_table(self, name: str, columns: dict[str, np.ndarray | list]) -> None:
         import pyarrow as pa  # here, so that commands which write no table start fast
@@ -81,7 +81,7 @@ class RunFolder:
 
         self._digest.update(table_digest(name, columns))
         table = pa.table({column: pa.array(np.asarray(values)) for column, values in columns.items()})
-        _atomic(self.path / name, lambda p: pq.write_table(table, p))
+        atomic_write(self.path / name, lambda p: pq.write_table(table, p))
 
     def finish(self, summary: dict) -> dict:
         """Write `summary.json` with the digest filled in, then mark the run complete."""
@@ -89,6 +89,6 @@ class RunFolder:
         self._digest.update(json.dumps(deterministic, sort_keys=True, allow_nan=False).encode())
         summary = {**summary, "digest": self._digest.hexdigest()}
         text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
-        _atomic(self.path / SUMMARY, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(self.path / SUMMARY, lambda p: p.write_text(text, encoding="utf-8"))
         (self.path / INCOMPLETE).unlink()
         return summary

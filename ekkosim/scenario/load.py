@@ -213,20 +213,29 @@ def _field_path(error: dict, data: Any) -> tuple:
     return tuple(path)
 
 
+def field_problems(err: ValidationError, data: Any) -> list[str]:
+    """pydantic's errors as one line each, naming the field as the user wrote it."""
+    seen: list[str] = []
+    for error in err.errors():
+        line = f"{_location(_field_path(error, data))}: {_describe(error)}"
+        if line not in seen:
+            seen.append(line)
+    return seen
+
+
+def kind_of(data: Any) -> str:
+    """What a YAML document that should be a mapping is instead: "empty", "a list", ..."""
+    return "empty" if data is None else f"a {type(data).__name__}"
+
+
 def validate(data: Any, source_dir: Path | None = None) -> Scenario:
     """Validate raw scenario data; raise ScenarioError with every problem found."""
     if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise ScenarioError([f"(scenario): expected a mapping of sections, got {kind}"])
+        raise ScenarioError([f"(scenario): expected a mapping of sections, got {kind_of(data)}"])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        seen: list[str] = []
-        for error in err.errors():
-            line = f"{_location(_field_path(error, data))}: {_describe(error)}"
-            if line not in seen:
-                seen.append(line)
-        raise ScenarioError(seen) from None
+        raise ScenarioError(field_problems(err, data)) from None
     graphml_nodes = None
     if scenario.topology.graphml is not None:
         scenario._graphml_path = _resolve(scenario.topology.graphml, source_dir)
@@ -259,14 +268,19 @@ def _resolve(name: str, source_dir: Path | None) -> Path:
     return path if path.is_absolute() or source_dir is None else source_dir / path
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
-    """Read, override and validate the scenario file at `path`."""
-    path = Path(path)
+def read_yaml(path: Path) -> Any:
+    """The YAML file at `path`, parsed; an unreadable file or bad YAML is a ScenarioError naming it."""
     try:
         raw = path.read_bytes()
     except OSError as err:
         raise ScenarioError([f"{path}: cannot read: {err.strerror or err}"]) from None
-    data = parse_yaml(raw, str(path))
+    return parse_yaml(raw, str(path))
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
+    """Read, override and validate the scenario file at `path`."""
+    path = Path(path)
+    data = read_yaml(path)
     for assignment in overrides:
         if data is None:
             data = {}

@@ -1,6 +1,7 @@
 """The notebooks run headlessly, top to bottom, and draw their figures."""
 
 import nbformat
+import yaml
 from nbclient import NotebookClient
 
 from tests.conftest import REPO
@@ -46,3 +47,30 @@ def test_state_manager_timeline(tmp_path):
     assert _images(notebook) == 1
     printed = _printed(notebook)
     assert "ranking: injected 40.000 s, detected 4" in printed and "manager off" in printed
+
+
+def test_sweep_heatmap(tmp_path):
+    """A 2 x 2 grid of short runs: the heatmap, and each cell as sweep.parquet gives it."""
+    import ekkosim
+
+    sweep = tmp_path / "grid.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "scenario": str(REPO / "scenarios" / "ekko_basic.yaml"),
+        "set": {"workload.duration": "0.5s", "sync.drain": "0.5s", "models[0].workload.rate": 2000},
+        "grid": {"topology.wan.bandwidth": ["20Mbps", "4800Mbps"], "sync.pull_interval": ["10ms", "200ms"]},
+    }, sort_keys=False))
+    out = tmp_path / "runs"
+    notebook = _execute(
+        "sweep_heatmap.ipynb",
+        f"from pathlib import Path\nSWEEP = Path({str(sweep)!r})\nOUT = Path({str(out)!r})\nWORKERS = 1\n"
+        "METRIC = 'cross_dc_latency_s'",
+        tmp_path,
+    )
+    assert _images(notebook) == 1
+    table = ekkosim.load_sweep(out)
+    assert _printed(notebook).splitlines() == [
+        f"topology.wan.bandwidth={row['topology.wan.bandwidth']} sync.pull_interval={row['sync.pull_interval']}: "
+        f"{row['cross_dc_latency_s']:.6f}" for row in table.to_dict("records")]
+    # a narrow WAN makes updates slower, whatever the pull interval
+    latency = table.set_index(["topology.wan.bandwidth", "sync.pull_interval"])["cross_dc_latency_s"]
+    assert latency["20Mbps"].gt(latency["4800Mbps"]).all()

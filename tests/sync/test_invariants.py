@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 import ekkosim.sync.puller as puller_module
-from ekkosim.cli import EXIT_VIOLATION, main
+from ekkosim.cli import EXIT_RUN_FAILED, main
 from ekkosim.ps.pull import ShardAnswer, apply_answer
 from ekkosim.runner import run
 from ekkosim.scenario import validate
@@ -62,7 +62,7 @@ def test_the_cli_reports_a_violation_in_one_line_with_exit_code_3(tmp_path, monk
     monkeypatch.setattr(puller_module, "apply_answer", dropping_a_key)
     code = main(["run", str(scenario), "--check", "--quiet", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == EXIT_VIOLATION == 3
+    assert code == EXIT_RUN_FAILED == 3
     assert err.count("\n") == 1 and err.startswith("error: invariant 'knowledge is sound' violated at t = ")
     assert "Traceback" not in err and err.rstrip().endswith("is incomplete)")
     assert not (tmp_path / "run" / "summary.json").exists()

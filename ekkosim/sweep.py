@@ -1,0 +1,194 @@
+"""Sweeps: one base scenario run at many points, `ekkosim sweep SWEEP.yaml`.
+
+A sweep file names a base scenario, overrides every run gets (`set`), the points (`runs`, a
+list of override sets, crossed with `grid`, every combination of values per path) and the
+`seeds`. Every point is validated against the base scenario before any run starts. Each run
+writes its folder as `ekkosim run` does, named by its index and a hash of its resolved scenario;
+a folder with `summary.json` is complete, and a rerun of the sweep skips it. At the end
+`sweep.parquet` gets a row per run, in sweep order: its overrides, seed, status, error, digest
+and summary numbers (wall time left out, so the same runs give the same bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from ekkosim.pool import Job, Outcome, run_jobs
+from ekkosim.results.run_folder import SUMMARY, WALL_CLOCK_FIELDS, atomic_write
+from ekkosim.runner import resolved_yaml
+from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
+from ekkosim.scenario.schema import Name
+
+TABLE = "sweep.parquet"
+COMPLETE, FAILED = "complete", "failed"
+
+
+def _override_path(path: str) -> str:
+    try:
+        split_path(path)
+    except ScenarioError:
+        raise ValueError(f"{path!r} is not a dotted path such as topology.links[2].bandwidth") from None
+    if path == "seed":
+        raise ValueError("the seed is set by `seeds`, not by an override")
+    return path
+
+
+OverridePath = Annotated[str, AfterValidator(_override_path)]
+
+
+class SweepFile(BaseModel):
+    """What a sweep file may say; every override is a scenario path and a value, as `--set` takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name | None = Field(None, description="The sweep's name: its output folder is runs/<name>/ "
+                                                "(default: the file's name without .yaml).")
+    description: str = ""
+    scenario: str = Field(description="The base scenario file, relative to the sweep file.")
+    set: dict[OverridePath, Any] = Field({}, description="Overrides every run gets.")
+    runs: list[dict[OverridePath, Any]] = Field([{}], min_length=1,
+                                                 description="A list of points, each a set of overrides.")
+    grid: dict[OverridePath, Annotated[list[Any], Field(min_length=1)]] = Field(
+        {}, description="Values per path; every combination, crossed with each of `runs`.")
+    seeds: list[int] | None = Field(None, min_length=1, description="Each point runs once per seed "
+                                                                    "(default: the scenario's seed).")
+
+
+def value_text(value: Any) -> str:
+    """A YAML value as `--set` takes it on one line: 4800Mbps, false, 0.5, [a, b]."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix("\n...\n").strip()
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of a sweep: its place, the overrides it varies (path to value, as text) and its seed."""
+
+    index: int
+    varied: dict[str, str]
+    seed: int
+    folder: str
+    overrides: tuple[str, ...]  # everything given to the base scenario: `set`, the point, the seed
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    scenario: Path
+    points: list[Point]
+
+    @property
+    def varied_paths(self) -> list[str]:
+        return list(dict.fromkeys(path for point in self.points for path in point.varied))
+
+
+def read_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file, and every one of its points against the base scenario."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        fields = "scenario, set, runs, grid, seeds"
+        raise ScenarioError([f"{path}: expected a mapping of fields ({fields}), got {kind_of(data)}"])
+    try:
+        spec = SweepFile.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError([f"{path}: {problem}" for problem in field_problems(err, data)]) from None
+    scenario = (path.parent / spec.scenario).resolve()
+    fixed = [f"{key}={value_text(value)}" for key, value in spec.set.items()]
+    _check(path, "scenario", scenario, [])
+    _check(path, "set", scenario, fixed)
+    for i, run in enumerate(spec.runs):
+        for key, value in run.items():
+            _check(path, f"runs[{i}]", scenario, [*fixed, f"{key}={value_text(value)}"])
+    for key, values in spec.grid.items():
+        for value in values:
+            _check(path, "grid", scenario, [*fixed, f"{key}={value_text(value)}"])
+    combinations = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())]
+    varied = [{key: value_text(value) for key, value in {**run, **cell}.items()}
+              for run in spec.runs for cell in combinations]
+    seeds = [None] if spec.seeds is None else spec.seeds
+    points = []
+    width = max(3, len(str(len(varied) * len(seeds) - 1)))
+    for index, (values, seed) in enumerate(itertools.product(varied, seeds)):
+        overrides = (*fixed, *(f"{key}={value}" for key, value in values.items()),
+                     *(() if seed is None else (f"seed={seed}",)))
+        resolved = _check(path, f"run {index} ({' '.join(overrides[len(fixed):])})", scenario, list(overrides))
+        digest = hashlib.sha256(resolved_yaml(resolved).encode()).hexdigest()
+        points.append(Point(index, values, resolved.seed, f"{index:0{width}d}-{digest[:8]}", overrides))
+    return Sweep(spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"), scenario, points)
+
+
+def _check(sweep_path: Path, where: str, scenario: Path, overrides: list[str]):
+    """The base scenario with `overrides`, validated; its problems name the sweep's field."""
+    try:
+        return load(scenario, overrides)
+    except ScenarioError as err:
+        raise ScenarioError([f"{sweep_path}: {where}: {problem}" for problem in err.problems]) from None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's end: an outcome per point, and how many points were complete before it started."""
+
+    outcomes: list[Outcome]
+    skipped: int
+
+    @property
+    def failed(self) -> list[int]:
+        return [i for i, outcome in enumerate(self.outcomes) if outcome.error is not None]
+
+
+def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None = None,
+              progress: Callable[[int, int], None] = lambda done, total: None) -> SweepResult:
+    """Run the points whose folders are not complete, then write `sweep.parquet` for all of them.
+    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped)."""
+    out = Path(out).resolve()
+    outcomes: dict[int, Outcome] = {}
+    for point in sweep.points:
+        summary = out / point.folder / SUMMARY
+        if summary.exists():
+            outcomes[point.index] = Outcome(json.loads(summary.read_text()))
+    todo = [point for point in sweep.points if point.index not in outcomes]
+    jobs = [Job(sweep.scenario, point.overrides, out / point.folder) for point in todo]
+    outcomes.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
+    result = SweepResult([outcomes[point.index] for point in sweep.points], len(sweep.points) - len(todo))
+    _write_table(sweep, result, out / TABLE)
+    return result
+
+
+def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
+    """A summary's numbers as columns: nested sections joined by dots, lists left out."""
+    columns: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            columns.update(_flat(value, f"{prefix}{key}."))
+        elif not isinstance(value, list):
+            columns[f"{prefix}{key}"] = value
+    return columns
+
+
+def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
+    import pyarrow as pa  # here, so that reading a sweep file stays fast
+    import pyarrow.parquet as pq
+
+    own = {"scenario", "seed", "digest", *WALL_CLOCK_FIELDS}  # columns of their own, or not deterministic
+    rows = []
+    for point, outcome in zip(sweep.points, result.outcomes):
+        summary = outcome.summary or {}
+        row = {"run": point.index, "folder": point.folder,
+               **{key: point.varied.get(key) for key in sweep.varied_paths}, "seed": point.seed,
+               "status": FAILED if outcome.error else COMPLETE, "error": outcome.error, "digest": summary.get("digest")}
+        row.update((key, value) for key, value in _flat(summary).items() if key not in own)
+        rows.append(row)
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    table = pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: pq.write_table(table, p))
