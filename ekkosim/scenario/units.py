@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -61,7 +61,7 @@ class Dimension:
 
     name: str
     base: str
-    units: dict[str, Decimal]
+    units: dict[str, Decimal] = field(hash=False)  # hashable, so that a type may carry its dimension
     preferred: tuple[str, ...]  # units tried, largest first, when formatting
 
     def parse(self, text: str | int | float) -> float:
