@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 from ekkosim.scenario.schema import Scenario
 from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension
 
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # what yaml-language-server supports
 _SCALARS = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 

@@ -21,9 +21,10 @@ def test_checked_in_schema_is_the_commands_output():
     assert SCHEMA_FILE.read_text() == result.stdout, "stale: run `ekkosim schema > ekkosim.schema.json`"
 
 
-def test_schema_is_valid_and_names_units():
-    schema = json_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
+def test_schema_is_draft_7_and_names_units():
+    schema = json_schema()  # yaml-language-server supports JSON Schema drafts up to 7
+    assert jsonschema.validators.validator_for(schema) is jsonschema.Draft7Validator
+    jsonschema.Draft7Validator.check_schema(schema)
     nic = schema["$defs"]["DataCenter"]["properties"]["nic"]
     assert nic["default"] == "5Gbps" and nic["description"].endswith("a plain number is in bit/s.")
     uplink = schema["$defs"]["DataCenter"]["properties"]["uplink"]
@@ -32,6 +33,8 @@ def test_schema_is_valid_and_names_units():
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(SCENARIOS)))
 def test_shipped_scenario_points_at_the_schema_and_passes_it(path):
+    """The modeline is the first line, names ekkosim.schema.json by a path relative to the
+    scenario, and an editor checking against that file finds nothing wrong."""
     first = path.read_text().splitlines()[0]
     assert first.startswith(MODELINE), f"{path} must start with {MODELINE}<relative path of ekkosim.schema.json>"
     assert (path.parent / first.removeprefix(MODELINE)).resolve() == SCHEMA_FILE
