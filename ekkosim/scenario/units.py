@@ -101,6 +101,12 @@ class Dimension:
         return repr(float(value))
 
     @property
+    def pattern(self) -> str:
+        """A regular expression (ECMA-262 as well as Python's) of the strings `parse` reads, for editors."""
+        units = "|".join(re.escape(unit) for unit in sorted(self.units, key=len, reverse=True))
+        return rf"^\s*{_NUMBER}\s*(?:{units})?\s*$"
+
+    @property
     def example(self) -> str:
         return {"size": "100GB", "bandwidth": "4800Mbps", "duration": "40ms"}[self.name]
 

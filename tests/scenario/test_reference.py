@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ekkosim.scenario.reference import json_schema, markdown
+from ekkosim.scenario.units import BANDWIDTH
 from tests.conftest import REPO, SCENARIOS, run_cli
 
 SCHEMA_FILE = REPO / "ekkosim.schema.json"
@@ -29,16 +30,26 @@ def test_schema_is_draft_7_and_names_units():
     assert nic["default"] == "5Gbps" and nic["description"].endswith("a plain number is in bit/s.")
     uplink = schema["$defs"]["DataCenter"]["properties"]["uplink"]
     assert uplink["default"] is None and "A bandwidth with a unit" in uplink["description"]
+    assert uplink["anyOf"][0]["pattern"] == BANDWIDTH.pattern
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(SCENARIOS)))
 def test_shipped_scenario_points_at_the_schema_and_passes_it(path):
-    """The modeline is the first line, names ekkosim.schema.json by a path relative to the
-    scenario, and an editor checking against that file finds nothing wrong."""
-    first = path.read_text().splitlines()[0]
-    assert first.startswith(MODELINE), f"{path} must start with {MODELINE}<relative path of ekkosim.schema.json>"
-    assert (path.parent / first.removeprefix(MODELINE)).resolve() == SCHEMA_FILE
+    """A shipped scenario starts with the modeline naming ekkosim.schema.json by a path relative to
+    it, then declares YAML 1.1, the loader's, so that editors (YAML 1.2 unless told) read
+    `1_000_000` as a number too; and checking it against that schema finds nothing wrong."""
+    modeline, directive, start = path.read_text().splitlines()[:3]
+    assert modeline.startswith(MODELINE) and (directive, start) == ("%YAML 1.1", "---"), \
+        f"{path} must start with {MODELINE}<relative path of ekkosim.schema.json>, %YAML 1.1, ---"
+    assert (path.parent / modeline.removeprefix(MODELINE)).resolve() == SCHEMA_FILE
     jsonschema.validate(yaml.safe_load(path.read_text()), json.loads(SCHEMA_FILE.read_text()))
+
+
+def test_schema_rejects_a_misspelt_unit():
+    bad = yaml.safe_load((SCENARIOS / "chain.yaml").read_text())
+    bad["chain"]["chunk"] = "250 Mbit"
+    errors = list(jsonschema.Draft7Validator(json_schema()).iter_errors(bad))
+    assert [list(error.absolute_path) for error in errors] == [["chain", "chunk"]]
 
 
 def test_reference_rows_show_units_and_defaults():
