@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -20,6 +21,7 @@ from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension
 
 JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # what yaml-language-server supports
 _SCALARS = {int: "integer", float: "number", bool: "boolean", str: "string"}
+_BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"))
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,11 @@ def _type(annotation: Any) -> str:
 
 
 def type_text(field: FieldInfo) -> str:
-    """A field's type in words: `integer`, `bandwidth or null`, `list of section`, ..."""
+    """A field's type in words, with its range: `integer, ≥ 1, ≤ 100000`, `bandwidth or null`, ..."""
     dim = dimension(field)
     text = _type(field.annotation)
-    return text.replace("number", dim.name, 1) if dim is not None else text
+    bounds = [f"{sign} {getattr(m, attr)}" for m in field.metadata for kind, attr, sign in _BOUNDS if isinstance(m, kind)]
+    return ", ".join([text.replace("number", dim.name, 1) if dim is not None else text, *bounds])
 
 
 def default_text(field: FieldInfo) -> str:
