@@ -25,6 +25,7 @@ from rich.text import Text
 from ekkosim.pool import SchedulerError
 from ekkosim.results.run_folder import RunFolderError
 from ekkosim.scenario.load import ScenarioError, load
+from ekkosim.scenario.reference import json_schema
 from ekkosim.scenario.schema import Scenario
 from ekkosim.scheduler.priority import PriorityFunctionError
 
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("scenarios", type=Path, nargs="+")
 
-    sub.add_parser("schema", help="print the scenario JSON Schema")
+    sub.add_parser("schema", help="print the scenario JSON Schema (for editors: ekkosim schema > ekkosim.schema.json)")
 
     reproduce = sub.add_parser("reproduce", help="the paper's numbers beside the simulator's")
     reproduce.add_argument("experiment", choices=["ablation", "latency", "baselines", "all", "sensitivity"],
@@ -347,7 +348,7 @@ def _plot(args: argparse.Namespace, console: Console) -> int:
 
 
 def _schema(args: argparse.Namespace, console: Console) -> int:
-    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
 
 

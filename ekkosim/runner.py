@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 from ekkosim import __version__
 from ekkosim.results.run_folder import RunFolder
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
+from ekkosim.scenario.load import load
 from ekkosim.scenario.schema import Scenario
 from ekkosim.simulation import Simulation
 
@@ -50,3 +52,12 @@ def run(
     summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return folder.finish(summary)
+
+
+def run_or_load(path: Path, out: Path, overrides: list[str] = ()) -> dict:
+    """The summary of the finished run in `out`, or of a run of the scenario file at `path` (with
+    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way."""
+    summary = out / "summary.json"
+    if summary.exists():
+        return json.loads(summary.read_text())
+    return run(load(path, list(overrides)), out)

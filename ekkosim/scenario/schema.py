@@ -43,12 +43,16 @@ def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = Non
             raise ValueError(f"must be >= {dim.format(ge)}, got {_written(raw)}")
         return value
 
-    schema = {
-        "anyOf": [{"type": "string", "examples": [dim.example]}, {"type": "number"}],
-        "description": f"a {dim.name}, e.g. {dim.example!r}; a plain number is in {dim.base}",
+    unit = {
+        "type": "string",
+        "pattern": dim.pattern,
+        "patternErrorMessage": f"expected a {dim.name} such as {dim.example} (units: {', '.join(dim.units)})",  # editors
+        "examples": [dim.example],
     }
+    schema = {"anyOf": [unit, {"type": "number"}]}
     return Annotated[
         float,
+        dim,  # read by ekkosim.scenario.reference, which names the unit in the docs and for editors
         BeforeValidator(parse),
         PlainSerializer(dim.format, when_used="json"),
         WithJsonSchema(schema),

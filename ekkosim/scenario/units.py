@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -61,7 +61,7 @@ class Dimension:
 
     name: str
     base: str
-    units: dict[str, Decimal]
+    units: dict[str, Decimal] = field(hash=False)  # hashable, so that a type may carry its dimension
     preferred: tuple[str, ...]  # units tried, largest first, when formatting
 
     def parse(self, text: str | int | float) -> float:
@@ -99,6 +99,12 @@ class Dimension:
                 if self.parse(text) == value:
                     return text
         return repr(float(value))
+
+    @property
+    def pattern(self) -> str:
+        """A regular expression (ECMA-262 as well as Python's) of the strings `parse` reads, for editors."""
+        units = "|".join(re.escape(unit) for unit in sorted(self.units, key=len, reverse=True))
+        return rf"^\s*{_NUMBER}\s*(?:{units})?\s*$"
 
     @property
     def example(self) -> str:

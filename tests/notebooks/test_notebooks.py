@@ -1,18 +1,27 @@
 """The notebooks run headlessly, top to bottom, and draw their figures."""
 
+from pathlib import Path
+
 import nbformat
 import yaml
 from nbclient import NotebookClient
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SCENARIOS
 
 NOTEBOOKS = REPO / "notebooks"
 
 
-def _execute(name: str, parameters: str, cwd) -> nbformat.NotebookNode:
+def _assignment(name: str, value) -> str:
+    return f"{name} = Path({str(value)!r})" if isinstance(value, Path) else f"{name} = {value!r}"
+
+
+def _execute(name: str, cwd: Path, **parameters) -> nbformat.NotebookNode:
+    """Run a notebook with `parameters` assigned in a cell right after its own parameters cell
+    (as papermill injects them), so the test sizes the run and the notebook's imports stay."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = parameters
+    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
+    source = "\n".join(_assignment(key, value) for key, value in parameters.items())
+    notebook.cells.insert(at + 1, nbformat.v4.new_code_cell(source))
     NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
     return notebook
 
@@ -26,24 +35,15 @@ def _printed(notebook) -> str:
 
 
 def test_ablation_latency_cdf(small_scenarios, tmp_path):
-    notebook = _execute(
-        "ablation_latency_cdf.ipynb",
-        f"from pathlib import Path\nfrom ekkosim import reproduce\nSCENARIOS = Path({str(small_scenarios)!r})\n"
-        f"OUT = Path({str(tmp_path / 'runs')!r})\nQUICK = False",
-        tmp_path,
-    )
+    notebook = _execute("ablation_latency_cdf.ipynb", tmp_path, SCENARIOS=small_scenarios, OUT=tmp_path / "runs", QUICK=False)
     assert _images(notebook) == 1
     printed = _printed(notebook)
     assert "vv+shard_version+local_leader" in printed and "paper   2.6 s" in printed
 
 
 def test_state_manager_timeline(tmp_path):
-    notebook = _execute(
-        "state_manager_timeline.ipynb",
-        f"from pathlib import Path\nSCENARIO = Path({str(REPO / 'scenarios' / 'biased_update.yaml')!r})\n"
-        f"OUT = Path({str(tmp_path / 'runs')!r})\nOVERRIDES = ['workload.duration=45s', 'sync.drain=1s']",
-        tmp_path,
-    )
+    notebook = _execute("state_manager_timeline.ipynb", tmp_path, SCENARIO=SCENARIOS / "biased_update.yaml",
+                        OUT=tmp_path / "runs", OVERRIDES=["workload.duration=45s", "sync.drain=1s"])
     assert _images(notebook) == 1
     printed = _printed(notebook)
     assert "ranking: injected 40.000 s, detected 4" in printed and "manager off" in printed
@@ -60,12 +60,7 @@ def test_sweep_heatmap(tmp_path):
         "grid": {"topology.wan.bandwidth": ["20Mbps", "4800Mbps"], "sync.pull_interval": ["10ms", "200ms"]},
     }, sort_keys=False))
     out = tmp_path / "runs"
-    notebook = _execute(
-        "sweep_heatmap.ipynb",
-        f"from pathlib import Path\nSWEEP = Path({str(sweep)!r})\nOUT = Path({str(out)!r})\nWORKERS = 1\n"
-        "METRIC = 'cross_dc_latency_s'",
-        tmp_path,
-    )
+    notebook = _execute("sweep_heatmap.ipynb", tmp_path, SWEEP=sweep, OUT=out, WORKERS=1, METRIC="cross_dc_latency_s")
     assert _images(notebook) == 1
     table = ekkosim.load_sweep(out)
     assert _printed(notebook).splitlines() == [
@@ -74,3 +69,25 @@ def test_sweep_heatmap(tmp_path):
     # a narrow WAN makes updates slower, whatever the pull interval
     latency = table.set_index(["topology.wan.bandwidth", "sync.pull_interval"])["cross_dc_latency_s"]
     assert latency["20Mbps"].gt(latency["4800Mbps"]).all()
+
+
+def test_heterogeneous_wan(tmp_path):
+    # a lighter workload (100,000 key updates a second on 100,000 keys) for 1 s
+    lighter = ["workload.duration=1s", "sync.drain=0.5s", "models[0].workload.rate=100000", "models[0].keys=100000",
+               "sync.cache_size=1024"]
+    notebook = _execute("heterogeneous_wan.ipynb", tmp_path, SCENARIO=SCENARIOS / "paper" / "testbed_heterogeneous.yaml",
+                        OUT=tmp_path / "runs", OVERRIDES=lighter)
+    assert _images(notebook) == 1
+    printed = _printed(notebook)
+    # Sao Paulo's lowest-latency path runs through Hong Kong over the default mesh link (1 + 100 ms)
+    assert "hongkong     4800 Mbps    1.0 ms" in printed and "saopaulo     1000 Mbps  101.0 ms" in printed
+
+
+def test_congestion_quality(tmp_path):
+    # 3 s of updates, both links congested from 0.5 s to 2 s
+    congested = [f"network.congestion[{i}].{key}" for i in (0, 1) for key in ("start=0.5s", "end=2s")]
+    notebook = _execute("congestion_quality.ipynb", tmp_path, SCENARIO=SCENARIOS / "congestion.yaml",
+                        OUT=tmp_path / "runs", OVERRIDES=["workload.duration=3s", "sync.drain=0.5s", *congested])
+    assert _images(notebook) == 1
+    printed = _printed(notebook)
+    assert "scheduler on   shanghai peak" in printed and "scheduler off  shanghai peak" in printed

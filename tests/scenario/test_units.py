@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE
@@ -40,3 +42,17 @@ def test_malformed_bandwidth_is_rejected(text):
 def test_format_is_shortest_and_round_trips(dimension, value, text):
     assert dimension.format(value) == text
     assert dimension.parse(dimension.format(value)) == value
+
+
+@pytest.mark.parametrize("dimension", [SIZE, BANDWIDTH, DURATION], ids=lambda d: d.name)
+def test_pattern_accepts_what_parse_accepts(dimension):
+    """Editors check quantities with `pattern` (in the JSON Schema): it must agree with `parse`."""
+    numbers = ["1", "-2.5", ".5", "1e3", "7.", "1..2", "", "e3", "1_000"]
+    units = [*dimension.units, "", "Gbs", "xB", "s/s", "GB/s/"]
+    for text in (f"{lead}{n}{gap}{u}" for n in numbers for u in units for lead, gap in (("", ""), (" ", " "))):
+        try:
+            dimension.parse(text)
+            parses = True
+        except ValueError:
+            parses = False
+        assert bool(re.match(dimension.pattern, text)) == parses, text

@@ -1,0 +1,11 @@
+"""A mkdocs hook: the scenario reference page (reference.md), generated from the schema when the
+site is built, so that it cannot drift from the code (ekkosim/scenario/reference.py)."""
+
+from mkdocs.structure.files import File
+
+from ekkosim.scenario.reference import markdown
+
+
+def on_files(files, config):
+    files.append(File.generated(config, "reference.md", content=markdown()))
+    return files

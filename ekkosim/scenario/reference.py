@@ -1,0 +1,174 @@
+"""The scenario reference, read off the schema so that it cannot drift from it: every field's path,
+type, unit, default and meaning, as a Markdown page (the docs site builds it, docs/hooks/) and as
+the JSON Schema editors use (`ekkosim schema`), whose descriptions name each quantity's unit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension
+
+JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # what yaml-language-server supports
+_SCALARS = {int: "integer", float: "number", bool: "boolean", str: "string"}
+_BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"))
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of a scenario: its model, and its path (`topology.datacenters[i]`; "" for the top)."""
+
+    path: str
+    model: type[BaseModel]
+
+    def field_path(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+
+def sections(model: type[BaseModel] = Scenario, path: str = "") -> Iterator[Section]:
+    """Every section of the schema, depth first in field order; an item of a list is `path[i]`."""
+    parent = Section(path, model)
+    yield parent
+    for name, field in model.model_fields.items():
+        section, many = _section_of(field.annotation)
+        if section is not None:
+            yield from sections(section, parent.field_path(name) + ("[i]" if many else ""))
+
+
+def _section_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds (one, or a list of them), else None."""
+    if get_origin(annotation) is list:
+        return _section_of(get_args(annotation)[0])[0], True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None, False
+
+
+def dimension(field: FieldInfo) -> Dimension | None:
+    """The physical dimension of a quantity field (possibly nullable), else None."""
+    found = [m for m in field.metadata if isinstance(m, Dimension)]
+    for arg in get_args(field.annotation):
+        if get_origin(arg) is Annotated:
+            found += [m for m in arg.__metadata__ if isinstance(m, Dimension)]
+    return found[0] if found else None
+
+
+def _type(annotation: Any) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type(args[0])
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type(arg) for arg in args)
+    if origin is Literal:
+        return " or ".join(f"`{arg}`" for arg in args)
+    if origin is list:
+        return f"list of {_type(args[0])}s"
+    if annotation is type(None):
+        return "null"
+    if issubclass(annotation, BaseModel):
+        return "section"
+    return _SCALARS[annotation]
+
+
+def type_text(field: FieldInfo) -> str:
+    """A field's type in words, with its range: `integer, ≥ 1, ≤ 100000`, `bandwidth or null`, ..."""
+    dim = dimension(field)
+    text = _type(field.annotation)
+    bounds = [f"{sign} {getattr(m, attr)}" for m in field.metadata for kind, attr, sign in _BOUNDS if isinstance(m, kind)]
+    return ", ".join([text.replace("number", dim.name, 1) if dim is not None else text, *bounds])
+
+
+def default_text(field: FieldInfo) -> str:
+    """A field's default as a scenario would write it; `required` if it has none."""
+    if field.is_required():
+        return "required"
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        return "its fields' defaults"
+    dim = dimension(field)
+    return dim.format(default) if dim is not None and default is not None else json.dumps(default)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def description(field: FieldInfo) -> str:
+    """A field's meaning; a section without its own description is described by its model."""
+    section, _ = _section_of(field.annotation)
+    return _one_line(field.description or (section and inspect.getdoc(section)))
+
+
+def _anchor(path: str) -> str:
+    """The heading id of a section's table: `topology-datacenters` for `topology.datacenters[i]`."""
+    return path.replace("[i]", "").replace(".", "-") or "scenario"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _unit_text(field: FieldInfo) -> str:
+    dim = dimension(field)
+    return "" if dim is None else f"{dim.base}; e.g. `{dim.example}`"
+
+
+def markdown() -> str:
+    """The scenario reference page."""
+    lines = [
+        "# Scenario reference",
+        "",
+        "Every field a scenario may set, generated from the schema (`ekkosim/scenario/schema.py`) when",
+        "the site is built, so it always matches the code. A path such as `topology.datacenters[i].nic`",
+        "is also what `ekkosim run --set` takes (with an index for `[i]`). Unknown fields are errors.",
+        "",
+        "Quantities are written with a unit (`4800Mbps`, `40ms`, `100GB`); a plain number is in the",
+        "base unit. SI prefixes are powers of ten, `Ki`, `Mi`, `Gi`, `Ti` powers of two:",
+        "",
+        "| quantity | base unit | units accepted |",
+        "|---|---|---|",
+    ]
+    for dim in (SIZE, BANDWIDTH, DURATION):
+        lines.append(f"| {dim.name} | {dim.base} | {', '.join(f'`{u}`' for u in dim.units)} |")
+    for section in sections():
+        title = f"`{section.path}`" if section.path else "The top level"
+        lines += ["", f"## {title} {{#{_anchor(section.path)}}}", "", _one_line(inspect.getdoc(section.model)), ""]
+        lines += ["| field | type | unit | default | meaning |", "|---|---|---|---|---|"]
+        for name, field in section.model.model_fields.items():
+            path = section.field_path(name)
+            kind = type_text(field)
+            if _section_of(field.annotation)[0] is not None:
+                kind = f"[{kind}](#{_anchor(path)})"
+            default = default_text(field)
+            cells = [f"`{path}`", kind, _unit_text(field), default if field.is_required() else f"`{default}`",
+                     description(field)]
+            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def json_schema() -> dict:
+    """The scenario JSON Schema, for editors: each quantity's description names its unit, and
+    its default is written with one."""
+    schema = {"$schema": JSON_SCHEMA_DIALECT, **Scenario.model_json_schema()}
+    for section in sections():
+        properties = (schema if section.model is Scenario else schema["$defs"][section.model.__name__])["properties"]
+        for name, field in section.model.model_fields.items():
+            dim = dimension(field)
+            if dim is None:
+                continue
+            prop = properties[name]
+            prop["description"] = (f"{prop['description']} A {dim.name} with a unit, e.g. {dim.example!r}; "
+                                   f"a plain number is in {dim.base}.")
+            if field.default is not None and not field.is_required():
+                prop["default"] = dim.format(field.default)
+    return schema
