@@ -25,14 +25,18 @@ def site(tmp_path_factory):
 
 def _fields(schema: dict, node: dict, prefix: str = ""):
     """Every field's path, read off the JSON Schema (not the walker that writes the page): an item
-    of a list is `[i]`; `$ref`s are followed wherever they sit (a field, a nullable field, a list)."""
+    of a list is `[i]`; `$ref`s are followed wherever they sit (a field, a nullable field, a list,
+    a list of several kinds)."""
     for name, prop in node.get("properties", {}).items():
         path = f"{prefix}.{name}" if prefix else name
         yield path, prop
+        items = prop.get("items", {})
         for branch in [prop, *prop.get("anyOf", [])]:
             for ref, suffix in ((branch.get("$ref"), ""), (branch.get("items", {}).get("$ref"), "[i]")):
                 if ref is not None:
                     yield from _fields(schema, schema["$defs"][ref.split("/")[-1]], path + suffix)
+        for kind in items.get("oneOf", []):
+            yield from _fields(schema, schema["$defs"][kind["$ref"].split("/")[-1]], path + "[i]")
 
 
 def test_site_builds_every_page(site):
@@ -47,7 +51,7 @@ def test_reference_lists_every_field_with_its_unit(site):
     schema = json_schema()
     fields = dict(_fields(schema, schema))
     assert {"topology.datacenters[i].nic", "network.congestion[i].fraction", "models[i].workload.zipf",
-            "quality.biased_updates[i].model", "manager.crashes[i].replica"} <= set(fields)
+            "quality.biased_updates[i].model", "faults[i].replica", "faults[i].link", "sync.retry.timeout"} <= set(fields)
     assert set(fields) <= set(rows), sorted(set(fields) - set(rows))
     for path, prop in fields.items():
         if "a plain number is in" in prop.get("description", ""):  # a quantity: the row names its unit

@@ -26,32 +26,52 @@ _BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"
 
 @dataclass(frozen=True)
 class Section:
-    """A section of a scenario: its model, and its path (`topology.datacenters[i]`; "" for the top)."""
+    """A section of a scenario: its model, its path (`topology.datacenters[i]`; "" for the top),
+    and for one kind of a list of several (`faults[i]`), the kind."""
 
     path: str
     model: type[BaseModel]
+    kind: str | None = None
 
     def field_path(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
+    @property
+    def anchor(self) -> str:
+        """The heading id of its table: `topology-datacenters` for `topology.datacenters[i]`."""
+        base = self.path.replace("[i]", "").replace(".", "-") or "scenario"
+        return base if self.kind is None else f"{base}-{self.kind}"
 
-def sections(model: type[BaseModel] = Scenario, path: str = "") -> Iterator[Section]:
-    """Every section of the schema, depth first in field order; an item of a list is `path[i]`."""
-    parent = Section(path, model)
+
+def sections(model: type[BaseModel] = Scenario, path: str = "", kind: str | None = None) -> Iterator[Section]:
+    """Every section of the schema, depth first in field order; an item of a list is `path[i]`,
+    and a list of several kinds (tagged by `kind`) has a section per kind."""
+    parent = Section(path, model, kind)
     yield parent
     for name, field in model.model_fields.items():
-        section, many = _section_of(field.annotation)
-        if section is not None:
-            yield from sections(section, parent.field_path(name) + ("[i]" if many else ""))
+        models, many = _sections_of(field.annotation)
+        for section in models:
+            tag = _kind(section) if len(models) > 1 else None
+            yield from sections(section, parent.field_path(name) + ("[i]" if many else ""), tag)
 
 
-def _section_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """The model a field holds (one, or a list of them), else None."""
-    if get_origin(annotation) is list:
-        return _section_of(get_args(annotation)[0])[0], True
+def _sections_of(annotation: Any) -> tuple[list[type[BaseModel]], bool]:
+    """The models a field holds (one, or a list of them, or a list of several kinds), else none."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is list:
+        return _sections_of(args[0])[0], True
+    if origin is Annotated:
+        return _sections_of(args[0])
+    if origin in (Union, types.UnionType):
+        models = [arg for arg in args if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        return (models, False) if len(models) == len(args) else ([], False)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    return None, False
+        return [annotation], False
+    return [], False
+
+
+def _kind(model: type[BaseModel]) -> str:
+    return get_args(model.model_fields["kind"].annotation)[0]
 
 
 def dimension(field: FieldInfo) -> Dimension | None:
@@ -105,13 +125,8 @@ def _one_line(text: str | None) -> str:
 
 def description(field: FieldInfo) -> str:
     """A field's meaning; a section without its own description is described by its model."""
-    section, _ = _section_of(field.annotation)
-    return _one_line(field.description or (section and inspect.getdoc(section)))
-
-
-def _anchor(path: str) -> str:
-    """The heading id of a section's table: `topology-datacenters` for `topology.datacenters[i]`."""
-    return path.replace("[i]", "").replace(".", "-") or "scenario"
+    models, _ = _sections_of(field.annotation)
+    return _one_line(field.description or (len(models) == 1 and inspect.getdoc(models[0])) or "")
 
 
 def _cell(text: str) -> str:
@@ -140,15 +155,20 @@ def markdown() -> str:
     ]
     for dim in (SIZE, BANDWIDTH, DURATION):
         lines.append(f"| {dim.name} | {dim.base} | {', '.join(f'`{u}`' for u in dim.units)} |")
-    for section in sections():
+    every = list(sections())
+    for section in every:
         title = f"`{section.path}`" if section.path else "The top level"
-        lines += ["", f"## {title} {{#{_anchor(section.path)}}}", "", _one_line(inspect.getdoc(section.model)), ""]
+        title += "" if section.kind is None else f" of kind `{section.kind}`"
+        lines += ["", f"## {title} {{#{section.anchor}}}", "", _one_line(inspect.getdoc(section.model)), ""]
         lines += ["| field | type | unit | default | meaning |", "|---|---|---|---|---|"]
         for name, field in section.model.model_fields.items():
             path = section.field_path(name)
             kind = type_text(field)
-            if _section_of(field.annotation)[0] is not None:
-                kind = f"[{kind}](#{_anchor(path)})"
+            held = [other for other in every if other.path.removesuffix("[i]") == path]
+            if len(held) == 1:
+                kind = f"[{kind}](#{held[0].anchor})"
+            elif held:
+                kind = "list of " + ", ".join(f"[`{other.kind}`](#{other.anchor})" for other in held)
             default = default_text(field)
             cells = [f"`{path}`", kind, _unit_text(field), default if field.is_required() else f"`{default}`",
                      description(field)]
