@@ -3,6 +3,7 @@
 import json
 
 from tests.conftest import SCENARIOS, run_cli
+from tests.sync.test_faults import three_dcs
 
 
 def _digest(tmp_path, name, *args, hashseed="0", scenario="congestion.yaml"):
@@ -35,3 +36,12 @@ def test_the_state_manager_is_deterministic_across_hash_seeds(tmp_path):
     short = ("--set", "workload.duration=42s", "--set", "sync.drain=1s")
     first = _digest(tmp_path, "a", *short, hashseed="0", scenario="biased_update.yaml")
     assert _digest(tmp_path, "b", *short, hashseed="99", scenario="biased_update.yaml") == first
+
+
+def test_a_run_with_faults_is_deterministic_across_hash_seeds(tmp_path, write_scenario):
+    # crashes, elections, regrouped pullers, and retries whose backoffs are drawn at random
+    scenario = write_scenario(three_dcs(faults=[
+        {"kind": "link_down", "link": "wan:train<->a", "at": "0.3s", "recover": "0.6s"},
+        {"kind": "server_crash", "dc": "b", "server": 0, "at": "0.5s", "recover": "1.2s"}]))
+    first = _digest(tmp_path, "a", hashseed="0", scenario=scenario)
+    assert _digest(tmp_path, "b", hashseed="4242", scenario=scenario) == first
