@@ -261,7 +261,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if not args.quiet:
         console.print(_per_dc_table(summary, scenario))
         if "manager" in summary:
-            console.print(_manager_table(summary))
+            table = _manager_table(summary)
+            console.print(table if summary["manager"]["incidents"] else table.title)
         console.print(_totals_table(summary, out))
     return EXIT_OK
 
