@@ -46,7 +46,7 @@ class _LateEvent(simpy.Event):
         env.schedule(self, _SETTLE_PRIORITY)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Flow:
     """One transfer. ``done`` succeeds with the flow when its last byte has moved."""
 
