@@ -20,17 +20,18 @@ import psutil
 from benchmarks import report
 from benchmarks.cases import cases
 
-GIB = 2**30
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def run_case(case, rss_limit_bytes: float) -> dict:
+def run_case(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:
     """Run `case` in a fresh process, stopping it if its RSS passes the limit."""
     command = [sys.executable, "-m", "benchmarks.measure", str(case.scenario)]
     for override in case.overrides:
         command += ["--set", override]
     if case.rss_at_s:
         command += ["--rss-at", *(f"{t:g}" for t in case.rss_at_s)]
+    if wall_limit_s is not None:
+        command += ["--wall-limit", f"{wall_limit_s:g}"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process = psutil.Process(child.pid)
     over = False
@@ -44,7 +45,7 @@ def run_case(case, rss_limit_bytes: float) -> dict:
         time.sleep(0.5)
     out, err = child.communicate()
     if over:
-        return {"stopped": f"resident memory passed {rss_limit_bytes / GIB:g} GiB"}
+        return {"stopped": f"resident memory passed {rss_limit_bytes / 1e9:g} GB"}
     if child.returncode != 0:
         raise SystemExit(f"benchmarks: case {case.name} failed: {err.strip().splitlines()[-1] if err.strip() else child.returncode}")
     return json.loads(out)
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Time the simulator on the benchmark cases.")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, never written to the docs")
     parser.add_argument("--cases", nargs="+", metavar="NAME", help="run only these cases (default: all)")
-    parser.add_argument("--rss-limit", type=float, default=8.0, metavar="GIB", help="stop a case above this RSS")
+    parser.add_argument("--rss-limit", type=float, default=8.0, metavar="GB",
+                        help="stop a case whose resident memory passes this many GB (10^9 bytes; default 8)")
+    parser.add_argument("--wall-limit", type=float, metavar="SECONDS",
+                        help="stop simulating a case after this long; it reports the simulated time it reached")
     parser.add_argument("--no-docs", action="store_true", help="print the table only")
     parser.add_argument("--results", type=Path, default=DOCS / "benchmarks.json", help="where measurements are kept")
     args = parser.parse_args(argv)
@@ -71,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for case in chosen:
         print(f"running {case.name} ...", file=sys.stderr, flush=True)
-        results[case.name] = {**run_case(case, args.rss_limit * GIB), "overrides": list(case.overrides),
-                              "scenario": str(case.scenario.relative_to(DOCS.parent)), **report.provenance(machine)}
+        ran = report.provenance(machine)  # the load average as the case starts
+        results[case.name] = {**run_case(case, args.rss_limit * 1e9, args.wall_limit), "overrides": list(case.overrides),
+                              "scenario": str(case.scenario.relative_to(DOCS.parent)), **ran}
     if args.quick or args.no_docs:
         print(report.table(cases(args.quick), results))
         return 0

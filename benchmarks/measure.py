@@ -1,7 +1,9 @@
 """One benchmark case in this process: `python -m benchmarks.measure SCENARIO [--set PATH=VALUE ...]`.
 
-Builds the simulation and runs it (no results folder is written: the benchmark times the
-simulator, not Parquet), then prints one JSON line of measurements on stdout.
+Builds the simulation, then runs it (no results folder is written: the benchmark times the
+simulator, not Parquet), then prints one JSON line of measurements on stdout. With
+`--wall-limit` the run stops after that many wall seconds of simulating, and reports how far
+it got.
 """
 
 from __future__ import annotations
@@ -22,35 +24,52 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-class RssMarks:
-    """Notes the peak RSS so far the first time simulated time reaches each of `at_s`."""
+class _WallLimit(Exception):
+    pass
 
-    def __init__(self, at_s: list[float]):
-        self.pending = sorted(at_s)
+
+class Watch:
+    """Called as simulated time advances: notes the peak RSS so far the first time simulated
+    time reaches each of `rss_at_s`, and stops the run once it has simulated `wall_limit_s`."""
+
+    def __init__(self, rss_at_s: list[float], wall_limit_s: float | None):
+        self.pending = sorted(rss_at_s)
         self.rss_at = {}
+        self.started = time.perf_counter()
+        self.wall_limit_s = wall_limit_s
 
     def __call__(self, now_s: float) -> None:
         while self.pending and now_s >= self.pending[0]:
             self.rss_at[f"{self.pending.pop(0):g}"] = peak_rss_bytes()
+        if self.wall_limit_s is not None and time.perf_counter() - self.started > self.wall_limit_s:
+            raise _WallLimit
 
 
-def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float]) -> dict:
+def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wall_limit_s: float | None) -> dict:
     scenario = load(scenario_path, overrides)
-    marks = RssMarks(rss_at_s)
     started = time.perf_counter()
     sim = Simulation(scenario)
-    sim.run(marks if rss_at_s else None)
-    wall_s = time.perf_counter() - started
-    marks(sim.env.now)  # a mark at the very end of the run
+    built = time.perf_counter()
+    watch = Watch(rss_at_s, wall_limit_s)
+    try:
+        sim.run(watch)
+        limited = False
+    except _WallLimit:
+        limited = True
+    wall_s = time.perf_counter() - built
+    watch.wall_limit_s = None
+    watch(sim.env.now)  # a mark at the very end of the run
     counters = getattr(sim.outcome, "counters", None)
     return {
+        "build_s": built - started,
         "sim_s": sim.env.now,
         "wall_s": wall_s,
+        "wall_limited": limited,
         "events": sim.env.events_processed,
         "flows": len(sim.network.completed),
         "keys_examined": None if counters is None else counters.keys_examined,
         "peak_rss_bytes": peak_rss_bytes(),
-        "rss_at_s": marks.rss_at,
+        "rss_at_s": watch.rss_at,
     }
 
 
@@ -60,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     parser.add_argument("--rss-at", type=float, nargs="*", default=[], metavar="SECONDS",
                         help="simulated times at which to note the peak RSS so far")
+    parser.add_argument("--wall-limit", type=float, metavar="SECONDS", help="stop simulating after this long")
     args = parser.parse_args(argv)
     try:
-        result = measure(args.scenario, args.overrides, args.rss_at)
+        result = measure(args.scenario, args.overrides, args.rss_at, args.wall_limit)
     except ScenarioError as error:
         print(f"benchmarks: {error.problems[0]}", file=sys.stderr)
         return 2
