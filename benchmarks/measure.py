@@ -19,6 +19,12 @@ from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 
 
+def cpu_s() -> float:
+    """CPU seconds this process has used (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_bytes() -> int:
     """This process's peak resident set size so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -49,14 +55,14 @@ def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wa
     scenario = load(scenario_path, overrides)
     started = time.perf_counter()
     sim = Simulation(scenario)
-    built = time.perf_counter()
+    built, cpu_built = time.perf_counter(), cpu_s()
     watch = Watch(rss_at_s, wall_limit_s)
     try:
         sim.run(watch)
         limited = False
     except _WallLimit:
         limited = True
-    wall_s = time.perf_counter() - built
+    wall_s, run_cpu_s = time.perf_counter() - built, cpu_s() - cpu_built
     watch.wall_limit_s = None
     watch(sim.env.now)  # a mark at the very end of the run
     counters = getattr(sim.outcome, "counters", None)
@@ -64,9 +70,10 @@ def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wa
         "build_s": built - started,
         "sim_s": sim.env.now,
         "wall_s": wall_s,
+        "cpu_s": run_cpu_s,
         "wall_limited": limited,
         "events": sim.env.events_processed,
-        "flows": len(sim.network.completed),
+        "flows": len(sim.flow_log),
         "keys_examined": None if counters is None else counters.keys_examined,
         "peak_rss_bytes": peak_rss_bytes(),
         "rss_at_s": watch.rss_at,

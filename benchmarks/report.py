@@ -15,7 +15,7 @@ from benchmarks.cases import Case
 
 GIB = 2**30
 BEGIN, END = "<!-- benchmarks:begin (written by python -m benchmarks) -->", "<!-- benchmarks:end -->"
-COLUMNS = ("case", "build s", "simulated s", "wall s", "simulated/wall", "events", "events/wall s", "flows",
+COLUMNS = ("case", "build s", "simulated s", "wall s", "CPU s", "simulated/wall", "events", "events/wall s", "flows",
            "keys examined", "peak RSS GiB", "ran at", "load")
 
 
@@ -41,9 +41,10 @@ def provenance(machine_line: str) -> dict:
 
 def _row(name: str, r: dict) -> list[str]:
     if "stopped" in r:
-        return [name, *["-"] * 8, r["stopped"], r["commit"], f"{r['load_average']:.1f}"]
+        return [name, *["-"] * 9, r["stopped"], r["commit"], f"{r['load_average']:.1f}"]
     simulated = f"{r['sim_s']:,.1f}" + (" (wall limit)" if r["wall_limited"] else "")
-    return [name, f"{r['build_s']:,.1f}", simulated, f"{r['wall_s']:,.1f}", f"{r['sim_s'] / r['wall_s']:,.3f}", f"{r['events']:,}",
+    return [name, f"{r['build_s']:,.1f}", simulated, f"{r['wall_s']:,.1f}", f"{r['cpu_s']:,.1f}",
+            f"{r['sim_s'] / r['wall_s']:,.3f}", f"{r['events']:,}",
             f"{r['events'] / r['wall_s']:,.0f}", f"{r['flows']:,}",
             "-" if r["keys_examined"] is None else f"{r['keys_examined']:,}", f"{r['peak_rss_bytes'] / GIB:.2f}",
             r["commit"], f"{r['load_average']:.1f}"]
@@ -62,12 +63,14 @@ def _measured(results: dict, name: str) -> dict | None:
 
 
 def wall_for_60s(r: dict) -> float:
-    """Wall seconds of simulating 60 s: measured, or at the rate reached when stopped at the wall limit."""
-    return r["wall_s"] * 60.0 / r["sim_s"]
+    """Seconds of simulating 60 s, judged by the process's CPU time (on a machine shared with
+    other work, it stands for the wall time of an idle one; the table shows both): measured, or
+    at the rate reached when the case stopped at the wall limit."""
+    return r["cpu_s"] * 60.0 / r["sim_s"]
 
 
 def _wall_figure(r: dict) -> str:
-    return f"{wall_for_60s(r):,.0f} wall s" + (f" (projected from {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else "")
+    return f"{wall_for_60s(r):,.0f} CPU s" + (f" (projected from {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else "")
 
 
 def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool | None]]:
@@ -75,8 +78,9 @@ def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool |
     rows = []
     for c in all_cases:
         if c.name.startswith("testbed_") and c.name != "testbed_hour" and (r := _measured(results, c.name)):
-            ratio = r["sim_s"] / r["wall_s"]
-            rows.append((f"{c.name}: at least 10x faster than real time", f"{ratio:.3f}x ({_wall_figure(r)})", ratio >= 10))
+            ratio = 60.0 / wall_for_60s(r)
+            rows.append((f"{c.name}: at least 10x faster than real time", f"{ratio:.3f}x ({_wall_figure(r)} for 60 s)",
+                         ratio >= 10))
     if "production" in results:
         r = _measured(results, "production")
         if r is None:
@@ -113,7 +117,7 @@ def _series(all_cases: list[Case], results: dict) -> dict[str, list[tuple[float,
 
 
 def plot(all_cases: list[Case], results: dict, path: Path) -> None:
-    """Wall time against each scaling series' variable, log-log, with the linear bound."""
+    """Time (CPU s for 60 simulated s) against each scaling series' variable, log-log, with the linear bound."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,7 +134,7 @@ def plot(all_cases: list[Case], results: dict, path: Path) -> None:
             ax.loglog(x, wall[0] * x / x[0], "--", color="grey", label="linear from the first point")
             ax.legend(fontsize=8)
         ax.set_xlabel(label)
-        ax.set_ylabel("wall s for 60 simulated s")
+        ax.set_ylabel("CPU s for 60 simulated s")
         ax.grid(True, which="both", alpha=0.3)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
