@@ -13,6 +13,7 @@ from pathlib import Path
 from ekkosim.reproduce import ABLATION
 
 HERE = Path(__file__).resolve().parent
+SCALING_KEYS = 1_000_000  # models[0].keys of scaling.yaml
 SCENARIOS = HERE.parent / "scenarios"
 MINUTE_S = 60.0
 
@@ -47,10 +48,13 @@ def cases(quick: bool = False) -> list[Case]:
     listed.append(Case("production", HERE / "production.yaml",
                        (*short, "topology.datacenters[*].servers=5", "models[0].shards=50", "models[0].keys=100000")
                        if quick else ()))
-    servers = (15, 150) if quick else (15, 150, 1500)  # per DC, 2 DCs; ten shards per server
+    # per DC, 2 DCs; ten shards per server, and an update cache the size of a shard (a replica's
+    # cache buffer is twice its capacity, whatever the shard's size: 30,000 replicas of 32,768
+    # entries would be 30 GB)
+    servers = (15, 150) if quick else (15, 150, 1500)
     listed += [
-        Case(f"servers_{2 * n}", scaling, (*duration, f"topology.datacenters[*].servers={n}", f"models[0].shards={10 * n}"),
-             "servers", 2 * n)
+        Case(f"servers_{2 * n}", scaling, (*duration, f"topology.datacenters[*].servers={n}", f"models[0].shards={10 * n}",
+                                           f"sync.cache_size={-(-SCALING_KEYS // (10 * n))}"), "servers", 2 * n)
         for n in servers
     ]
     keys = (10**5, 10**6) if quick else (10**6, 10**7, 10**8)

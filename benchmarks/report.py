@@ -70,7 +70,7 @@ def wall_for_60s(r: dict) -> float:
 
 
 def _wall_figure(r: dict) -> str:
-    return f"{wall_for_60s(r):,.0f} CPU s" + (f" (projected from {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else "")
+    return f"{wall_for_60s(r):,.0f} CPU s for 60 s" + (f", projected from {r['sim_s']:.1f} simulated s" if r["wall_limited"] else "")
 
 
 def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool | None]]:
@@ -79,25 +79,26 @@ def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool |
     for c in all_cases:
         if c.name.startswith("testbed_") and c.name != "testbed_hour" and (r := _measured(results, c.name)):
             ratio = 60.0 / wall_for_60s(r)
-            rows.append((f"{c.name}: at least 10x faster than real time", f"{ratio:.3f}x ({_wall_figure(r)} for 60 s)",
+            rows.append((f"{c.name}: at least 10x faster than real time", f"{ratio:.3f}x ({_wall_figure(r)})",
                          ratio >= 10))
     if "production" in results:
         r = _measured(results, "production")
         if r is None:
             rows.append(("production: 60 s in at most 300 wall s, peak RSS at most 8 GiB", results["production"]["stopped"], False))
         else:
-            rows.append(("production: 60 s in at most 300 wall s", _wall_figure(r), wall_for_60s(r) <= 300))
-            rows.append(("production: peak RSS at most 8 GiB", f"{r['peak_rss_bytes'] / GIB:.2f} GiB",
+            rows.append(("production: 60 s in at most 300 s", _wall_figure(r), wall_for_60s(r) <= 300))
+            rows.append(("production: peak RSS at most 8 GiB", f"{r['peak_rss_bytes'] / GIB:.2f} GiB"
+                         + (f" (after {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else ""),
                          r["peak_rss_bytes"] <= 8 * GIB))
     series = _series(all_cases, results)
     if len(keys := series.get("keys", [])) >= 2:
         (x0, w0), (x1, w1) = keys[0], keys[-1]
-        rows.append((f"{x1 / x0:g}x more keys at the same update rate: at most 1.5x the wall time",
+        rows.append((f"{x1 / x0:g}x more keys at the same update rate: at most 1.5x the time",
                      f"{w1 / w0:.2f}x", w1 / w0 <= 1.5))
     for name in ("servers", "update rate"):
         points = series.get(name, [])
         for (x0, w0), (x1, w1) in zip(points, points[1:]):
-            rows.append((f"{name} {x0:g} -> {x1:g} ({x1 / x0:g}x): wall time at most {x1 / x0:g}x",
+            rows.append((f"{name} {x0:g} -> {x1:g} ({x1 / x0:g}x): time at most {x1 / x0:g}x",
                          f"{w1 / w0:.2f}x", w1 / w0 <= x1 / x0))
     if (r := _measured(results, "testbed_hour")) and len(r["rss_at_s"]) >= 2:
         marks = sorted(r["rss_at_s"].items(), key=lambda item: float(item[0]))
