@@ -117,7 +117,7 @@ def allocate_routes(
     if sum(map(len, routes)) <= _PY_MAX_NNZ:
         try:
             return _allocate_py(
-                capacity.tolist(),
+                capacity,  # read at the links the routes cross only: no list of every link's
                 routes,
                 None if weights is None else weights.tolist(),
                 None if bounds is None else bounds.tolist(),
@@ -209,7 +209,7 @@ def _allocate_numpy(
 
 
 def _allocate_py(
-    capacity: list[float],
+    capacity: Sequence[float] | np.ndarray,
     routes: list[Sequence[int]],
     weights: list[float] | None,
     bounds: list[float] | None,
@@ -225,7 +225,7 @@ def _allocate_py(
     """
     n_flows = len(routes)
     count = Counter(chain.from_iterable(routes))  # unfrozen crossings per link used
-    remaining = {link: capacity[link] for link in count}
+    remaining = {link: float(capacity[link]) for link in count}
     if weights is None:
         weight_sum = count  # a sum of k times 1.0 is exactly k
     else:
