@@ -7,6 +7,7 @@ the scenario's `until`, whichever comes first.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,31 @@ class Endpoints:
     dst_dc: str
 
 
+class FlowLog:
+    """The completed flows, in completion order, as columns: what the flows table needs, about
+    50 bytes a flow (a finished Flow with its event, route and numbers kept about 400). A run
+    moves millions of flows; this is what it keeps of them."""
+
+    def __init__(self) -> None:
+        self.id, self.size_bytes, self.start_s, self.end_s = array("q"), array("d"), array("d"), array("d")
+        self.tag: list[str] = []
+        self.endpoints: list[Endpoints] = []
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def take(self, flows: list[Flow], endpoints: dict[int, Endpoints]) -> None:
+        """Log `flows` and forget them, and their entries in `endpoints`."""
+        for flow in flows:
+            self.id.append(flow.id)
+            self.tag.append(flow.tag)
+            self.endpoints.append(endpoints.pop(flow.id))
+            self.size_bytes.append(flow.size_bytes)
+            self.start_s.append(flow.start_s)
+            self.end_s.append(flow.end_s)
+        flows.clear()
+
+
 class Simulation:
     """The simulated world of one scenario. Build it, then `run()`."""
 
@@ -70,7 +96,9 @@ class Simulation:
         self.topology = Topology(scenario, self.network)
         self.nominal_capacity_Bps = [self.network.capacity(i) for i in range(self.network.n_links)]
         self.link_names = [self.network.link_name(i) for i in range(self.network.n_links)]
-        self.endpoints: dict[int, Endpoints] = {}
+        self.endpoints: dict[int, Endpoints] = {}  # per flow id until it is logged; one object per pair
+        self.flow_log = FlowLog()
+        self._pairs: dict[tuple, Endpoints] = {}
         CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
         start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
         self.outcome = STRATEGIES[scenario.strategy](self)
@@ -79,17 +107,31 @@ class Simulation:
         """Start a flow of `size_bytes` from one server to another."""
         route = self.topology.route(src, dst)
         flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
-        self.endpoints[flow.id] = Endpoints(str(src), str(dst), src.dc, dst.dc)
+        self.endpoints[flow.id] = self._pair((src, dst), lambda: Endpoints(str(src), str(dst), src.dc, dst.dc))
         return flow
 
     def send_between_dcs(self, src_dc: str, dst_dc: str, size_bytes: float, tag: str) -> Flow:
         """Start a flow from one DC's WAN egress to another's ingress (traffic not from a server)."""
         route = self.topology.dc_route(src_dc, dst_dc)
         flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
-        self.endpoints[flow.id] = Endpoints(src_dc, dst_dc, src_dc, dst_dc)
+        self.endpoints[flow.id] = self._pair((src_dc, dst_dc), lambda: Endpoints(src_dc, dst_dc, src_dc, dst_dc))
         return flow
 
+    def _pair(self, pair: tuple, endpoints: Callable[[], Endpoints]) -> Endpoints:
+        """The one Endpoints object of `pair` (a run sends millions of flows between few pairs)."""
+        if pair not in self._pairs:
+            self._pairs[pair] = endpoints()
+        return self._pairs[pair]
+
     def run(self, on_progress: Callable[[float], None] | None = None) -> None:
-        """Simulate until the strategy is done or the scenario's `until`."""
-        self.env.run_until_done(self.outcome.done, self.scenario.until, on_progress)
+        """Simulate until the strategy is done or the scenario's `until`. Every few thousand
+        events the completed flows move into the flow log (no event of the simulation's)."""
+
+        def progress(now_s: float) -> None:
+            self.flow_log.take(self.network.completed, self.endpoints)
+            if on_progress is not None:
+                on_progress(now_s)
+
+        self.env.run_until_done(self.outcome.done, self.scenario.until, progress)
         self.network.sync()  # account the bytes of flows still moving when the run stops
+        self.flow_log.take(self.network.completed, self.endpoints)

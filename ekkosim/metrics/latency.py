@@ -20,6 +20,9 @@ from ekkosim.ps.shard import Change, ShardReplica
 from ekkosim.ps.version import newer
 
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+# Record pieces (a few rows each, with an array header of about 100 bytes per column) are
+# joined into one every this many, so a long run keeps about its rows' bytes, not the headers'.
+_CHUNK = 1024
 
 
 def sampled(keys: np.ndarray, counters: np.ndarray, every: int) -> np.ndarray:
@@ -32,6 +35,29 @@ def sampled(keys: np.ndarray, counters: np.ndarray, every: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))
     return z % np.uint64(every) == 0
+
+
+class _Columns:
+    """Rows appended in pieces of columns (arrays), kept joined into chunks of `_CHUNK` pieces."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[np.ndarray, ...]] = []
+        self.fresh = 0  # pieces appended since the last join
+
+    def append(self, *columns: np.ndarray) -> None:
+        self.pieces.append(columns)
+        self.fresh += 1
+        if self.fresh == _CHUNK:
+            self.pieces[-_CHUNK:] = [self._joined(self.pieces[-_CHUNK:])]
+            self.fresh = 0
+
+    def joined(self) -> tuple[np.ndarray, ...] | None:
+        """Every row, in the order appended; None if there is none."""
+        return self._joined(self.pieces) if self.pieces else None
+
+    @staticmethod
+    def _joined(pieces: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+        return tuple(np.concatenate(column) for column in zip(*pieces))
 
 
 @dataclass
@@ -79,9 +105,9 @@ class LatencyTracker:
         self.holders = holders
         self.pending: dict[tuple[int, int], _Pending] = {}
         self.produced_updates = 0
-        self.updates: list[tuple[np.ndarray, ...]] = []  # (model, key, produced_s, high) per batch
+        self.updates = _Columns()  # (model, key, produced_s, high), per update id
         self.n_sampled = 0
-        self._rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (update, replica, latency)
+        self._rows = _Columns()  # (update, replica, latency)
         self._delivered_before_crash: dict[int, np.ndarray] = {}  # replica index: update ids
 
     def produced(self, model: int, shard: int, change: Change, replica: ShardReplica) -> None:
@@ -97,7 +123,7 @@ class LatencyTracker:
         ids = np.arange(self.n_sampled, self.n_sampled + n, dtype=np.int64)
         self.n_sampled += n
         time = replica.time[keys][pick]
-        self.updates.append((np.full(n, model, dtype=np.int32), global_keys[pick], time, replica.high[keys][pick]))
+        self.updates.append(np.full(n, model, dtype=np.int32), global_keys[pick], time, replica.high[keys][pick])
         self.pending.setdefault((model, shard), _Pending()).extend(
             update=ids, key=keys[pick], time=time, origin=replica.origin[keys][pick],
             counter=counter[pick], missing=np.full(n, self.holders[(model, shard)], dtype=np.int64),
@@ -127,7 +153,7 @@ class LatencyTracker:
             first = first[~np.isin(pending.update[first], self._delivered_before_crash[replica_index])]
         if first.size == 0:
             return
-        self._rows.append((pending.update[first], np.full(first.size, replica_index, dtype=np.int32), now - pending.time[first]))
+        self._rows.append(pending.update[first], np.full(first.size, replica_index, dtype=np.int32), now - pending.time[first])
         pending.missing[first] -= 1
         if np.any(pending.missing[first] == 0):
             pending.keep(pending.missing > 0)
@@ -149,13 +175,12 @@ class LatencyTracker:
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(update id, replica index, latency_s) of every delivery, in the order they happened."""
-        if not self._rows:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0)
-        return tuple(np.concatenate(column) for column in zip(*self._rows))
+        rows = self._rows.joined()
+        return rows if rows is not None else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0))
 
     def sampled_updates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(model, global key, produced_s, high priority) of every sampled update, indexed by
         update id."""
-        if not self.updates:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool)
-        return tuple(np.concatenate(column) for column in zip(*self.updates))
+        updates = self.updates.joined()
+        return updates if updates is not None else (
+            np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool))

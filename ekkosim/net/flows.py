@@ -37,6 +37,10 @@ COMPLETION_REL_TOL = 1e-12
 # made by processes woken at that instant, and the instant costs a single recomputation.
 _SETTLE_PRIORITY = 2
 
+# Rate allocations remembered per Network (then forgotten all at once): periodic traffic brings
+# the same moving flows back again and again (about half the testbed's recomputations repeat one).
+_MEMO_SIZE = 4096
+
 
 class _LateEvent(simpy.Event):
     """An already-succeeded event scheduled now, after all NORMAL events of this instant."""
@@ -54,7 +58,7 @@ class FlowFailed(Exception):
     (SimPy re-creates an exception from its args when it throws it into a process: one message.)"""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Flow:
     """One transfer. ``done`` succeeds with the flow when its last byte has moved."""
 
@@ -121,6 +125,7 @@ class Network:
         self._t = env.now
         self._generation = 0  # bumped per settle; a timer from an older one is stale
         self._settle_scheduled = False
+        self._memo: dict[tuple, np.ndarray] = {}  # (routes, latencies) -> rates; cleared when a capacity changes
 
     # ---------------------------------------------------------------- links
 
@@ -158,6 +163,7 @@ class Network:
             raise ValueError(f"unknown link id {link}")
         _check_capacity(capacity_Bps)
         self._capacity[link] = float(capacity_Bps)
+        self._memo.clear()
         self._schedule_settle()
 
     def fail_link(self, link: int) -> None:
@@ -283,8 +289,7 @@ class Network:
                 where=latency > 0,
             )
         if weights is None or np.isfinite(weights).all():
-            routes = [flow.route for flow in self._moving]
-            self._rate = allocate_routes(self._capacity, routes, weights, bounds)
+            self._rate = self._allocation(weights, bounds)
         else:  # a weight 1 / latency overflowed: let allocate reject it
             indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
             np.cumsum(self._route_len, out=indptr[1:])
@@ -312,6 +317,18 @@ class Network:
             self.env.timeout(delay).callbacks.append(
                 lambda _event: self._on_timer(generation)
             )
+
+    def _allocation(self, weights: np.ndarray | None, bounds: np.ndarray | None) -> np.ndarray:
+        """``allocate_routes`` for the moving flows, remembered: the same routes and latencies
+        (which set the weights and bounds) at the same capacities give the same rates."""
+        routes = tuple(flow.route for flow in self._moving)
+        key = (routes, self._flow_latency.tobytes())
+        rates = self._memo.get(key)
+        if rates is None:
+            if len(self._memo) == _MEMO_SIZE:
+                self._memo.clear()
+            rates = self._memo[key] = allocate_routes(self._capacity, routes, weights, bounds)
+        return rates
 
     def _on_timer(self, generation: int) -> None:
         if generation != self._generation:
@@ -365,7 +382,6 @@ class Network:
         flow.end_s = self.env.now
         self.completed.append(flow)
         flow.done.succeed(flow)
-
 
     def _drop(self, hit, reason: str) -> None:
         """Fail every flow, in its latency, pending or moving, for which `hit(flow)` holds."""

@@ -100,7 +100,7 @@ def allocate(
             )
         except _Fallback:
             pass
-    return _allocate_numpy(capacity, indptr, indices, weights, bounds, n_flows, n_links)
+    return _allocate_numpy(capacity, indptr, indices, weights, bounds, n_flows)
 
 
 def allocate_routes(
@@ -117,7 +117,7 @@ def allocate_routes(
     if sum(map(len, routes)) <= _PY_MAX_NNZ:
         try:
             return _allocate_py(
-                capacity.tolist(),
+                capacity,  # read at the links the routes cross only: no list of every link's
                 routes,
                 None if weights is None else weights.tolist(),
                 None if bounds is None else bounds.tolist(),
@@ -135,7 +135,6 @@ def allocate_routes(
         np.ones(n_flows) if weights is None else weights,
         np.full(n_flows, np.inf) if bounds is None else bounds,
         n_flows,
-        capacity.size,
     )
 
 
@@ -146,11 +145,14 @@ def _allocate_numpy(
     weights: np.ndarray,
     bounds: np.ndarray,
     n_flows: int,
-    n_links: int,
 ) -> np.ndarray:
-    """Progressive filling with NumPy arrays over all links (large inputs, and the reference
-    for the pure-Python path, which must give bitwise the same rates)."""
+    """Progressive filling with NumPy arrays over the links the flows cross (large inputs, and
+    the reference for the pure-Python path, which must give bitwise the same rates). A link no
+    flow crosses never limits anyone: dropping it changes no float, and a network of thousands
+    of links then costs per bottleneck level what its busy links cost."""
     rates = np.zeros(n_flows)
+    used, indices = np.unique(indices, return_inverse=True)  # renumbered in the same order
+    capacity, n_links = capacity[used], used.size
 
     entry_flow = np.repeat(np.arange(n_flows, dtype=np.intp), np.diff(indptr))
     # Link -> CSR entries crossing it (a CSC view), to find the flows of a saturated link.
@@ -207,7 +209,7 @@ def _allocate_numpy(
 
 
 def _allocate_py(
-    capacity: list[float],
+    capacity: Sequence[float] | np.ndarray,
     routes: list[Sequence[int]],
     weights: list[float] | None,
     bounds: list[float] | None,
@@ -223,7 +225,7 @@ def _allocate_py(
     """
     n_flows = len(routes)
     count = Counter(chain.from_iterable(routes))  # unfrozen crossings per link used
-    remaining = {link: capacity[link] for link in count}
+    remaining = {link: float(capacity[link]) for link in count}
     if weights is None:
         weight_sum = count  # a sum of k times 1.0 is exactly k
     else:

@@ -10,18 +10,18 @@ from ekkosim.simulation import Simulation
 
 def flows_table(sim: Simulation) -> dict[str, np.ndarray | list]:
     """One row per completed flow, in completion order."""
-    flows = sim.network.completed
-    ends = [sim.endpoints[f.id] for f in flows]
+    log = sim.flow_log
+    ends = log.endpoints
     return {
-        "flow_id": np.array([f.id for f in flows], dtype=np.int64),
-        "tag": [f.tag for f in flows],
+        "flow_id": np.array(log.id, dtype=np.int64),
+        "tag": list(log.tag),
         "src": [e.src for e in ends],
         "dst": [e.dst for e in ends],
         "src_dc": [e.src_dc for e in ends],
         "dst_dc": [e.dst_dc for e in ends],
-        "size_bytes": np.array([f.size_bytes for f in flows], dtype=np.float64),
-        "start_s": np.array([f.start_s for f in flows], dtype=np.float64),
-        "end_s": np.array([f.end_s for f in flows], dtype=np.float64),
+        "size_bytes": np.array(log.size_bytes, dtype=np.float64),
+        "start_s": np.array(log.start_s, dtype=np.float64),
+        "end_s": np.array(log.end_s, dtype=np.float64),
     }
 
 

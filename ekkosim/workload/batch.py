@@ -14,6 +14,10 @@ from typing import Protocol
 import numpy as np
 
 
+# `merge` counts per key value, without sorting, when the keys span at most this many times their number.
+DENSE_SPAN = 4
+
+
 @dataclass(frozen=True, eq=False)
 class UpdateBatch:
     """The updates of one model produced in one interval, merged per key.
@@ -64,12 +68,23 @@ class UpdateBatch:
         examples are its updates' count.
         """
         keys = np.asarray(keys, dtype=np.int64)
-        distinct, slot = np.unique(keys, return_inverse=True)
-        summed = np.bincount(slot, weights=np.asarray(magnitudes, dtype=np.float64), minlength=len(distinct))
-        summed = summed.astype(np.float64, copy=False)  # bincount of nothing gives int64
-        new = np.zeros(len(distinct), dtype=np.bool_)
-        new[slot[np.asarray(is_new, dtype=np.bool_)]] = True
-        return cls(distinct, summed, new, np.bincount(slot, minlength=len(distinct)).astype(np.int64, copy=False))
+        magnitudes = np.asarray(magnitudes, dtype=np.float64)
+        is_new = np.asarray(is_new, dtype=np.bool_)
+        if keys.size and keys.min() >= 0 and keys.max() < DENSE_SPAN * keys.size:
+            # Keys dense in their range: count per key value, one pass (no sort); the magnitudes
+            # are added in input order all the same, so the sums are the sort path's, bit for bit.
+            slot, span = keys, int(keys.max()) + 1
+        else:
+            distinct, slot = np.unique(keys, return_inverse=True)
+            span = len(distinct)
+        examples = np.bincount(slot, minlength=span)
+        summed = np.bincount(slot, weights=magnitudes, minlength=span).astype(np.float64, copy=False)  # int64 if empty
+        new = np.zeros(span, dtype=np.bool_)
+        new[slot[is_new]] = True
+        if slot is keys:
+            distinct = np.flatnonzero(examples)
+            summed, new, examples = summed[distinct], new[distinct], examples[distinct]
+        return cls(distinct, summed, new, examples.astype(np.int64, copy=False))
 
 
 class UpdateSource(Protocol):

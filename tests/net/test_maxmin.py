@@ -191,7 +191,6 @@ def test_python_path_is_bitwise_the_numpy_path():
             np.ones(n_flows) if weights is None else weights,
             np.full(n_flows, inf) if bounds is None else bounds,
             n_flows,
-            capacity.size,
         )
         assert _bits(allocate(capacity, indptr, indices, weights, bounds)) == _bits(reference)
         assert _bits(maxmin.allocate_routes(capacity, routes, weights, bounds)) == _bits(

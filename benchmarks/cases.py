@@ -1,0 +1,75 @@
+"""The benchmark cases: a scenario file and `--set` overrides each, grouped into series.
+
+The paper testbed and its ablation run as `ekkosim reproduce ablation` runs them, lengthened to
+60 simulated seconds. The scaling series vary one thing of `scaling.yaml` at a time. `--quick`
+shrinks every case to seconds (a smoke test, not a measurement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ekkosim.reproduce import ABLATION
+
+HERE = Path(__file__).resolve().parent
+SCALING_KEYS = 1_000_000  # models[0].keys of scaling.yaml
+SCENARIOS = HERE.parent / "scenarios"
+MINUTE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: `scenario` with `overrides`; `series` and `x` place it on a scaling plot;
+    `rss_at_s` are simulated times at which to note the peak RSS so far."""
+
+    name: str
+    scenario: Path
+    overrides: tuple[str, ...]
+    series: str | None = None
+    x: float | None = None
+    rss_at_s: tuple[float, ...] = ()
+
+
+def _sixty_seconds(drain_s: float) -> tuple[str, ...]:
+    """60 simulated seconds: updates for 60 s less the drain, then the drain."""
+    return (f"workload.duration={MINUTE_S - drain_s:g}s", f"sync.drain={drain_s:g}s")
+
+
+def cases(quick: bool = False) -> list[Case]:
+    """Every case, in the order they run; `quick` gives the smoke-test sizes."""
+    testbed, scaling = SCENARIOS / "paper" / "testbed.yaml", HERE / "scaling.yaml"
+    short = ("workload.duration=1s", "sync.drain=1s")
+    duration = short if quick else _sixty_seconds(10.0)
+    listed = [
+        Case(f"testbed_{folder}", testbed, (*switches, *duration))
+        for _, _, switches, folder in reversed(ABLATION)  # full Ekko first
+    ]
+    listed.append(Case("production", HERE / "production.yaml",
+                       (*short, "topology.datacenters[*].servers=5", "models[0].shards=50", "models[0].keys=100000")
+                       if quick else ()))
+    # per DC, 2 DCs; ten shards per server, and an update cache the size of a shard (a replica's
+    # cache buffer is twice its capacity, whatever the shard's size: 30,000 replicas of 32,768
+    # entries would be 30 GB)
+    servers = (15, 150) if quick else (15, 150, 1500)
+    listed += [
+        Case(f"servers_{2 * n}", scaling, (*duration, f"topology.datacenters[*].servers={n}", f"models[0].shards={10 * n}",
+                                           f"sync.cache_size={-(-SCALING_KEYS // (10 * n))}"), "servers", 2 * n)
+        for n in servers
+    ]
+    keys = (10**5, 10**6) if quick else (10**6, 10**7, 10**8)
+    listed += [Case(f"keys_1e{len(str(k)) - 1}", scaling, (*duration, f"models[0].keys={k}"), "keys", k) for k in keys]
+    rates = (1, 4) if quick else (1, 4, 16)
+    base_rate = 100_000
+    listed += [Case(f"rate_x{r}", scaling, (*duration, f"models[0].workload.rate={r * base_rate}"), "update rate", r)
+               for r in rates]
+    hour = (2.0, 4.0) if quick else (10 * MINUTE_S, 60 * MINUTE_S)
+    listed.append(Case("testbed_hour", testbed, (f"workload.duration={hour[1]:g}s", "sync.drain=0s", *LIGHT), rss_at_s=hour))
+    return listed
+
+
+# The hour-long memory case runs the testbed's sizes (10 DCs of 3 servers, 10^6 keys in 30
+# shards, 3 copies per DC) with lighter traffic than its 3.9 million updates a second and pulls
+# every 50 ms, so that the hour simulates in minutes: 10,000 updates a second in batches of a
+# second, a pull every 2 s.
+LIGHT = ("models[0].workload.rate=10000", "workload.batch_interval=1s", "sync.pull_interval=2s")

@@ -1,0 +1,101 @@
+"""One benchmark case in this process: `python -m benchmarks.measure SCENARIO [--set PATH=VALUE ...]`.
+
+Builds the simulation, then runs it (no results folder is written: the benchmark times the
+simulator, not Parquet), then prints one JSON line of measurements on stdout. With
+`--wall-limit` the run stops after that many wall seconds of simulating, and reports how far
+it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from ekkosim.scenario.load import ScenarioError, load
+from ekkosim.simulation import Simulation
+
+
+def cpu_s() -> float:
+    """CPU seconds this process has used (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _WallLimit(Exception):
+    pass
+
+
+class Watch:
+    """Called as simulated time advances: notes the peak RSS so far the first time simulated
+    time reaches each of `rss_at_s`, and stops the run once it has simulated `wall_limit_s`."""
+
+    def __init__(self, rss_at_s: list[float], wall_limit_s: float | None):
+        self.pending = sorted(rss_at_s)
+        self.rss_at = {}
+        self.started = time.perf_counter()
+        self.wall_limit_s = wall_limit_s
+
+    def __call__(self, now_s: float) -> None:
+        while self.pending and now_s >= self.pending[0]:
+            self.rss_at[f"{self.pending.pop(0):g}"] = peak_rss_bytes()
+        if self.wall_limit_s is not None and time.perf_counter() - self.started > self.wall_limit_s:
+            raise _WallLimit
+
+
+def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wall_limit_s: float | None) -> dict:
+    scenario = load(scenario_path, overrides)
+    started = time.perf_counter()
+    sim = Simulation(scenario)
+    built, cpu_built = time.perf_counter(), cpu_s()
+    watch = Watch(rss_at_s, wall_limit_s)
+    try:
+        sim.run(watch)
+        limited = False
+    except _WallLimit:
+        limited = True
+    wall_s, run_cpu_s = time.perf_counter() - built, cpu_s() - cpu_built
+    watch.wall_limit_s = None
+    watch(sim.env.now)  # a mark at the very end of the run
+    counters = getattr(sim.outcome, "counters", None)
+    return {
+        "build_s": built - started,
+        "sim_s": sim.env.now,
+        "wall_s": wall_s,
+        "cpu_s": run_cpu_s,
+        "wall_limited": limited,
+        "events": sim.env.events_processed,
+        "flows": len(sim.flow_log),
+        "keys_examined": None if counters is None else counters.keys_examined,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "rss_at_s": watch.rss_at,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.measure", description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", type=Path)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    parser.add_argument("--rss-at", type=float, nargs="*", default=[], metavar="SECONDS",
+                        help="simulated times at which to note the peak RSS so far")
+    parser.add_argument("--wall-limit", type=float, metavar="SECONDS", help="stop simulating after this long")
+    args = parser.parse_args(argv)
+    try:
+        result = measure(args.scenario, args.overrides, args.rss_at, args.wall_limit)
+    except ScenarioError as error:
+        print(f"benchmarks: {error.problems[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
