@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import networkx as nx
 
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.units import DURATION
 
 _LINK_REF = re.compile(r"^(uplink|downlink):(\S+)$|^wan:(\S+?)(->|<->)(\S+)$")
 
@@ -271,12 +272,29 @@ def check_paths(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
     for i, dc in enumerate(scenario.topology.datacenters):
         if not nx.has_path(graph, origin, dc.name):
             yield f"topology.datacenters[{i}].name", f"{dc.name} cannot be reached from {origin} over the WAN"
+    yield from _check_timeout(scenario, graph)
     refs = [(f"network.congestion[{i}].link", c.link) for i, c in enumerate(scenario.network.congestion)]
     refs += [(f"faults[{i}].link", f.link) for i, f in enumerate(scenario.faults) if f.kind == "link_down"]
     for path, ref in refs:
         kind, ends, _ = parse_link_ref(ref)
         if kind == "wan" and not graph.has_edge(*ends):
             yield path, f"no WAN link between {ends[0]} and {ends[1]}"
+
+
+def _check_timeout(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
+    """A pull's timeout must exceed the round trip of the longest pull between DCs: below it,
+    every pull would time out."""
+    from ekkosim.ps.placement import source_dcs  # placement imports the topology, which imports this module
+
+    if scenario.strategy != "ekko":
+        return
+    trips = {(dc, source): 2 * nx.shortest_path_length(graph, dc, source, weight="latency_s")
+             for dc, source in source_dcs(scenario).items()}
+    (dc, source), trip = max(trips.items(), key=lambda item: item[1], default=((None, None), 0.0))
+    timeout = scenario.sync.retry.timeout
+    if timeout <= trip:
+        yield "sync.retry.timeout", (f"{DURATION.format(timeout)} is not above the {DURATION.format(trip)} round trip "
+                                     f"of the pulls of {dc} from {source}: every such pull would time out")
 
 
 def _unique(path: str, field: str, names: list[str]) -> Iterator[Problem]:

@@ -62,7 +62,7 @@ class FaultSchedule:
             return self._fail_links(self._cut(set(fault.dcs)))
         if fault.kind == "manager_crash":
             index = self.manager.crash(fault.replica, fault.recover)
-            entry["target"] = f"manager replica {index}"
+            entry["target"] = "no manager leader" if index is None else f"manager replica {index}"
             return None if index is None else (lambda: self.manager.recover(index))
         if fault.kind == "leader_crash":
             model = next((m for m, spec in enumerate(self.sim.scenario.models) if spec.name == fault.model), 0)

@@ -3,7 +3,7 @@
 After every apply of a pulled answer to a replica:
 
 - *versions never go backwards*: every key the apply changed now holds a strictly newer version
-  than before, the shard version grew, and the knowledge did not shrink (within one incarnation:
+  than before, and neither the shard version nor the knowledge went back (within one incarnation:
   a crash loses the replica's memory, and its successor starts from the checkpoint);
 - *knowledge is sound*: wherever the origin's version of a key is one the replica's knowledge
   claims (its counter is at most the knowledge of its origin), the replica holds that version
@@ -23,6 +23,10 @@ from ekkosim.ps.placement import ReplicaId
 from ekkosim.ps.shard import Change, ShardReplica
 from ekkosim.ps.version import newer
 from ekkosim.sync.cluster import Cluster
+
+
+# a replica still behind at the end may be slow rather than wrong: say which to look at first
+LATE = " (a sync.drain too short for the load, or an update the sync lost)"
 
 
 class InvariantViolation(Exception):
@@ -96,8 +100,8 @@ class Checker:
             if differs.any():
                 key = int(differs.argmax())
                 raise _violation("converged", self._where(rid), key,
-                                         f"holds counter {replica.counter[key]}, the origin {origin.counter[key]}", self.now())
+                                 f"holds counter {replica.counter[key]}, the origin {origin.counter[key]}{LATE}", self.now())
             if not np.array_equal(replica.knowledge, origin.knowledge):
                 raise _violation("converged", self._where(rid), None,
-                                         f"knowledge {replica.knowledge.tolist()}, the origin's "
-                                         f"{origin.knowledge.tolist()}", self.now())
+                                 f"knowledge {replica.knowledge.tolist()}, the origin's {origin.knowledge.tolist()}{LATE}",
+                                 self.now())

@@ -14,8 +14,9 @@ this one started (adaptive rate: a slow link or a busy peer slows its pullers do
 start at a random phase within the first interval, so they do not pull in lockstep.
 
 Faults (`ekkosim.sync.faults`): a pull fails when one of its flows fails (a link or a server
-down), and is abandoned when it is not done `sync.retry.timeout` after it started; the puller
-then waits a backoff that doubles with each failure in a row, and pulls again. When its own
+down) or its peer crashed before answering, and is abandoned when it is not done
+`sync.retry.timeout` after it started (doubled for each pull of the lane abandoned in a row);
+the puller then waits a backoff that doubles with each failure in a row, and pulls again. When its own
 server crashes it stops, and resumes when the server restarts. When the cluster's epoch moves
 (a crash, a restart, an election), it takes its pairs afresh from `Pullers`: a pair whose peer
 or replica is a new incarnation starts again from cursor 0 (a whole pull), and a puller left
@@ -116,6 +117,7 @@ class Puller:
         self.processes: dict[str, simpy.Process] = {}
         self.attempt: dict[str, object | None] = dict.fromkeys(self.cursors)  # the pull in progress
         self.in_flight: dict[str, Flow] = {}
+        self.timeouts = dict.fromkeys(self.cursors, 0)  # pulls of each lane timed out in a row
 
     def _refresh(self) -> None:
         """Take this puller's pairs afresh, keeping the cursors of pairs whose replicas are the
@@ -169,10 +171,12 @@ class Puller:
                 self.attempt[lane] = (object(), started)
                 yield from self._pull(lane)
                 self.attempt[lane] = None
-                failures = 0
+                failures = self.timeouts[lane] = 0
                 pause = started + sync.pull_interval - env.now
             except (FlowFailed, simpy.Interrupt) as failure:
                 self.attempt[lane] = None
+                timed_out = isinstance(failure, simpy.Interrupt) and failure.cause == TIMED_OUT
+                self.timeouts[lane] = self.timeouts[lane] + 1 if timed_out else 0
                 flow = self.in_flight.pop(lane, None)
                 if flow is not None and not flow.done.triggered:
                     sim.network.abort(flow)
@@ -192,7 +196,9 @@ class Puller:
             if attempt is None:  # idle: a pull that starts meanwhile ends its time after this wakes
                 yield env.timeout(timeout)
                 continue
-            yield env.timeout(attempt[1] + timeout - env.now)
+            # each timeout in a row doubles the next pull's time: a whole pull after a crash may
+            # take longer than one timeout, and a pull abandoned brings nothing
+            yield env.timeout(attempt[1] + timeout * 2 ** min(self.timeouts[lane], 10) - env.now)
             if self.attempt[lane] is attempt and process.is_alive:
                 self.attempt[lane] = None
                 process.interrupt(TIMED_OUT)
@@ -209,6 +215,7 @@ class Puller:
         sync = sim.scenario.sync
         costs = sync.costs
         mine, theirs, pairs, indices, epoch = self.mine, self.theirs, self.pairs, self.indices, self.epoch
+        value_bytes = self.value_bytes
         own = self.cursors[lane]
         express = self.cursors.get("high") if lane == "all" else None
         if sync.shard_version:
@@ -222,10 +229,13 @@ class Puller:
 
         with cluster.cpu[self.peer].request() as core:
             yield core
+            if epoch != cluster.epoch and (not cluster.is_up(self.peer) or any(
+                    cluster.replica(source) is not replica for (_, source), replica in zip(pairs, theirs))):
+                raise FlowFailed(f"{self.peer} crashed before it answered")
             answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
             yield env.timeout(_answer_cpu_s(costs, len(mine), answers))
 
-        reply = _reply_bytes(costs, answers, self.value_bytes, whole=lane == "all")
+        reply = _reply_bytes(costs, answers, value_bytes, whole=lane == "all")
         yield self._send(lane, self.peer, self.puller, reply, REPLY)
         del self.in_flight[lane]
 

@@ -143,3 +143,34 @@ def test_the_shipped_faults_scenario_breaks_one_of_everything(faults_run):
     assert summary["faults"]["leader_changes"] > 0 and summary["failed_pulls"] > 0
     crash = summary["manager"]["crashes"][0]
     assert crash["at_s"] == 14.0 and summary["manager"]["elections"] >= 2 and summary["manager"]["replicas_agree"]
+
+
+def test_a_restarted_replica_whose_whole_pull_outlasts_the_timeout_still_catches_up(tmp_path):
+    # 25,000 warm keys a shard through 100 Mbps: the whole pull after the restart takes longer
+    # than the 400 ms timeout; each timeout in a row doubles the next, so it gets through
+    data = three_dcs(faults=[{"kind": "server_crash", "dc": "a", "server": 0, "at": "1s", "recover": "1.5s"}])
+    data["models"][0] |= {"keys": 100_000, "value_bytes": "256B"}
+    data["sync"] |= {"cache_size": 25_000, "warm_start": True, "election_timeout": "5s", "drain": "8s",
+                     "retry": {"timeout": "400ms", "backoff": "50ms", "max_backoff": "400ms"}}
+    data["topology"]["wan"] = {"bandwidth": "100Mbps", "latency": "20ms"}
+    summary, _ = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0 and summary["failed_pulls"] > 0
+
+
+def test_a_peer_that_crashes_while_a_request_waits_for_its_cpu_fails_the_pull(tmp_path):
+    # with two lanes, the leader's server crashes while a follower's request waits 2 s for its
+    # core; the election retires the follower's express lane meanwhile (found by review: the
+    # all lane's reply was once sized from the retired lane's pairs)
+    data = three_dcs(scheduler={"enabled": True},
+                     faults=[{"kind": "server_crash", "dc": "a", "server": 0, "at": "5s", "recover": "6.5s"}])
+    data["models"][0] |= {"keys": 200, "shards": 1, "workload": {"rate": 500, "zipf": 0.0}}
+    data["workload"] |= {"duration": "8s"}
+    data["sync"] |= {"pull_interval": "4s", "drain": "30s", "costs": {"cpu_per_request": "2s"}}
+    summary, _ = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0 and summary["failed_pulls"] > 0
+
+
+def test_a_timeout_below_a_pulls_round_trip_is_refused():
+    with pytest.raises(ScenarioError, match=r"sync.retry.timeout: 50ms is not above the 60ms round trip of the "
+                                            r"pulls of shanghai from shenzhen"):
+        load(SCENARIOS / "faults.yaml", ["sync.retry.timeout=50ms"])
