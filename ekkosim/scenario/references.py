@@ -289,7 +289,7 @@ def _check_timeout(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
     if scenario.strategy != "ekko":
         return
     trips = {(dc, source): 2 * nx.shortest_path_length(graph, dc, source, weight="latency_s")
-             for dc, source in source_dcs(scenario).items()}
+             for dc, source in source_dcs(scenario).items() if nx.has_path(graph, dc, source)}  # else: said above
     (dc, source), trip = max(trips.items(), key=lambda item: item[1], default=((None, None), 0.0))
     timeout = scenario.sync.retry.timeout
     if timeout <= trip:
