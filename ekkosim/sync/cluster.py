@@ -157,11 +157,20 @@ class Cluster:
     def converged(self) -> bool:
         """Does every live replica of every shard equal its origin: every key's version and value,
         and its knowledge?"""
+        return self.first_difference() is None
+
+    def first_difference(self) -> tuple[ReplicaId, int | None] | None:
+        """The first live replica that differs from its origin, with the first key that differs
+        (None: only the knowledge does); None if every live replica equals its origin."""
         for rid in self.live():
             replica, origin = self.replica(rid), self.replica(self.origin(rid.model, rid.shard))
-            if not (replica.state_equals(origin) and np.array_equal(replica.knowledge, origin.knowledge)):
-                return False
-        return True
+            differs = ((replica.time != origin.time) | (replica.origin != origin.origin)
+                       | (replica.counter != origin.counter) | (replica.value != origin.value))
+            if differs.any():
+                return rid, int(differs.argmax())
+            if not np.array_equal(replica.knowledge, origin.knowledge):
+                return rid, None
+        return None
 
     def lost_updates(self) -> int:
         """Keys whose newest version at the origin, the effect of the last update a trainer (or a

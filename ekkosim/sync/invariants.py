@@ -93,15 +93,14 @@ class Checker:
     def at_end(self) -> None:
         """Every live replica equals its origin; call after a drain that followed every repair."""
         cluster = self.cluster
-        for rid in cluster.live():
-            replica, origin = cluster.replica(rid), cluster.replica(cluster.origin(rid.model, rid.shard))
-            differs = ((replica.time != origin.time) | (replica.origin != origin.origin)
-                       | (replica.counter != origin.counter) | (replica.value != origin.value))
-            if differs.any():
-                key = int(differs.argmax())
-                raise _violation("converged", self._where(rid), key,
-                                 f"holds counter {replica.counter[key]}, the origin {origin.counter[key]}{LATE}", self.now())
-            if not np.array_equal(replica.knowledge, origin.knowledge):
-                raise _violation("converged", self._where(rid), None,
-                                 f"knowledge {replica.knowledge.tolist()}, the origin's {origin.knowledge.tolist()}{LATE}",
-                                 self.now())
+        difference = cluster.first_difference()
+        if difference is None:
+            return
+        rid, key = difference
+        replica, origin = cluster.replica(rid), cluster.replica(cluster.origin(rid.model, rid.shard))
+        if key is not None:
+            raise _violation("converged", self._where(rid), key,
+                             f"holds counter {replica.counter[key]}, the origin {origin.counter[key]}{LATE}", self.now())
+        raise _violation("converged", self._where(rid), None,
+                         f"knowledge {replica.knowledge.tolist()}, the origin's {origin.knowledge.tolist()}{LATE}",
+                         self.now())
