@@ -1,6 +1,7 @@
 """`python -m benchmarks`: one quick case end to end, and a bad case name. No timing is asserted:
 the speed targets live in the benchmark's own table (docs/performance.md)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,23 @@ def test_an_unknown_case_is_one_line_and_exit_2():
     result = _benchmarks("--quick", "--cases", "nonesuch")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "nonesuch" in result.stderr
+
+
+def test_the_floor_counts_every_changed_key_once_per_receiving_copy():
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.floor", "--seconds", "0.2", "--set", "models[0].keys=100000",
+         "--set", "models[0].workload.rate=100000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    floor = json.loads(result.stdout)
+    assert floor["receiving_copies"] == 3 * 10 - 1  # the testbed: 3 copies in each of 10 DCs, less the writer's
+    # pulls every 50 ms find each 100 ms batch alone: the changed keys are the batches' merged keys
+    assert 0 < floor["changed_keys_per_s"] <= floor["updates_per_s"]
+    assert floor["deliveries_per_s"] == floor["changed_keys_per_s"] * floor["receiving_copies"]
+    assert floor["floor_cpu_s_per_60s"] == floor["draw_cpu_s_per_60s"] + floor["deliver_cpu_s_per_60s"]
+
+
+def test_the_floor_names_a_bad_field_in_one_line():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.floor", "--set", "models[0].keys=-1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "keys" in result.stderr

@@ -1,0 +1,101 @@
+"""The least work a scenario's updates demand of a per-key simulation in NumPy:
+`python -m benchmarks.floor [SCENARIO] [--set PATH=VALUE ...] [--seconds S]`.
+
+Whatever the sync does, every update must be drawn, and every key it changes in a pull
+interval (the keys of the batches that end in it, merged) must reach every other copy of its
+shard: at the least one gather from a copy that holds it and one scatter into the copy that lacks
+it, for each of the four columns that make a version and its value (time, origin, counter,
+value). This measures just that, on the scenario's first model, for `--seconds` simulated
+seconds of its workload:
+
+- `draw`: the workload's own batches (`SyntheticWorkload.batch`: draws, key map, merge);
+- `deliver`: the four gathers and four scatters of every changed key of each pull interval (or
+  batch interval, if longer), shard by shard, into one receiving copy, times the number of
+  receiving copies.
+
+No comparison of versions, no update cache, no latency tracking, no network, no events: a floor
+under any per-key model of the scenario, not an estimate of ours. Prints one JSON line with the
+CPU seconds of each part projected to 60 simulated seconds (the issue-8 target is 6 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.measure import cpu_s
+from ekkosim.scenario.load import ScenarioError, load
+from ekkosim.workload.synthetic import SyntheticWorkload
+
+TESTBED = Path(__file__).resolve().parents[1] / "scenarios" / "paper" / "testbed.yaml"
+MINUTE_S = 60.0
+COLUMNS = (np.float64, np.int16, np.int64, np.float64)  # a version (time, origin, counter) and its value
+
+
+def floor(scenario_path: Path, overrides: list[str], seconds: float) -> dict:
+    scenario = load(scenario_path, overrides)
+    model = scenario.models[0]
+    interval = scenario.workload.batch_interval
+    workload = SyntheticWorkload(model, np.random.default_rng(scenario.seed))
+    started = cpu_s()
+    batches = [workload.batch(i * interval, (i + 1) * interval) for i in range(round(seconds / interval))]
+    draw_s = cpu_s() - started
+
+    shard_keys = -(-model.keys // model.shards)
+    holder = [np.zeros(shard_keys, dtype=d) for d in COLUMNS]
+    receiver = [np.zeros(shard_keys, dtype=d) for d in COLUMNS]
+    per_pull = max(1, round(scenario.sync.pull_interval / interval))  # batches a pull finds at once
+    changed = [np.unique(np.concatenate([b.keys for b in batches[i : i + per_pull]]))
+               for i in range(0, len(batches), per_pull)]
+    per_shard = []  # each pull's local key indices, shard by shard
+    for keys in changed:
+        shard, local = keys % model.shards, keys // model.shards
+        order = np.argsort(shard, kind="stable")
+        bounds = np.searchsorted(shard[order], np.arange(model.shards + 1))
+        per_shard.append([local[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])])
+    started = cpu_s()
+    for shards in per_shard:
+        for keys in shards:
+            for src, dst in zip(holder, receiver):
+                dst[keys] = src[keys]
+    receivers = model.replicas * len(scenario.topology.datacenters) - 1
+    deliver_s = (cpu_s() - started) * receivers
+
+    scale = MINUTE_S / seconds
+    changed_per_s = sum(keys.size for keys in changed) / seconds
+    draw, deliver = draw_s * scale, deliver_s * scale
+    return {
+        "scenario": scenario.name,
+        "simulated_s": seconds,
+        "updates_per_s": sum(int(b.examples.sum()) for b in batches) / seconds,
+        "changed_keys_per_s": changed_per_s,
+        "receiving_copies": receivers,
+        "deliveries_per_s": changed_per_s * receivers,
+        "ns_per_delivery": deliver / (changed_per_s * receivers * MINUTE_S) * 1e9,
+        "draw_cpu_s_per_60s": draw,
+        "deliver_cpu_s_per_60s": deliver,
+        "floor_cpu_s_per_60s": draw + deliver,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.floor", description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", type=Path, nargs="?", default=TESTBED)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    parser.add_argument("--seconds", type=float, default=5.0, help="simulated seconds of workload to measure")
+    args = parser.parse_args(argv)
+    try:
+        result = floor(args.scenario, args.overrides, args.seconds)
+    except ScenarioError as error:
+        print(f"benchmarks: {error.problems[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
