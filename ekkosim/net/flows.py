@@ -107,7 +107,8 @@ class Network:
         self._ids: dict[str, int] = {}
         self._capacity = np.zeros(0)
         self._link_latency: list[float] = []
-        self._link_rate = np.zeros(0)  # aggregate rate per link, in force since the last settle
+        # Links carrying traffic (ascending) and their aggregate rates, in force since the last settle.
+        self._carrying, self._carrying_rate = np.zeros(0, dtype=np.intp), np.zeros(0)
         self._down: set[int] = set()  # failed links
         self._waiting: dict[int, Flow] = {}  # flows in their latency, by id
 
@@ -125,7 +126,8 @@ class Network:
         self._t = env.now
         self._generation = 0  # bumped per settle; a timer from an older one is stale
         self._settle_scheduled = False
-        self._memo: dict[tuple, np.ndarray] = {}  # (routes, latencies) -> rates; cleared when a capacity changes
+        # (routes, latencies) -> what _allocation returns; cleared when a capacity changes.
+        self._memo: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # ---------------------------------------------------------------- links
 
@@ -141,7 +143,6 @@ class Network:
         self._names.append(name)
         self._capacity = np.append(self._capacity, float(capacity_Bps))
         self._link_latency.append(float(latency_s))
-        self._link_rate = np.append(self._link_rate, 0.0)
         return link
 
     def link_id(self, name: str) -> int:
@@ -188,7 +189,8 @@ class Network:
 
         Mutations made at the current instant take effect at its end, in one recomputation.
         """
-        return float(self._link_rate[link])
+        at = np.flatnonzero(self._carrying == link)
+        return float(self._carrying_rate[at[0]]) if at.size else 0.0
 
     # ---------------------------------------------------------------- flows
 
@@ -261,7 +263,7 @@ class Network:
             # Infinite rates never last for dt > 0: such flows finish at the instant they start.
             self._remaining -= self._rate * dt
             if self.meter is not None:
-                self.meter.record(self._t, now, self._link_rate)
+                self.meter.record(self._t, now, self._carrying, self._carrying_rate)
         self._t = now
 
     def _settle(self, _event: simpy.Event) -> None:
@@ -275,31 +277,11 @@ class Network:
         if not self._moving:
             self._rate = np.zeros(0)
             self._finish = np.zeros(0)
-            self._link_rate = np.zeros(len(self._names))
+            self._carrying, self._carrying_rate = np.zeros(0, dtype=np.intp), np.zeros(0)
             return
 
-        latency = self._flow_latency
-        weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
-        bounds = None
-        if self.window_bytes is not None:
-            bounds = np.divide(
-                self.window_bytes,
-                2.0 * latency,
-                out=np.full(latency.size, np.inf),
-                where=latency > 0,
-            )
-        if weights is None or np.isfinite(weights).all():
-            self._rate = self._allocation(weights, bounds)
-        else:  # a weight 1 / latency overflowed: let allocate reject it
-            indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
-            np.cumsum(self._route_len, out=indptr[1:])
-            self._rate = allocate(self._capacity, indptr, self._route_links, weights, bounds)
+        self._rate, self._carrying, self._carrying_rate = self._allocation()
         self.recomputations += 1
-        self._link_rate = np.bincount(
-            self._route_links,
-            weights=np.repeat(self._rate, self._route_len),
-            minlength=len(self._names),
-        )
 
         time_left = np.divide(
             self._remaining,
@@ -318,17 +300,39 @@ class Network:
                 lambda _event: self._on_timer(generation)
             )
 
-    def _allocation(self, weights: np.ndarray | None, bounds: np.ndarray | None) -> np.ndarray:
-        """``allocate_routes`` for the moving flows, remembered: the same routes and latencies
-        (which set the weights and bounds) at the same capacities give the same rates."""
+    def _allocation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The moving flows' rates, the links carrying traffic (ascending) and their aggregate
+        rates, remembered: the same routes and latencies (which set the weights and bounds) at
+        the same capacities give the same rates."""
         routes = tuple(flow.route for flow in self._moving)
-        key = (routes, self._flow_latency.tobytes())
-        rates = self._memo.get(key)
-        if rates is None:
-            if len(self._memo) == _MEMO_SIZE:
-                self._memo.clear()
-            rates = self._memo[key] = allocate_routes(self._capacity, routes, weights, bounds)
-        return rates
+        latency = self._flow_latency
+        key = (routes, latency.tobytes())
+        allocation = self._memo.get(key)
+        if allocation is not None:
+            return allocation
+        weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
+        bounds = None
+        if self.window_bytes is not None:
+            bounds = np.divide(
+                self.window_bytes,
+                2.0 * latency,
+                out=np.full(latency.size, np.inf),
+                where=latency > 0,
+            )
+        if weights is None or np.isfinite(weights).all():
+            rates = allocate_routes(self._capacity, routes, weights, bounds)
+        else:  # a weight 1 / latency overflowed: let allocate reject it
+            indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
+            np.cumsum(self._route_len, out=indptr[1:])
+            rates = allocate(self._capacity, indptr, self._route_links, weights, bounds)
+        # Per link, its flows' rates summed in entry order from 0.0 (as a bincount over all links).
+        links, entry_link = np.unique(self._route_links, return_inverse=True)
+        link_rates = np.bincount(entry_link, weights=np.repeat(rates, self._route_len))
+        carrying = link_rates > 0
+        if len(self._memo) == _MEMO_SIZE:
+            self._memo.clear()
+        allocation = self._memo[key] = (rates, links[carrying], link_rates[carrying])
+        return allocation
 
     def _on_timer(self, generation: int) -> None:
         if generation != self._generation:

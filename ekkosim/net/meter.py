@@ -43,12 +43,12 @@ class LinkMeter:
             self._bytes[k] = row = grown
         return row
 
-    def record(self, t0: float, t1: float, rates_Bps: np.ndarray) -> None:
-        """Add bytes for links carrying ``rates_Bps[link]`` (constant, finite) over [t0, t1)."""
-        links = np.flatnonzero(rates_Bps > 0)
+    def record(self, t0: float, t1: float, links: np.ndarray, rates_Bps: np.ndarray) -> None:
+        """Add bytes for ``links[j]`` (distinct) carrying ``rates_Bps[j]`` (constant, finite,
+        > 0) over [t0, t1)."""
         if t1 <= t0 or links.size == 0:
             return
-        rates = rates_Bps[links]
+        n_links = int(links.max()) + 1
         w = self.window_s
         # The last window is the one holding the instant just before t1.
         k_first, k_last = self._window_of(t0), self._window_of(t1)
@@ -57,7 +57,7 @@ class LinkMeter:
         for k in range(k_first, k_last + 1):
             overlap = min(t1, (k + 1) * w) - max(t0, k * w)
             if overlap > 0:
-                self._row(k, rates_Bps.size)[links] += rates * overlap
+                self._row(k, n_links)[links] += rates_Bps * overlap
 
     def record_impulse(self, t: float, links: np.ndarray, nbytes: float) -> None:
         """Add ``nbytes`` to each of ``links`` (repeats count again) in the window holding t."""
