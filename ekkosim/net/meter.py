@@ -10,6 +10,7 @@ an impulse at one instant.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -59,12 +60,13 @@ class LinkMeter:
             if overlap > 0:
                 self._row(k, n_links)[links] += rates_Bps * overlap
 
-    def record_impulse(self, t: float, links: np.ndarray, nbytes: float) -> None:
+    def record_impulse(self, t: float, links: Sequence[int], nbytes: float) -> None:
         """Add ``nbytes`` to each of ``links`` (repeats count again) in the window holding t."""
         if nbytes <= 0 or len(links) == 0:
             return
-        links = np.asarray(links, dtype=np.intp)
-        np.add.at(self._row(self._window_of(t), int(links.max()) + 1), links, nbytes)
+        row = self._row(self._window_of(t), int(max(links)) + 1)
+        for link in links:
+            row[link] += nbytes
 
     def rows(self) -> list[tuple[float, int, float]]:
         """Non-zero entries as (window_start_s, link_id, bytes), ordered by window then link."""
