@@ -107,7 +107,8 @@ class Network:
         self._ids: dict[str, int] = {}
         self._capacity = np.zeros(0)
         self._link_latency: list[float] = []
-        self._link_rate = np.zeros(0)  # aggregate rate per link, in force since the last settle
+        # Links carrying traffic and their aggregate rates, in force since the last settle.
+        self._carrying, self._carrying_rate = np.zeros(0, dtype=np.intp), np.zeros(0)
         self._down: set[int] = set()  # failed links
         self._waiting: dict[int, Flow] = {}  # flows in their latency, by id
 
@@ -116,16 +117,15 @@ class Network:
         # Moving flows and arrays parallel to them; the rates hold from time self._t on.
         self._moving: list[Flow] = []
         self._remaining = np.zeros(0)
-        self._size = np.zeros(0)
+        self._negligible = np.zeros(0)  # bytes left at which a flow counts as done
         self._flow_latency = np.zeros(0)
-        self._route_len = np.zeros(0, dtype=np.intp)
-        self._route_links = np.zeros(0, dtype=np.intp)  # routes concatenated (CSR indices)
         self._rate = np.zeros(0)
         self._finish = np.zeros(0)  # projected completion time at the current rates
         self._t = env.now
         self._generation = 0  # bumped per settle; a timer from an older one is stale
         self._settle_scheduled = False
-        self._memo: dict[tuple, np.ndarray] = {}  # (routes, latencies) -> rates; cleared when a capacity changes
+        # (routes, latencies) -> what _allocation returns; cleared when a capacity changes.
+        self._memo: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # ---------------------------------------------------------------- links
 
@@ -141,7 +141,6 @@ class Network:
         self._names.append(name)
         self._capacity = np.append(self._capacity, float(capacity_Bps))
         self._link_latency.append(float(latency_s))
-        self._link_rate = np.append(self._link_rate, 0.0)
         return link
 
     def link_id(self, name: str) -> int:
@@ -188,7 +187,8 @@ class Network:
 
         Mutations made at the current instant take effect at its end, in one recomputation.
         """
-        return float(self._link_rate[link])
+        at = np.flatnonzero(self._carrying == link)
+        return float(self._carrying_rate[at[0]]) if at.size else 0.0
 
     # ---------------------------------------------------------------- flows
 
@@ -205,10 +205,10 @@ class Network:
         Raises ValueError for unknown links, a negative or non-finite size or latency, and,
         under ``rtt_weighted``, a latency of 0 (its weight 1 / latency would be infinite).
         """
-        route = tuple(int(link) for link in route)
-        for link in route:
-            if not 0 <= link < len(self._names):
-                raise ValueError(f"unknown link id {link} in route {route}")
+        route = tuple(map(int, route))
+        if route and not (0 <= min(route) and max(route) < len(self._names)):
+            unknown = next(link for link in route if not 0 <= link < len(self._names))
+            raise ValueError(f"unknown link id {unknown} in route {route}")
         if not (math.isfinite(size_bytes) and size_bytes >= 0):
             raise ValueError(f"size_bytes must be finite and >= 0, got {size_bytes!r}")
         if latency_s is None:
@@ -261,7 +261,7 @@ class Network:
             # Infinite rates never last for dt > 0: such flows finish at the instant they start.
             self._remaining -= self._rate * dt
             if self.meter is not None:
-                self.meter.record(self._t, now, self._link_rate)
+                self.meter.record(self._t, now, self._carrying, self._carrying_rate)
         self._t = now
 
     def _settle(self, _event: simpy.Event) -> None:
@@ -275,31 +275,11 @@ class Network:
         if not self._moving:
             self._rate = np.zeros(0)
             self._finish = np.zeros(0)
-            self._link_rate = np.zeros(len(self._names))
+            self._carrying, self._carrying_rate = np.zeros(0, dtype=np.intp), np.zeros(0)
             return
 
-        latency = self._flow_latency
-        weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
-        bounds = None
-        if self.window_bytes is not None:
-            bounds = np.divide(
-                self.window_bytes,
-                2.0 * latency,
-                out=np.full(latency.size, np.inf),
-                where=latency > 0,
-            )
-        if weights is None or np.isfinite(weights).all():
-            self._rate = self._allocation(weights, bounds)
-        else:  # a weight 1 / latency overflowed: let allocate reject it
-            indptr = np.zeros(self._route_len.size + 1, dtype=np.intp)
-            np.cumsum(self._route_len, out=indptr[1:])
-            self._rate = allocate(self._capacity, indptr, self._route_links, weights, bounds)
+        self._rate, self._carrying, self._carrying_rate = self._allocation()
         self.recomputations += 1
-        self._link_rate = np.bincount(
-            self._route_links,
-            weights=np.repeat(self._rate, self._route_len),
-            minlength=len(self._names),
-        )
 
         time_left = np.divide(
             self._remaining,
@@ -307,7 +287,7 @@ class Network:
             out=np.full(self._rate.size, np.inf),
             where=self._rate > 0,
         )
-        time_left[self._remaining <= COMPLETION_REL_TOL * self._size] = 0.0
+        time_left[self._remaining <= self._negligible] = 0.0
         # The timer fires at now + min(time_left), bitwise equal to min(self._finish), so
         # the flow it was armed for always counts as finished (no residue can re-arm it).
         self._finish = self._t + time_left
@@ -318,25 +298,52 @@ class Network:
                 lambda _event: self._on_timer(generation)
             )
 
-    def _allocation(self, weights: np.ndarray | None, bounds: np.ndarray | None) -> np.ndarray:
-        """``allocate_routes`` for the moving flows, remembered: the same routes and latencies
-        (which set the weights and bounds) at the same capacities give the same rates."""
+    def _allocation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The moving flows' rates, the links carrying traffic and their aggregate rates,
+        remembered: the same routes and latencies (which set the weights and bounds) at
+        the same capacities give the same rates."""
         routes = tuple(flow.route for flow in self._moving)
-        key = (routes, self._flow_latency.tobytes())
-        rates = self._memo.get(key)
-        if rates is None:
-            if len(self._memo) == _MEMO_SIZE:
-                self._memo.clear()
-            rates = self._memo[key] = allocate_routes(self._capacity, routes, weights, bounds)
-        return rates
+        latency = self._flow_latency
+        key = (routes, latency.tobytes())
+        allocation = self._memo.get(key)
+        if allocation is not None:
+            return allocation
+        weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
+        bounds = None
+        if self.window_bytes is not None:
+            bounds = np.divide(
+                self.window_bytes,
+                2.0 * latency,
+                out=np.full(latency.size, np.inf),
+                where=latency > 0,
+            )
+        if weights is None or np.isfinite(weights).all():
+            rates = allocate_routes(self._capacity, routes, weights, bounds)
+        else:  # a weight 1 / latency overflowed: let allocate reject it
+            indptr = np.zeros(len(routes) + 1, dtype=np.intp)
+            np.cumsum([len(route) for route in routes], out=indptr[1:])
+            links = np.fromiter(itertools.chain.from_iterable(routes), np.intp, count=int(indptr[-1]))
+            rates = allocate(self._capacity, indptr, links, weights, bounds)
+        # Per link, its flows' rates summed in entry order from 0.0 (as np.bincount sums them).
+        link_rates: dict[int, float] = {}
+        for route, rate in zip(routes, rates.tolist()):
+            for link in route:
+                link_rates[link] = link_rates.get(link, 0.0) + rate
+        carrying = [link for link, rate in link_rates.items() if rate > 0]
+        if len(self._memo) == _MEMO_SIZE:
+            self._memo.clear()
+        allocation = self._memo[key] = (
+            rates,
+            np.array(carrying, dtype=np.intp),
+            np.array([link_rates[link] for link in carrying]),
+        )
+        return allocation
 
     def _on_timer(self, generation: int) -> None:
         if generation != self._generation:
             return  # rates changed since this timer was armed
         self._advance()
-        done = (self._finish <= self.env.now) | (
-            self._remaining <= COMPLETION_REL_TOL * self._size
-        )
+        done = (self._finish <= self.env.now) | (self._remaining <= self._negligible)
         finished = sorted(
             ((self._moving[i], float(self._remaining[i])) for i in np.flatnonzero(done)),
             key=lambda pair: pair[0].id,
@@ -350,35 +357,24 @@ class Network:
         self._moving.extend(flows)
         sizes = [flow.size_bytes for flow in flows]
         self._remaining = np.concatenate([self._remaining, sizes])
-        self._size = np.concatenate([self._size, sizes])
+        self._negligible = np.concatenate([self._negligible, COMPLETION_REL_TOL * np.array(sizes)])
         self._flow_latency = np.concatenate(
             [self._flow_latency, [flow.latency_s for flow in flows]]
-        )
-        self._route_len = np.concatenate(
-            [self._route_len, np.fromiter((len(flow.route) for flow in flows), np.intp)]
-        )
-        self._route_links = np.concatenate(
-            [
-                self._route_links,
-                np.fromiter(itertools.chain.from_iterable(f.route for f in flows), np.intp),
-            ]
         )
 
     def _keep_moving(self, keep: np.ndarray) -> None:
         """Drop the moving flows where ``keep`` is False, from the list and every array."""
         self._moving = [flow for flow, kept in zip(self._moving, keep) if kept]
         self._remaining = self._remaining[keep]
-        self._size = self._size[keep]
+        self._negligible = self._negligible[keep]
         self._flow_latency = self._flow_latency[keep]
-        self._route_links = self._route_links[np.repeat(keep, self._route_len)]
-        self._route_len = self._route_len[keep]
         self._rate = self._rate[keep]
         self._finish = self._finish[keep]
 
     def _complete(self, flow: Flow, residue_bytes: float) -> None:
         """Finish a flow now; bytes left (moved in no time, or rounding) go to the meter."""
         if self.meter is not None and residue_bytes > 0:
-            self.meter.record_impulse(self.env.now, np.asarray(flow.route), residue_bytes)
+            self.meter.record_impulse(self.env.now, flow.route, residue_bytes)
         flow.end_s = self.env.now
         self.completed.append(flow)
         flow.done.succeed(flow)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Sequence
 from itertools import chain
 
@@ -224,7 +223,10 @@ def _allocate_py(
     _Fallback where NumPy's results could differ (a NaN, or a division by a weight sum <= 0).
     """
     n_flows = len(routes)
-    count = Counter(chain.from_iterable(routes))  # unfrozen crossings per link used
+    count: dict[int, int] = {}  # unfrozen crossings per link used
+    for route in routes:
+        for link in route:
+            count[link] = count.get(link, 0) + 1
     remaining = {link: float(capacity[link]) for link in count}
     if weights is None:
         weight_sum = count  # a sum of k times 1.0 is exactly k
@@ -247,20 +249,55 @@ def _allocate_py(
         sorted_bound_level = [bound_level[f] for f in by_bound]
         next_bound = 0
 
-    def freeze(flows: list[int], uniform_rate: float | None = None) -> None:
+    while True:
+        level = min(link_level.values(), default=_INF)
+        if level == _INF:
+            # Nothing finite limits the flows left: each runs at its bound, or infinitely fast.
+            for f in live:
+                rates[f] = _INF if bounds is None else bounds[f]
+            return np.array(rates, dtype=np.float64)
+        # This round freezes `flows`: the unfrozen ones whose bound is at or below the level, at
+        # their bounds, or else those crossing a saturated link, at `level` times their weights
+        # (`uniform_rate` when every weight is 1).
+        flows: list[int] = []
+        if bounds is not None:
+            stop = bisect_right(sorted_bound_level, level)
+            flows = [f for f in by_bound[next_bound:stop] if not frozen[f]]
+            next_bound = stop
+        if flows:
+            uniform_rate = None
+            for f in flows:
+                rates[f] = bounds[f]
+        else:
+            # The unfrozen flows crossing a saturated link, ascending (np.unique's order).
+            saturated = [link for link, v in link_level.items() if v == level]
+            if len(saturated) == 1:
+                link = saturated[0]
+                flows = [f for f in live if link in routes[f]]
+            else:
+                saturated = set(saturated)
+                flows = [f for f in live if not saturated.isdisjoint(routes[f])]
+            if weights is None:
+                uniform_rate = level
+                for f in flows:
+                    rates[f] = level
+            else:
+                uniform_rate = None
+                for f in flows:
+                    rates[f] = weights[f] * level
+
+        # Freeze them: take their rates (and weights) off every link they cross.
         batch_count: dict[int, int] = {}  # crossings per link, in order of first crossing
         for f in flows:
             frozen[f] = True
             for link in routes[f]:
-                if link in batch_count:
-                    batch_count[link] += 1
-                else:
-                    batch_count[link] = 1
+                batch_count[link] = batch_count.get(link, 0) + 1
+        live = [f for f in live if not frozen[f]]
         if uniform_rate is not None:
             # Every rate of the batch is r: the sum over k crossings is r + r + ... (k times,
             # from 0.0, in order), the same whatever the link, so compute each k once.
-            r = uniform_rate
             acc = 0.0
+            r = uniform_rate
             partial = [0.0] + [acc := acc + r for _ in range(max(batch_count.values()))]
             if acc == _INF:
                 raise _Fallback
@@ -295,40 +332,6 @@ def _allocate_py(
                     link_level[link] = (x if x > 0.0 else 0.0) / ws
                 else:
                     del link_level[link]
-        live[:] = [f for f in live if not frozen[f]]
-
-    while True:
-        level = min(link_level.values(), default=_INF)
-        if level == _INF:
-            # Nothing finite limits the flows left: each runs at its bound, or infinitely fast.
-            for f in live:
-                rates[f] = _INF if bounds is None else bounds[f]
-            return np.array(rates, dtype=np.float64)
-        if bounds is not None:
-            stop = bisect_right(sorted_bound_level, level)
-            at_bound = [f for f in by_bound[next_bound:stop] if not frozen[f]]
-            next_bound = stop
-            if at_bound:
-                for f in at_bound:
-                    rates[f] = bounds[f]
-                freeze(at_bound)
-                continue
-        # The unfrozen flows crossing a saturated link, ascending (np.unique's order).
-        saturated = [link for link, v in link_level.items() if v == level]
-        if len(saturated) == 1:
-            link = saturated[0]
-            flows = [f for f in live if link in routes[f]]
-        else:
-            saturated = set(saturated)
-            flows = [f for f in live if not saturated.isdisjoint(routes[f])]
-        if weights is None:
-            for f in flows:
-                rates[f] = level
-            freeze(flows, level)
-        else:
-            for f in flows:
-                rates[f] = weights[f] * level
-            freeze(flows)
 
 
 def _sums_per_link(flows: Sequence[int], routes: list[Sequence[int]], values: list[float], links) -> dict[int, float]:

@@ -10,6 +10,7 @@ an impulse at one instant.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,12 +44,12 @@ class LinkMeter:
             self._bytes[k] = row = grown
         return row
 
-    def record(self, t0: float, t1: float, rates_Bps: np.ndarray) -> None:
-        """Add bytes for links carrying ``rates_Bps[link]`` (constant, finite) over [t0, t1)."""
-        links = np.flatnonzero(rates_Bps > 0)
+    def record(self, t0: float, t1: float, links: np.ndarray, rates_Bps: np.ndarray) -> None:
+        """Add bytes for ``links[j]`` (distinct) carrying ``rates_Bps[j]`` (constant, finite,
+        > 0) over [t0, t1)."""
         if t1 <= t0 or links.size == 0:
             return
-        rates = rates_Bps[links]
+        n_links = int(links.max()) + 1
         w = self.window_s
         # The last window is the one holding the instant just before t1.
         k_first, k_last = self._window_of(t0), self._window_of(t1)
@@ -57,14 +58,15 @@ class LinkMeter:
         for k in range(k_first, k_last + 1):
             overlap = min(t1, (k + 1) * w) - max(t0, k * w)
             if overlap > 0:
-                self._row(k, rates_Bps.size)[links] += rates * overlap
+                self._row(k, n_links)[links] += rates_Bps * overlap
 
-    def record_impulse(self, t: float, links: np.ndarray, nbytes: float) -> None:
+    def record_impulse(self, t: float, links: Sequence[int], nbytes: float) -> None:
         """Add ``nbytes`` to each of ``links`` (repeats count again) in the window holding t."""
         if nbytes <= 0 or len(links) == 0:
             return
-        links = np.asarray(links, dtype=np.intp)
-        np.add.at(self._row(self._window_of(t), int(links.max()) + 1), links, nbytes)
+        row = self._row(self._window_of(t), int(max(links)) + 1)
+        for link in links:
+            row[link] += nbytes
 
     def rows(self) -> list[tuple[float, int, float]]:
         """Non-zero entries as (window_start_s, link_id, bytes), ordered by window then link."""

@@ -63,7 +63,7 @@ class Topology:
         for a, b, attrs in self.graph.edges(data=True):
             for src, dst in ((a, b), (b, a)):
                 network.add_link(f"wan/{src}->{dst}", attrs["bandwidth_bps"] * bytes_per_s, attrs["latency_s"])
-        self._routes: dict[tuple, Route] = {}
+        self._routes: dict[tuple, Route] = {}  # by (Server, Server) and by (DC, DC)
 
     def wan_path(self, src_dc: str, dst_dc: str) -> list[str]:
         """DCs and transit nodes on the lowest-latency WAN path (ties: networkx's stable order)."""
@@ -71,13 +71,6 @@ class Topology:
             return nx.shortest_path(self.graph, src_dc, dst_dc, weight="latency_s")
         except nx.NetworkXNoPath:
             raise ValueError(f"no WAN path from {src_dc} to {dst_dc}") from None
-
-    def _wan_route(self, src_dc: str, dst_dc: str) -> Route:
-        path = self.wan_path(src_dc, dst_dc)
-        hops = list(zip(path, path[1:]))
-        links = [self.network.link_id(f"wan/{u}->{v}") for u, v in hops]
-        latency = sum(self.graph.edges[u, v]["latency_s"] for u, v in hops)
-        return Route(tuple(links), latency)
 
     def route(self, src: Server, dst: Server) -> Route:
         """The route from one server's NIC to another's."""
@@ -88,18 +81,20 @@ class Topology:
             if src.dc == dst.dc:
                 self._routes[key] = Route((tx, rx), self.datacenters[src.dc].lan_latency)
             else:
-                wan = self._wan_route(src.dc, dst.dc)
-                links = (tx, link(f"{src.dc}/uplink"), *wan.links, link(f"{dst.dc}/downlink"), rx)
-                self._routes[key] = Route(links, wan.latency_s)
+                between = self.dc_route(src.dc, dst.dc)  # one path search per DC pair
+                self._routes[key] = Route((tx, *between.links, rx), between.latency_s)
         return self._routes[key]
 
     def dc_route(self, src_dc: str, dst_dc: str) -> Route:
         """The route from one DC's WAN egress to another's ingress (no server NICs)."""
         key = (src_dc, dst_dc)
         if key not in self._routes:
-            wan = self._wan_route(src_dc, dst_dc)
+            path = self.wan_path(src_dc, dst_dc)
+            hops = list(zip(path, path[1:]))
             link = self.network.link_id
-            self._routes[key] = Route((link(f"{src_dc}/uplink"), *wan.links, link(f"{dst_dc}/downlink")), wan.latency_s)
+            wan = [link(f"wan/{u}->{v}") for u, v in hops]
+            latency = sum(self.graph.edges[u, v]["latency_s"] for u, v in hops)
+            self._routes[key] = Route((link(f"{src_dc}/uplink"), *wan, link(f"{dst_dc}/downlink")), latency)
         return self._routes[key]
 
     def links_of(self, ref: str) -> list[int]:

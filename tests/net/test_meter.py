@@ -12,27 +12,27 @@ from ekkosim.net.meter import LinkMeter
 
 def test_interval_split_at_window_boundary():
     meter = LinkMeter(1.0)
-    meter.record(0.5, 1.5, np.array([10.0, 0.0, 4.0]))
+    meter.record(0.5, 1.5, np.array([0, 2]), np.array([10.0, 4.0]))
     assert meter.rows() == [(0.0, 0, 5.0), (0.0, 2, 2.0), (1.0, 0, 5.0), (1.0, 2, 2.0)]
 
 
 def test_interval_ending_on_a_boundary_leaves_no_empty_window():
     meter = LinkMeter(0.25)
-    meter.record(0.0, 0.75, np.array([8.0]))
+    meter.record(0.0, 0.75, np.array([0]), np.array([8.0]))
     assert meter.rows() == [(0.0, 0, 2.0), (0.25, 0, 2.0), (0.5, 0, 2.0)]
 
 
 def test_intervals_accumulate_and_links_may_grow():
     meter = LinkMeter(1.0)
-    meter.record(0.0, 0.5, np.array([2.0]))
-    meter.record(0.5, 1.0, np.array([2.0, 6.0]))
+    meter.record(0.0, 0.5, np.array([0]), np.array([2.0]))
+    meter.record(0.5, 1.0, np.array([0, 1]), np.array([2.0, 6.0]))
     meter.record_impulse(0.75, np.array([2, 2]), 1.5)
     assert meter.rows() == [(0.0, 0, 2.0), (0.0, 1, 3.0), (0.0, 2, 3.0)]
 
 
 def test_window_boundaries_with_inexact_width():
     meter = LinkMeter(0.1)
-    meter.record(0.0, 0.3, np.array([1.0]))
+    meter.record(0.0, 0.3, np.array([0]), np.array([1.0]))
     rows = meter.rows()
     assert [start for start, _, _ in rows] == [0.0, 0.1, 0.2]
     assert sum(b for _, _, b in rows) == pytest.approx(0.3, rel=1e-15)
