@@ -77,8 +77,8 @@ class UpdateCache:
         cache no longer covers `cursor`. Entries are in seq order: only the newer tail is read."""
         if cursor < self.seq_floor:
             return None
-        start = int(np.searchsorted(self.seqs, cursor, side="right"))
-        keys, seqs = self.keys[start:], self.seqs[start:]
+        start = int(self.seqs.searchsorted(cursor, side="right"))
+        keys, seqs = self._keys[start : self._used], self._seqs[start : self._used]
         return keys[shard.seq[keys] == seqs], keys.size
 
     def unknown_to(self, knowledge: np.ndarray, shard) -> tuple[np.ndarray, int] | None:

@@ -107,7 +107,7 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
         high = np.split(graded, np.cumsum([w.local.size for w in writes])[:-1])
     for w, is_high in zip(writes, high):
         change = w.replica.write(ORIGIN, w.local, w.values, env.now, is_high)
-        tracker.produced(model, w.shard, change, w.replica)
+        tracker.produced(model, w.shard, change)
 
 
 class _Write(NamedTuple):
