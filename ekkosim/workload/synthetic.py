@@ -22,6 +22,8 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 # _mulmod splits its factor into two 20-bit halves; every product then stays below 2^63.
 _HALF_BITS = 20
 _MAX_MODULUS = 1 << (2 * _HALF_BITS)
+# Below this modulus the product itself stays below 2^62, so _mulmod need not split.
+_DIRECT_MODULUS = 1 << 31
 
 
 class BoundedZipf:
@@ -112,6 +114,8 @@ def spread_multiplier(n: int) -> int:
 
 def _mulmod(a: int, x: np.ndarray, n: int) -> np.ndarray:
     """(a * x) mod n without int64 overflow, for 0 <= a, x < n <= 2^40."""
+    if n <= _DIRECT_MODULUS:  # a * x < 2^62: one product, no split
+        return (a * x) % n
     low_mask = (1 << _HALF_BITS) - 1
     high = (a * (x >> _HALF_BITS)) % n
     return ((high << _HALF_BITS) % n + (a * (x & low_mask)) % n) % n
