@@ -19,7 +19,8 @@ import numpy as np
 from ekkosim.ps.shard import Change, ShardReplica
 from ekkosim.ps.version import newer
 
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GAMMA, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_SHIFT1, _SHIFT2, _SHIFT3 = np.uint64(30), np.uint64(27), np.uint64(31)
 # Record pieces (a few rows each, with an array header of about 100 bytes per column) are
 # joined into one every this many, so a long run keeps about its rows' bytes, not the headers'.
 _CHUNK = 1024
@@ -30,10 +31,10 @@ def sampled(keys: np.ndarray, counters: np.ndarray, every: int) -> np.ndarray:
     if every == 1:
         return np.ones(keys.size, dtype=bool)
     with np.errstate(over="ignore"):
-        z = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + counters.astype(np.uint64)
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
+        z = keys.astype(np.uint64) * _GAMMA + counters.astype(np.uint64)
+        z = (z ^ (z >> _SHIFT1)) * _MIX1
+        z = (z ^ (z >> _SHIFT2)) * _MIX2
+        z = z ^ (z >> _SHIFT3)
     return z % np.uint64(every) == 0
 
 

@@ -56,7 +56,7 @@ class ShardReplica:
         and rollbacks enter."""
         counters = self.knowledge[origin] + 1 + np.arange(keys.size, dtype=np.int64)
         change = self.apply(keys, np.full(keys.size, now), np.full(keys.size, origin, dtype=np.int16), counters, values,
-                            np.broadcast_to(high, keys.shape))
+                            np.full(keys.size, high, dtype=bool))
         self.knowledge[origin] += keys.size
         return change
 
