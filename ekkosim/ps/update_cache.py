@@ -60,7 +60,7 @@ class UpdateCache:
     def _compact(self, shard, room: int) -> None:
         """Drop stale entries, then evict the oldest live ones beyond `capacity`."""
         keys, seqs = self.keys, self.seqs
-        live = shard.seq[keys] == seqs
+        live = np.flatnonzero(shard.seq[keys] == seqs)  # positions: indexing with a mask this mixed is slower
         keys, seqs = keys[live], seqs[live]
         evict = keys.size - self.capacity
         if evict > 0:  # the buffer is in change order: the oldest go first

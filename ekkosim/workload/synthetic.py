@@ -55,14 +55,15 @@ class BoundedZipf:
         u = rng.random(size) * (head_mass + tail_mass)
         ranks = np.empty(size, dtype=np.int64)
         in_head = u < head_mass
-        ranks[in_head] = np.searchsorted(self._head_cumulative[:head], u[in_head], side="right") + 1
-        in_tail = ~in_head
-        if in_tail.any():
-            share = np.minimum((u[in_tail] - head_mass) / tail_mass, 1.0)
+        # Positions, not masks: indexing with a mask this mixed is slower.
+        head_at, tail_at = np.flatnonzero(in_head), np.flatnonzero(~in_head)
+        ranks[head_at] = np.searchsorted(self._head_cumulative[:head], u[head_at], side="right") + 1
+        if tail_at.size:
+            share = np.minimum((u[tail_at] - head_mass) / tail_mass, 1.0)
             lo, t = head + 0.5, 1.0 - self.s
             x = lo * np.exp(_log1p_over(t, share * _expm1_over(t, math.log((n + 0.5) / lo))))
             # Rounding may put x a hair outside [head + 1/2, n + 1/2]; keep the tail's ranks.
-            ranks[in_tail] = np.clip(np.floor(x + 0.5), head + 1, n)
+            ranks[tail_at] = np.clip(np.floor(x + 0.5), head + 1, n)
         return ranks
 
     def pmf(self, n: int, ranks: np.ndarray) -> np.ndarray:
