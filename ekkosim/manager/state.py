@@ -274,7 +274,7 @@ class StateManager:
             origin = self.cluster.origin(m, shard)
             replica = self.cluster.replica(origin)
             change = replica.write(ORIGIN, local, values[rows], self.env.now)
-            self.tracker.produced(m, shard, change, replica)
+            self.tracker.produced(m, shard, change)
             self.published(m, keys[rows], values[rows], self.env.now)
             rollback.written[shard] = (local, replica.time[local].copy(), replica.origin[local].copy(),
                                        replica.counter[local].copy())

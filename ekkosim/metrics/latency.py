@@ -19,7 +19,8 @@ import numpy as np
 from ekkosim.ps.shard import Change, ShardReplica
 from ekkosim.ps.version import newer
 
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GAMMA, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_SHIFT1, _SHIFT2, _SHIFT3 = np.uint64(30), np.uint64(27), np.uint64(31)
 # Record pieces (a few rows each, with an array header of about 100 bytes per column) are
 # joined into one every this many, so a long run keeps about its rows' bytes, not the headers'.
 _CHUNK = 1024
@@ -30,10 +31,10 @@ def sampled(keys: np.ndarray, counters: np.ndarray, every: int) -> np.ndarray:
     if every == 1:
         return np.ones(keys.size, dtype=bool)
     with np.errstate(over="ignore"):
-        z = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + counters.astype(np.uint64)
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
+        z = keys.astype(np.uint64) * _GAMMA + counters.astype(np.uint64)
+        z = (z ^ (z >> _SHIFT1)) * _MIX1
+        z = (z ^ (z >> _SHIFT2)) * _MIX2
+        z = z ^ (z >> _SHIFT3)
     return z % np.uint64(every) == 0
 
 
@@ -90,7 +91,7 @@ class _Pending:
         if self._distinct_keys is None:
             self._distinct_keys = np.unique(self.key)
         distinct = self._distinct_keys
-        where = np.minimum(np.searchsorted(distinct, keys), distinct.size - 1)
+        where = np.minimum(distinct.searchsorted(keys), distinct.size - 1)
         return distinct[where] == keys
 
 
@@ -110,44 +111,42 @@ class LatencyTracker:
         self._rows = _Columns()  # (update, replica, latency)
         self._delivered_before_crash: dict[int, np.ndarray] = {}  # replica index: update ids
 
-    def produced(self, model: int, shard: int, change: Change, replica: ShardReplica) -> None:
-        """A trainer's write at the origin produced the versions now held for `change.keys`."""
+    def produced(self, model: int, shard: int, change: Change) -> None:
+        """A trainer's write at the origin produced the versions `change` holds for its keys."""
         keys = change.keys
         self.produced_updates += keys.size
-        counter = replica.counter[keys]
         global_keys = keys * self.n_shards[model] + shard
-        pick = sampled(global_keys, counter, self.sample_every)
+        pick = sampled(global_keys, change.counter, self.sample_every)
         n = int(pick.sum())
         if n == 0:
             return
         ids = np.arange(self.n_sampled, self.n_sampled + n, dtype=np.int64)
         self.n_sampled += n
-        time = replica.time[keys][pick]
-        self.updates.append(np.full(n, model, dtype=np.int32), global_keys[pick], time, replica.high[keys][pick])
+        time = change.time[pick]
+        self.updates.append(np.full(n, model, dtype=np.int32), global_keys[pick], time, change.high[pick])
         self.pending.setdefault((model, shard), _Pending()).extend(
-            update=ids, key=keys[pick], time=time, origin=replica.origin[keys][pick],
-            counter=counter[pick], missing=np.full(n, self.holders[(model, shard)], dtype=np.int64),
+            update=ids, key=keys[pick], time=time, origin=change.origin[pick],
+            counter=change.counter[pick], missing=np.full(n, self.holders[(model, shard)], dtype=np.int64),
         )
 
-    def applied(self, model: int, shard: int, replica_index: int, change: Change, replica: ShardReplica, now: float) -> None:
-        """`replica` (numbered `replica_index`) applied `change` at time `now`."""
+    def applied(self, model: int, shard: int, replica_index: int, change: Change, now: float) -> None:
+        """Replica `replica_index` applied `change` at time `now`."""
         pending = self.pending.get((model, shard))
         if pending is None or pending.key.size == 0 or change.keys.size == 0:
             return
         touched = np.flatnonzero(pending.touched_by(change.keys))
         if touched.size == 0:
             return
-        order = touched[np.argsort(change.keys[touched])]  # positions in `change`, by key
+        order = touched[change.keys[touched].argsort()]  # positions in `change`, by key
         sorted_keys = change.keys[order]
-        where = np.searchsorted(sorted_keys, pending.key)
+        where = sorted_keys.searchsorted(pending.key)
         hit = where < sorted_keys.size
         hit[hit] = sorted_keys[where[hit]] == pending.key[hit]
         candidates = np.flatnonzero(hit)
         at = order[where[candidates]]
-        keys = change.keys[at]
         u = (pending.time[candidates], pending.origin[candidates], pending.counter[candidates])
         held_before = ~newer(*u, change.prev_time[at], change.prev_origin[at], change.prev_counter[at])
-        held_now = ~newer(*u, replica.time[keys], replica.origin[keys], replica.counter[keys])
+        held_now = ~newer(*u, change.time[at], change.origin[at], change.counter[at])
         first = candidates[held_now & ~held_before]
         if replica_index in self._delivered_before_crash:
             first = first[~np.isin(pending.update[first], self._delivered_before_crash[replica_index])]
@@ -155,7 +154,7 @@ class LatencyTracker:
             return
         self._rows.append(pending.update[first], np.full(first.size, replica_index, dtype=np.int32), now - pending.time[first])
         pending.missing[first] -= 1
-        if np.any(pending.missing[first] == 0):
+        if (pending.missing[first] == 0).any():
             pending.keep(pending.missing > 0)
 
     def lost(self, model: int, shard: int, replica_index: int, replica: ShardReplica) -> None:

@@ -26,4 +26,4 @@ def union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def covers(knowledge: np.ndarray, floor: np.ndarray) -> bool:
     """Is `knowledge` at least `floor` for every origin?"""
-    return bool(np.all(knowledge >= floor))
+    return bool((knowledge >= floor).all())

@@ -41,7 +41,7 @@ from ekkosim.ps.shard import Change, ShardReplica
 LANES = ("all", "high")  # what a lane's answers hold: every key, or the high-priority ones
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass's __init__ costs ten times a plain one's, per answer
 class ShardAnswer:
     """The peer's answer for one shard, a snapshot taken when it was computed at shard version
     `version`, with the peer's knowledge then."""

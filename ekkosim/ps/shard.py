@@ -10,7 +10,7 @@ than 16 GiB.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,11 +19,15 @@ from ekkosim.ps.update_cache import UpdateCache
 from ekkosim.ps.version import newer
 
 
-@dataclass(frozen=True)
-class Change:
-    """What an apply changed: the keys, and their versions before (to measure latency)."""
+class Change(NamedTuple):
+    """What an apply changed: the keys, the versions (and classes) now held for them, and their
+    versions before (to measure latency)."""
 
     keys: np.ndarray
+    time: np.ndarray
+    origin: np.ndarray
+    counter: np.ndarray
+    high: np.ndarray
     prev_time: np.ndarray
     prev_origin: np.ndarray
     prev_counter: np.ndarray
@@ -52,7 +56,7 @@ class ShardReplica:
         and rollbacks enter."""
         counters = self.knowledge[origin] + 1 + np.arange(keys.size, dtype=np.int64)
         change = self.apply(keys, np.full(keys.size, now), np.full(keys.size, origin, dtype=np.int16), counters, values,
-                            np.broadcast_to(high, keys.shape))
+                            np.full(keys.size, high, dtype=bool))
         self.knowledge[origin] += keys.size
         return change
 
@@ -82,7 +86,7 @@ class ShardReplica:
             self.seq[keys] = self.version
             if self.cache is not None:
                 self.cache.record(keys, self.version, self)
-        return Change(keys, *held)
+        return Change(keys, time, origin, counter, high, *held)
 
     def state_equals(self, other: ShardReplica) -> bool:
         """Same version and value for every key."""

@@ -60,7 +60,7 @@ class UpdateCache:
     def _compact(self, shard, room: int) -> None:
         """Drop stale entries, then evict the oldest live ones beyond `capacity`."""
         keys, seqs = self.keys, self.seqs
-        live = shard.seq[keys] == seqs
+        live = np.flatnonzero(shard.seq[keys] == seqs)  # positions: indexing with a mask this mixed is slower
         keys, seqs = keys[live], seqs[live]
         evict = keys.size - self.capacity
         if evict > 0:  # the buffer is in change order: the oldest go first
@@ -77,8 +77,8 @@ class UpdateCache:
         cache no longer covers `cursor`. Entries are in seq order: only the newer tail is read."""
         if cursor < self.seq_floor:
             return None
-        start = int(np.searchsorted(self.seqs, cursor, side="right"))
-        keys, seqs = self.keys[start:], self.seqs[start:]
+        start = int(self.seqs.searchsorted(cursor, side="right"))
+        keys, seqs = self._keys[start : self._used], self._seqs[start : self._used]
         return keys[shard.seq[keys] == seqs], keys.size
 
     def unknown_to(self, knowledge: np.ndarray, shard) -> tuple[np.ndarray, int] | None:

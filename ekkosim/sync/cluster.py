@@ -126,12 +126,15 @@ class Cluster:
     def _warm_start(self) -> None:
         """Steady state at time 0: every replica holds the same versions of each shard's first
         `cache_size` keys, and its cache is full of them."""
+        versions = {}  # (keys, time, origin, counter, value, high) per number of keys, shared: apply copies them
         for replica in self.replicas:
-            keys = np.arange(min(self.scenario.sync.cache_size, replica.n_keys), dtype=np.int64)
-            counters = 1 + np.arange(keys.size, dtype=np.int64)
-            replica.apply(keys, np.zeros(keys.size), np.full(keys.size, ORIGIN, dtype=np.int16), counters,
-                          np.zeros(keys.size), np.zeros(keys.size, dtype=bool))
-            replica.knowledge[ORIGIN] = keys.size
+            n = min(self.scenario.sync.cache_size, replica.n_keys)
+            if n not in versions:
+                keys = np.arange(n, dtype=np.int64)
+                versions[n] = (keys, np.zeros(n), np.full(n, ORIGIN, dtype=np.int16), 1 + keys, np.zeros(n),
+                               np.zeros(n, dtype=bool))
+            replica.apply(*versions[n])
+            replica.knowledge[ORIGIN] = n
 
     def replica(self, rid: ReplicaId) -> ShardReplica:
         return self.replicas[self.index[rid]]

@@ -250,7 +250,7 @@ class Puller:
                 change = apply_answer(mine[i], answer, whole=lane == "all")
                 if epoch == cluster.epoch:  # else the cursors are taken afresh
                     own[i] = answer.version
-                self.tracker.applied(rid.model, rid.shard, indices[i], change, mine[i], env.now)
+                self.tracker.applied(rid.model, rid.shard, indices[i], change, env.now)
                 for hook in cluster.apply_hooks:
                     hook(rid, mine[i], change, env.now)
 

@@ -63,11 +63,13 @@ def train(
         if len(batch) == 0:
             continue
         shard_of = batch.keys % shards
-        servers: dict[Server, list[int]] = {}
-        for shard in np.unique(shard_of):
-            servers.setdefault(cluster.server(cluster.origin(model, int(shard))), []).append(int(shard))
-        for server, server_shards in servers.items():
-            env.process(_push(sim, cluster, tracker, model, host, server, server_shards, batch, shard_of, service, grader))
+        by_shard = shard_of.argsort(kind="stable")  # a shard's rows stay in batch (key) order
+        touched, starts = np.unique(shard_of[by_shard], return_index=True)
+        servers: dict[Server, dict[int, np.ndarray]] = {}  # per server, its shards' rows of the batch
+        for shard, rows in zip(touched.tolist(), np.split(by_shard, starts[1:])):
+            servers.setdefault(cluster.server(cluster.origin(model, shard)), {})[shard] = rows
+        for server, shard_rows in servers.items():
+            env.process(_push(sim, cluster, tracker, model, host, server, shard_rows, batch, service, grader))
 
 
 def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value_bytes: float,
@@ -82,13 +84,12 @@ def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value
 
 
 def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,
-          server_shards: list[int], batch: UpdateBatch, shard_of: np.ndarray,
+          shard_rows: dict[int, np.ndarray], batch: UpdateBatch,
           service: Service | None, grader: PriorityGrader | None) -> Iterator[simpy.Event]:
     env, spec = sim.env, sim.scenario.models[model]
-    yield from push(sim, cluster, host, server, int(np.isin(shard_of, server_shards).sum()), spec.value_bytes, PUSH)
+    yield from push(sim, cluster, host, server, sum(rows.size for rows in shard_rows.values()), spec.value_bytes, PUSH)
     writes = []
-    for shard in server_shards:
-        rows = shard_of == shard
+    for shard, rows in shard_rows.items():
         local = batch.keys[rows] // spec.shards
         replica = cluster.replica(cluster.origin(model, shard))
         if service is None:
@@ -107,7 +108,7 @@ def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Serv
         high = np.split(graded, np.cumsum([w.local.size for w in writes])[:-1])
     for w, is_high in zip(writes, high):
         change = w.replica.write(ORIGIN, w.local, w.values, env.now, is_high)
-        tracker.produced(model, w.shard, change, w.replica)
+        tracker.produced(model, w.shard, change)
 
 
 class _Write(NamedTuple):

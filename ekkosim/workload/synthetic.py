@@ -22,6 +22,8 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 # _mulmod splits its factor into two 20-bit halves; every product then stays below 2^63.
 _HALF_BITS = 20
 _MAX_MODULUS = 1 << (2 * _HALF_BITS)
+# Below this modulus the product itself stays below 2^62, so _mulmod need not split.
+_DIRECT_MODULUS = 1 << 31
 
 
 class BoundedZipf:
@@ -53,14 +55,15 @@ class BoundedZipf:
         u = rng.random(size) * (head_mass + tail_mass)
         ranks = np.empty(size, dtype=np.int64)
         in_head = u < head_mass
-        ranks[in_head] = np.searchsorted(self._head_cumulative[:head], u[in_head], side="right") + 1
-        in_tail = ~in_head
-        if in_tail.any():
-            share = np.minimum((u[in_tail] - head_mass) / tail_mass, 1.0)
+        # Positions, not masks: indexing with a mask this mixed is slower.
+        head_at, tail_at = np.flatnonzero(in_head), np.flatnonzero(~in_head)
+        ranks[head_at] = np.searchsorted(self._head_cumulative[:head], u[head_at], side="right") + 1
+        if tail_at.size:
+            share = np.minimum((u[tail_at] - head_mass) / tail_mass, 1.0)
             lo, t = head + 0.5, 1.0 - self.s
             x = lo * np.exp(_log1p_over(t, share * _expm1_over(t, math.log((n + 0.5) / lo))))
             # Rounding may put x a hair outside [head + 1/2, n + 1/2]; keep the tail's ranks.
-            ranks[in_tail] = np.clip(np.floor(x + 0.5), head + 1, n)
+            ranks[tail_at] = np.clip(np.floor(x + 0.5), head + 1, n)
         return ranks
 
     def pmf(self, n: int, ranks: np.ndarray) -> np.ndarray:
@@ -112,6 +115,8 @@ def spread_multiplier(n: int) -> int:
 
 def _mulmod(a: int, x: np.ndarray, n: int) -> np.ndarray:
     """(a * x) mod n without int64 overflow, for 0 <= a, x < n <= 2^40."""
+    if n <= _DIRECT_MODULUS:  # a * x < 2^62: one product, no split
+        return (a * x) % n
     low_mask = (1 << _HALF_BITS) - 1
     high = (a * (x >> _HALF_BITS)) % n
     return ((high << _HALF_BITS) % n + (a * (x & low_mask)) % n) % n
