@@ -128,8 +128,13 @@ def test_until_on_an_event_instant_stops_there(small, tmp_path):
 
 def test_ctrl_c_stops_a_run_cleanly_and_leaves_it_marked_incomplete(tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "ekkosim", "run", str(SCENARIOS / "faults.yaml"), "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    # ten simulated minutes of updates: far longer than the second before the signal
+    process = subprocess.Popen([sys.executable, "-m", "ekkosim", "run", str(SCENARIOS / "faults.yaml"), "--out", str(out),
+                                "--set", "workload.duration=600s"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                               # a shell starts background jobs with SIGINT ignored, and Python keeps an
+                               # ignored SIGINT: the run must get it as a terminal would send it
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out / "scenario.resolved.yaml").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # until the simulation has started
