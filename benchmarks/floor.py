@@ -21,14 +21,14 @@ CPU seconds of each part projected to 60 simulated seconds (the issue-8 target i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.measure import cpu_s
-from ekkosim.scenario.load import ScenarioError, load
+from benchmarks.measure import cpu_s, print_json
+from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 
 TESTBED = Path(__file__).resolve().parents[1] / "scenarios" / "paper" / "testbed.yaml"
@@ -56,7 +56,7 @@ def floor(scenario_path: Path, overrides: list[str], seconds: float) -> dict:
         shard, local = keys % model.shards, keys // model.shards
         order = np.argsort(shard, kind="stable")
         bounds = np.searchsorted(shard[order], np.arange(model.shards + 1))
-        per_shard.append([local[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])])
+        per_shard.append([local[order[a:b]] for a, b in pairwise(bounds)])
     started = cpu_s()
     for shards in per_shard:
         for keys in shards:
@@ -88,13 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     parser.add_argument("--seconds", type=float, default=5.0, help="simulated seconds of workload to measure")
     args = parser.parse_args(argv)
-    try:
-        result = floor(args.scenario, args.overrides, args.seconds)
-    except ScenarioError as error:
-        print(f"benchmarks: {error.problems[0]}", file=sys.stderr)
-        return 2
-    print(json.dumps(result))
-    return 0
+    return print_json(lambda: floor(args.scenario, args.overrides, args.seconds))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ekkosim.scenario.load import ScenarioError, load
@@ -88,8 +89,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated times at which to note the peak RSS so far")
     parser.add_argument("--wall-limit", type=float, metavar="SECONDS", help="stop simulating after this long")
     args = parser.parse_args(argv)
+    return print_json(lambda: measure(args.scenario, args.overrides, args.rss_at, args.wall_limit))
+
+
+def print_json(compute: Callable[[], dict]) -> int:
+    """Print what `compute` returns as one JSON line (exit code 0), or the first problem of its
+    scenario in one line (exit code 2)."""
     try:
-        result = measure(args.scenario, args.overrides, args.rss_at, args.wall_limit)
+        result = compute()
     except ScenarioError as error:
         print(f"benchmarks: {error.problems[0]}", file=sys.stderr)
         return 2
