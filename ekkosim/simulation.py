@@ -138,7 +138,7 @@ class Simulation:
         # The world just built (millions of objects at production scale) lives as long as the
         # run, so the cyclic collector's full passes need not walk it; and a run makes and drops
         # objects by the million, nearly all freed by reference counting, so young collections
-        # can be rarer. About a tenth of the production benchmark's time went to collections.
+        # can be rarer.
         threshold = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *threshold[1:])
