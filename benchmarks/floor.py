@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.measure import cpu_s, print_json
+from ekkosim.ps.shard import rows_by_shard
 from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 
@@ -51,12 +51,9 @@ def floor(scenario_path: Path, overrides: list[str], seconds: float) -> dict:
     per_pull = max(1, round(scenario.sync.pull_interval / interval))  # batches a pull finds at once
     changed = [np.unique(np.concatenate([b.keys for b in batches[i : i + per_pull]]))
                for i in range(0, len(batches), per_pull)]
-    per_shard = []  # each pull's local key indices, shard by shard
-    for keys in changed:
-        shard, local = keys % model.shards, keys // model.shards
-        order = np.argsort(shard, kind="stable")
-        bounds = np.searchsorted(shard[order], np.arange(model.shards + 1))
-        per_shard.append([local[order[a:b]] for a, b in pairwise(bounds)])
+    per_shard = [  # each pull's local key indices, shard by shard
+        [keys[rows] // model.shards for rows in rows_by_shard(keys, model.shards).values()] for keys in changed
+    ]
     started = cpu_s()
     for shards in per_shard:
         for keys in shards:

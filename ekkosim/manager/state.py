@@ -39,6 +39,7 @@ from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import ReplicaId
+from ekkosim.ps.shard import rows_by_shard
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
@@ -246,30 +247,29 @@ class StateManager:
         incident.rollback_keys = int(keys.size)
         replicas = [rid for rid in self.cluster.ids if rid.model == m]
         rollback = self._rollbacks[m] = _Rollback(incident, replicas, model.shards)
-        shard_of = keys % model.shards
-        servers: dict[Server, list[int]] = {}
+        shard_rows = rows_by_shard(keys, model.shards)
+        servers: dict[Server, dict[int, np.ndarray]] = {}  # per server, its shards' rows of `keys`
         for shard in range(model.shards):
-            if not np.any(shard_of == shard):  # nothing to roll back here: every replica holds it
+            if shard not in shard_rows:  # nothing to roll back here: every replica holds it
                 rollback.written[shard] = (np.zeros(0, dtype=np.int64),) + (np.zeros(0),) * 3
                 rollback.waiting_shards.discard(shard)
                 continue
-            servers.setdefault(self.cluster.server(self.cluster.origin(m, shard)), []).append(shard)
+            servers.setdefault(self.cluster.server(self.cluster.origin(m, shard)), {})[shard] = shard_rows[shard]
         for rid in replicas:
             if rid.shard not in rollback.waiting_shards:
                 rollback.missing.pop(rid, None)
-        for server, shards in servers.items():
-            self.env.process(self._republish(m, rollback, server, shards, keys, values, shard_of))
+        for server, server_rows in servers.items():
+            self.env.process(self._republish(m, rollback, server, server_rows, keys, values))
         self._check_complete(m, rollback)
 
-    def _republish(self, m: int, rollback: _Rollback, server: Server, shards: list[int], keys: np.ndarray,
-                   values: np.ndarray, shard_of: np.ndarray) -> Iterator[simpy.Event]:
+    def _republish(self, m: int, rollback: _Rollback, server: Server, shard_rows: dict[int, np.ndarray],
+                   keys: np.ndarray, values: np.ndarray) -> Iterator[simpy.Event]:
         """The witness pushes a shard group's healthy values to its origin server, which writes
         them as new versions (the timing of a trainer's push)."""
         model = self.models[m]
-        yield from push(self.sim, self.cluster, self.witness_hosts[m], server, int(np.isin(shard_of, shards).sum()),
+        yield from push(self.sim, self.cluster, self.witness_hosts[m], server, sum(rows.size for rows in shard_rows.values()),
                         model.value_bytes, ROLLBACK_PUSH)
-        for shard in shards:
-            rows = shard_of == shard
+        for shard, rows in shard_rows.items():
             local = keys[rows] // model.shards
             origin = self.cluster.origin(m, shard)
             replica = self.cluster.replica(origin)

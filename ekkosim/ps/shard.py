@@ -19,6 +19,15 @@ from ekkosim.ps.update_cache import UpdateCache
 from ekkosim.ps.version import newer
 
 
+def rows_by_shard(keys: np.ndarray, shards: int) -> dict[int, np.ndarray]:
+    """Where each shard's keys are in `keys` (model keys; key k is in shard k mod `shards`): the
+    positions of each shard that has any, shards ascending, each shard's positions ascending."""
+    shard_of = keys % shards
+    by_shard = shard_of.argsort(kind="stable")
+    touched, starts = np.unique(shard_of[by_shard], return_index=True)
+    return dict(zip(touched.tolist(), np.split(by_shard, starts[1:])))
+
+
 class Change(NamedTuple):
     """What an apply changed: the keys, the versions (and classes) now held for them, and their
     versions before (to measure latency)."""

@@ -21,7 +21,7 @@ import simpy
 
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.shard import ShardReplica
+from ekkosim.ps.shard import ShardReplica, rows_by_shard
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
 from ekkosim.kernel import Randomness
@@ -62,11 +62,8 @@ def train(
         batch = source.batch(t, t_next)
         if len(batch) == 0:
             continue
-        shard_of = batch.keys % shards
-        by_shard = shard_of.argsort(kind="stable")  # a shard's rows stay in batch (key) order
-        touched, starts = np.unique(shard_of[by_shard], return_index=True)
         servers: dict[Server, dict[int, np.ndarray]] = {}  # per server, its shards' rows of the batch
-        for shard, rows in zip(touched.tolist(), np.split(by_shard, starts[1:])):
+        for shard, rows in rows_by_shard(batch.keys, shards).items():
             servers.setdefault(cluster.server(cluster.origin(model, shard)), {})[shard] = rows
         for server, shard_rows in servers.items():
             env.process(_push(sim, cluster, tracker, model, host, server, shard_rows, batch, service, grader))
