@@ -22,11 +22,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from ekkosim.input_file import size_text
 from ekkosim.pool import SchedulerError
-from ekkosim.results.run_folder import RunFolderError
+from ekkosim.results.manifest import RunFolderError
+from ekkosim.scenario import footprint
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.reference import json_schema
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.units import SIZE
+from ekkosim.scenario.user_code import ALLOW_CODE
 from ekkosim.scheduler.priority import PriorityFunctionError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -54,9 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--check", action="store_true",
                      help="check the sync's invariants as the run goes; a violation stops it (exit code 3)")
+    _add_trust_arguments(run)
 
-    validate = sub.add_parser("validate", help="check scenario files without running them")
+    validate = sub.add_parser("validate", help="check scenario files without running them (nothing is imported)")
     validate.add_argument("scenarios", type=Path, nargs="+")
+    _add_trust_arguments(validate)
 
     sub.add_parser("schema", help="print the scenario JSON Schema (for editors: ekkosim schema > ekkosim.schema.json)")
 
@@ -71,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--scenarios", type=Path, help="the scenarios folder (default: the one shipped)")
     reproduce.add_argument("--parameters", nargs="+", metavar="PATH",
                            help="sensitivity only: the --set paths to vary (default: every assumed parameter)")
+    _add_memory_argument(reproduce)
 
     sweep = sub.add_parser("sweep", help="run a base scenario at many points (a grid, a list, seeds); "
                            "a rerun skips the runs already complete")
@@ -78,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="where the runs and sweep.parquet go (default runs/<sweep name>/)")
     _add_pool_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_trust_arguments(sweep)
 
     plot = sub.add_parser("plot", help="update-latency CDFs of run folders")
     plot.add_argument("runs", type=Path, nargs="+", help="run folders of strategy ekko")
@@ -86,8 +94,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the user allows a scenario: to run Python code it names, and how much memory."""
+    parser.add_argument(ALLOW_CODE, action="store_true",
+                        help="run Python code the scenario names (scheduler.priority: 'module:function'); "
+                        "only for scenarios you trust")
+    _add_memory_argument(parser)
+
+
+def _add_memory_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-memory", type=_memory, default=footprint.DEFAULT_LIMIT_BYTES, metavar="SIZE",
+                        help="refuse a run whose estimated memory is above this (default "
+                        f"{size_text(footprint.DEFAULT_LIMIT_BYTES)}; e.g. 32GiB)")
+
+
+def _memory(text: str) -> float:
+    try:
+        value = SIZE.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_pool_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=2, help="runs at once (processes)")
+    parser.add_argument("--workers", type=_workers, default=2, help="runs at once (processes)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run on Dask instead: a scheduler's address, or "
                         "`local` for a LocalCluster of --workers processes")
 
@@ -227,7 +269,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     from ekkosim.sync.invariants import InvariantViolation
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    scenario = load(args.scenario, overrides)
+    scenario = load(args.scenario, overrides, allow_code=args.allow_code, max_memory=args.max_memory)
     out = args.out or runner.default_out(scenario)
     display = None if args.quiet else _ProgressDisplay(console)
     clock = {"now": 0.0}
@@ -271,25 +313,38 @@ def _validate(args: argparse.Namespace, console: Console) -> int:
     worst = EXIT_OK
     for path in args.scenarios:
         try:
-            scenario = load(path)
+            scenario = load(path, allow_code=args.allow_code, max_memory=args.max_memory)
         except ScenarioError as err:
             worst = EXIT_BAD_INPUT
             for problem in err.problems:
                 print(f"{path}: {problem}", file=sys.stderr)
         else:
-            console.print(f"{path}: ok ({scenario.name}, strategy {scenario.strategy})")
+            memory = size_text(footprint.estimate(scenario, _trace_bytes(scenario)).bytes)
+            console.print(f"{path}: ok ({scenario.name}, strategy {scenario.strategy}, about {memory} of memory)",
+                          soft_wrap=True)
     return worst
+
+
+def _trace_bytes(scenario: Scenario) -> int:
+    return scenario.trace_path.stat().st_size if scenario.trace_path is not None else 0
 
 
 def _reproduce(args: argparse.Namespace, console: Console) -> int:
     from ekkosim import reproduce
 
+    if args.parameters and args.experiment != "sensitivity":
+        print(f"error: --parameters is for `reproduce sensitivity` only, not {args.experiment}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     names = list(reproduce.ALL) if args.experiment == "all" else [args.experiment]
-    with _runs_bar("reproduce runs") as progress:
-        results = reproduce.reproduce(
-            names, args.out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
-            scenarios=args.scenarios or reproduce.SCENARIOS,
-            parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress)
+    try:
+        with _runs_bar("reproduce runs") as progress:
+            results = reproduce.reproduce(
+                names, args.out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
+                scenarios=args.scenarios or reproduce.SCENARIOS,
+                parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress)
+    except reproduce.RunFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     if args.json:
         rows = {name: [row.as_json() for row in rows] for name, rows in results.items()}
         print(json.dumps(rows if args.experiment == "all" else rows[args.experiment], indent=2))
@@ -307,17 +362,20 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> int:
-    from ekkosim.sweep import TABLE, read_sweep, run_sweep
+    from ekkosim.results.files import SWEEP_TABLE
+    from ekkosim.sweep import read_sweep, run_sweep
 
-    sweep = read_sweep(args.sweep)  # every point validated before any run starts
+    # every point validated before any run starts
+    sweep = read_sweep(args.sweep, allow_code=args.allow_code, max_memory=args.max_memory)
     out = args.out or Path("runs") / sweep.name
     try:
         with _runs_bar(f"sweep {sweep.name}", args.quiet) as progress:
-            result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress)
+            result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress,
+                               allow_code=args.allow_code, max_memory=args.max_memory)
     except KeyboardInterrupt:
-        console.print(f"interrupted; the complete runs stay in {out}, and a rerun makes the others", style="yellow")
+        print(f"interrupted; the complete runs stay in {out}, and a rerun makes the others", file=sys.stderr)
         return EXIT_INTERRUPTED
-    failed, table_path = result.failed, out / TABLE
+    failed, table_path = result.failed, out / SWEEP_TABLE
     if not args.quiet:
         table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
         for heading in ("run", *sweep.varied_paths, "seed", "digest or error"):
@@ -360,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                "plot": _plot}[args.command]
     try:
         return command(args, console)
+    except KeyboardInterrupt:  # a command with nothing of its own to say (`run` and `sweep` say where things stand)
+        print("ekkosim: interrupted; the runs that had not finished are marked INCOMPLETE", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ScenarioError as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from matplotlib.figure import Figure  # not pyplot: no display, and no backend forced on the caller
+
+from ekkosim.results.files import LATENCY
+from ekkosim.results.manifest import replace_file
+from ekkosim.results.read import LATENCY_COLUMNS, read_table
+from ekkosim.results.run_folder import finished_summary
 
 PERCENTILES = (50, 99)
 
 
 class PlotError(ValueError):
-    """A run folder that cannot be plotted (no latency table, not a finished run)."""
+    """A run folder that cannot be plotted (no latency table, not a finished run), or a file
+    the plot cannot be written to."""
 
 
 def latencies(run_dir: Path) -> dict[str, np.ndarray]:
-    """The latency table of a finished ekko run: column name to array."""
+    """The latency table of a finished ekko run: column name to array (RunFolderError if the
+    folder is not a finished run, or its table is damaged)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "summary.json").exists():
-        raise PlotError(f"{run_dir}: not a finished run (no summary.json)")
-    table = run_dir / "latency.parquet"
-    if not table.exists():
-        raise PlotError(f"{run_dir}: no latency.parquet (only strategy ekko measures update latency)")
-    columns = pq.read_table(table)
-    return {name: columns.column(name).to_numpy(zero_copy_only=False) for name in columns.column_names}
+    finished_summary(run_dir)
+    table = run_dir / LATENCY
+    if not os.path.lexists(table):
+        raise PlotError(f"{run_dir}: no {LATENCY} (only strategy ekko measures update latency)")
+    columns = read_table(table, LATENCY_COLUMNS)
+    arrays = {name: columns.column(name).to_numpy(zero_copy_only=False) for name in columns.column_names}
+    bad = ~(np.isfinite(arrays["latency_s"]) & (arrays["latency_s"] >= 0))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise PlotError(f"{table}: {int(bad.sum()):,} latencies are not finite and >= 0 "
+                        f"(row {first}: {arrays['latency_s'][first]}); ekkosim writes none such")
+    return arrays
 
 
 def _cdf(ax, values: np.ndarray, label: str) -> None:
@@ -62,7 +74,21 @@ def plot_cdfs(run_dirs: list[Path], out: Path, by_dc: bool = False, labels: list
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    return _save(fig, Path(out))
+
+
+def _save(fig: Figure, out: Path) -> Path:
+    """Write `fig` to exactly `out`, in the format its suffix names."""
+    formats = fig.canvas.get_supported_filetypes()
+    kind = out.suffix.lower().removeprefix(".")
+    if kind not in formats:
+        raise PlotError(f"--out {out}: the file name must end in a format matplotlib writes "
+                        f"({', '.join('.' + name for name in sorted(formats))})")
+    if os.path.lexists(out) and not out.is_file():
+        raise PlotError(f"--out {out}: not a regular file")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(out, lambda file: fig.savefig(file, format=kind, dpi=120))
+    except OSError as err:
+        raise PlotError(f"--out {out}: cannot write: {err.strerror or err}") from None
     return out

@@ -13,10 +13,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from ekkosim.pool import Job, run_jobs
-from ekkosim.scenario.load import EVERY, load, split_path
+from ekkosim.results.files import LATENCY
+from ekkosim.results.manifest import claim_folder
+from ekkosim.results.read import LATENCY_COLUMNS, read_table
+from ekkosim.scenario.load import EVERY, ScenarioError, load, split_path
+from ekkosim.scenario.units import shown
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TESTBED = "paper/testbed.yaml"
@@ -95,7 +98,7 @@ def _ablation_rows(plan: Plan, out: Path, under: str = "", prefix: str = "") -> 
 
 
 def _latency_row(config: str, paper_s: float, folder: Path, training_dc: str) -> Row:
-    table = pq.read_table(folder / "latency.parquet", columns=["dc", "latency_s"])
+    table = read_table(folder / LATENCY, LATENCY_COLUMNS)
     dc = table.column("dc").to_numpy(zero_copy_only=False)
     cross = table.column("latency_s").to_numpy()[dc != training_dc]
     if cross.size == 0:
@@ -112,10 +115,17 @@ def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
 
 
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
-    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
+    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers);
+    ScenarioError if `path` is not a number of the scenario."""
     node = scenario_data
-    for step in split_path(path):
-        node = node[0 if step == EVERY else step]  # `[*]`: the items are alike, read the first
+    try:
+        for step in split_path(path):
+            node = node[0 if step == EVERY else step]  # `[*]`: the items are alike, read the first
+    except (KeyError, IndexError, TypeError):
+        node = None
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise ScenarioError([f"--parameters {shown(path)}: not a number of the testbed scenario "
+                             "(a --set path such as sync.pull_interval)"])
     value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
     return f"{path}={value!r}"
 
@@ -166,6 +176,10 @@ EXPERIMENTS = {"ablation": ablation, "latency": latency, "baselines": baselines,
 ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity study is run on its own
 
 
+class RunFailed(RuntimeError):
+    """A run an experiment needs failed; the message names its folder and the error."""
+
+
 def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
               scenarios: Path = SCENARIOS,
               parameters: tuple[str, ...] = ASSUMED,
@@ -173,17 +187,21 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
     and its folder to `out`; experiments that need the same run name the same folder, and
-    `reproduce all` makes it once."""
+    `reproduce all` makes it once. Every run's scenario is validated, and every folder claimed
+    (`ekkosim.results.manifest`), before the first run starts."""
     plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
+    load(scenarios / TESTBED)  # before the experiments read it for their jobs
     jobs: dict[str, Job] = {}
     for name in names:
         for job in EXPERIMENTS[name].jobs(plan):
             if jobs.setdefault(job.folder, job) != job:
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
-    runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder) for job in jobs.values()]
+    for job in jobs.values():
+        load(scenarios / job.scenario, list(job.overrides))
+    runs = [replace(job, scenario=scenarios / job.scenario, folder=claim_folder(out, job.folder)) for job in jobs.values()]
     summaries = {}
     for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
         if outcome.error is not None:
-            raise RuntimeError(f"{out / folder}: {outcome.error}")
+            raise RunFailed(f"{out / folder}: {outcome.error}")
         summaries[folder] = outcome.summary
     return {name: EXPERIMENTS[name].rows(plan, out, summaries) for name in names}

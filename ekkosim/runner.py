@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,13 +9,15 @@ from pathlib import Path
 import yaml
 
 from ekkosim import __version__
-from ekkosim.results.run_folder import RunFolder
+from ekkosim.results.files import FLOWS, RESOLVED, TIMESERIES
+from ekkosim.results.manifest import RunFolderError
+from ekkosim.results.run_folder import RunFolder, finished_summary
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
-from ekkosim.scenario.load import load
+from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.user_code import priority_function
+from ekkosim.scheduler.priority import PriorityFunctionError
 from ekkosim.simulation import Simulation
-
-RESOLVED = "scenario.resolved.yaml"
 
 
 def default_out(scenario: Scenario) -> Path:
@@ -38,6 +39,10 @@ def run(
     """Simulate `scenario` and write its run folder; return the summary (as in summary.json).
     `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`)."""
     started = time.perf_counter()
+    try:
+        priority_function(scenario)  # the user's code, if allowed, imported and checked before any file is written
+    except PriorityFunctionError as err:
+        raise ScenarioError([f"scheduler.priority: {err}"]) from None
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
     sim = Simulation(scenario, check=check)
@@ -45,8 +50,8 @@ def run(
         on_start(sim)
     sim.run(on_progress)
     flows = flows_table(sim)
-    folder.write_table("flows.parquet", flows)
-    folder.write_table("timeseries.parquet", timeseries_table(sim))
+    folder.write_table(FLOWS, flows)
+    folder.write_table(TIMESERIES, timeseries_table(sim))
     for name, columns in sim.outcome.tables().items():
         folder.write_table(name, columns)
     summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
@@ -57,7 +62,7 @@ def run(
 def run_or_load(path: Path, out: Path, overrides: list[str] = ()) -> dict:
     """The summary of the finished run in `out`, or of a run of the scenario file at `path` (with
     `--set`-style `overrides`) written there now; notebooks rerun cheaply this way."""
-    summary = out / "summary.json"
-    if summary.exists():
-        return json.loads(summary.read_text())
-    return run(load(path, list(overrides)), out)
+    try:
+        return finished_summary(out)
+    except RunFolderError:
+        return run(load(path, list(overrides)), out)

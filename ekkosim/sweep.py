@@ -11,10 +11,11 @@ and summary numbers (wall time left out, so the same runs give the same bytes).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
-import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,13 +24,16 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ekkosim.pool import Job, Outcome, run_jobs
-from ekkosim.results.run_folder import SUMMARY, WALL_CLOCK_FIELDS, atomic_write
+from ekkosim.results.files import SWEEP_TABLE
+from ekkosim.results.manifest import OwnedFolder, RunFolderError
+from ekkosim.results.run_folder import WALL_CLOCK_FIELDS, finished_summary
 from ekkosim.runner import resolved_yaml
-from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
+from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
+from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, read_yaml, split_path, validate, with_overrides
 from ekkosim.scenario.schema import Name
 
-TABLE = "sweep.parquet"
 COMPLETE, FAILED = "complete", "failed"
+MAX_POINTS = 10_000  # runs in one sweep: each is validated before any starts, a second or so per hundred
 
 
 def _override_path(path: str) -> str:
@@ -63,6 +67,16 @@ class SweepFile(BaseModel):
                                                                     "(default: the scenario's seed).")
 
 
+def _repeated(values: list) -> int | None:
+    """The index of the first value equal to an earlier one (None if all differ)."""
+    seen = []
+    for i, value in enumerate(values):
+        if value in seen:
+            return i
+        seen.append(value)
+    return None
+
+
 def value_text(value: Any) -> str:
     """A YAML value as `--set` takes it on one line: 4800Mbps, false, 0.5, [a, b]."""
     return yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix("\n...\n").strip()
@@ -90,8 +104,9 @@ class Sweep:
         return list(dict.fromkeys(path for point in self.points for path in point.varied))
 
 
-def read_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file, and every one of its points against the base scenario."""
+def read_sweep(path: str | Path, allow_code: bool = False, max_memory: float = DEFAULT_LIMIT_BYTES) -> Sweep:
+    """Read and validate a sweep file, and every one of its points against the base scenario
+    (`allow_code`, `max_memory`: as `ekkosim.scenario.validate` takes them, for every point)."""
     path = Path(path)
     data = read_yaml(path)
     if not isinstance(data, dict):
@@ -101,37 +116,63 @@ def read_sweep(path: str | Path) -> Sweep:
         spec = SweepFile.model_validate(data)
     except ValidationError as err:
         raise ScenarioError([f"{path}: {problem}" for problem in field_problems(err, data)]) from None
+    _check_nonsense(path, spec)
     scenario = (path.parent / spec.scenario).resolve()
+    base = read_yaml(scenario)
+
+    def check(where: str, overrides: list[str]):
+        """The base scenario with `overrides`, validated; its problems name the sweep's field."""
+        try:
+            return validate(with_overrides(copy.deepcopy(base), overrides), source_dir=scenario.parent,
+                            allow_code=allow_code, max_memory=max_memory)
+        except ScenarioError as err:
+            raise ScenarioError([f"{path}: {where}: {problem}" for problem in err.problems]) from None
+
     fixed = [f"{key}={value_text(value)}" for key, value in spec.set.items()]
-    _check(path, "scenario", scenario, [])
-    _check(path, "set", scenario, fixed)
+    check("scenario", [])
+    check("set", fixed)
     for i, run in enumerate(spec.runs):
         for key, value in run.items():
-            _check(path, f"runs[{i}]", scenario, [*fixed, f"{key}={value_text(value)}"])
+            check(f"runs[{i}]", [*fixed, f"{key}={value_text(value)}"])
     for key, values in spec.grid.items():
         for value in values:
-            _check(path, "grid", scenario, [*fixed, f"{key}={value_text(value)}"])
-    combinations = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())]
-    varied = [{key: value_text(value) for key, value in {**run, **cell}.items()}
-              for run in spec.runs for cell in combinations]
+            check("grid", [*fixed, f"{key}={value_text(value)}"])
     seeds = [None] if spec.seeds is None else spec.seeds
     points = []
-    width = max(3, len(str(len(varied) * len(seeds) - 1)))
-    for index, (values, seed) in enumerate(itertools.product(varied, seeds)):
+    width = max(3, len(str(_count(spec) - 1)))
+    for index, (values, seed) in enumerate(itertools.product(_varied(spec), seeds)):
         overrides = (*fixed, *(f"{key}={value}" for key, value in values.items()),
                      *(() if seed is None else (f"seed={seed}",)))
-        resolved = _check(path, f"run {index} ({' '.join(overrides[len(fixed):])})", scenario, list(overrides))
+        resolved = check(f"run {index} ({' '.join(overrides[len(fixed):])})", list(overrides))
         digest = hashlib.sha256(resolved_yaml(resolved).encode()).hexdigest()
         points.append(Point(index, values, resolved.seed, f"{index:0{width}d}-{digest[:8]}", overrides))
     return Sweep(spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"), scenario, points)
 
 
-def _check(sweep_path: Path, where: str, scenario: Path, overrides: list[str]):
-    """The base scenario with `overrides`, validated; its problems name the sweep's field."""
-    try:
-        return load(scenario, overrides)
-    except ScenarioError as err:
-        raise ScenarioError([f"{sweep_path}: {where}: {problem}" for problem in err.problems]) from None
+def _count(spec: SweepFile) -> int:
+    return len(spec.runs) * math.prod(len(values) for values in spec.grid.values()) * len(spec.seeds or [None])
+
+
+def _varied(spec: SweepFile) -> Iterator[dict[str, str]]:
+    """The points' overrides (path to value, as text), one at a time: for each of `runs`, each
+    combination of `grid`, the last path varying fastest."""
+    for run in spec.runs:
+        for values in itertools.product(*spec.grid.values()):
+            yield {key: value_text(value) for key, value in {**run, **dict(zip(spec.grid, values))}.items()}
+
+
+def _check_nonsense(path: Path, spec: SweepFile) -> None:
+    """A sweep too large to validate, or one that would make the same run twice."""
+    count = _count(spec)
+    if count > MAX_POINTS:
+        sizes = " x ".join(str(n) for n in (len(spec.runs), *map(len, spec.grid.values()), len(spec.seeds or [None])))
+        raise ScenarioError([f"{path}: grid: {count:,} runs ({sizes}), more than {MAX_POINTS:,}: split the sweep"])
+    repeats = [("seeds", _repeated(spec.seeds or []), spec.seeds), ("runs", _repeated(spec.runs), spec.runs)]
+    repeats += [(f"grid.{key}", _repeated(values), values) for key, values in spec.grid.items()]
+    for where, i, values in repeats:
+        if i is not None:
+            raise ScenarioError([f"{path}: {where}[{i}]: {value_text(values[i])} is given twice: "
+                                 "the same run would be made twice"])
 
 
 @dataclass(frozen=True)
@@ -147,21 +188,34 @@ class SweepResult:
 
 
 def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None = None,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> SweepResult:
+              progress: Callable[[int, int], None] = lambda done, total: None, allow_code: bool = False,
+              max_memory: float = DEFAULT_LIMIT_BYTES) -> SweepResult:
     """Run the points whose folders are not complete, then write `sweep.parquet` for all of them.
-    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped)."""
-    out = Path(out).resolve()
+    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped).
+    A point's folder counts as complete only if it holds the finished run of that point; any
+    other is made again."""
+    owner = OwnedFolder(Path(out).resolve())
     outcomes: dict[int, Outcome] = {}
     for point in sweep.points:
-        summary = out / point.folder / SUMMARY
-        if summary.exists():
-            outcomes[point.index] = Outcome(json.loads(summary.read_text()))
+        summary = _finished(owner.path / point.folder, point)
+        if summary is not None:
+            outcomes[point.index] = Outcome(summary)
     todo = [point for point in sweep.points if point.index not in outcomes]
-    jobs = [Job(sweep.scenario, point.overrides, out / point.folder) for point in todo]
+    jobs = [Job(sweep.scenario, point.overrides, owner.subfolder(point.folder), allow_code, max_memory)
+            for point in todo]
     outcomes.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
     result = SweepResult([outcomes[point.index] for point in sweep.points], len(sweep.points) - len(todo))
-    _write_table(sweep, result, out / TABLE)
+    _write_table(sweep, result, owner)
     return result
+
+
+def _finished(folder: Path, point: Point) -> dict | None:
+    """The summary of `point`'s finished run in `folder`, or None (no run, or not this one)."""
+    try:
+        summary = finished_summary(folder)
+    except RunFolderError:
+        return None
+    return summary if summary["seed"] == point.seed else None
 
 
 def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
@@ -175,7 +229,7 @@ def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
     return columns
 
 
-def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
+def _write_table(sweep: Sweep, result: SweepResult, owner: OwnedFolder) -> None:
     import pyarrow as pa  # here, so that reading a sweep file stays fast
     import pyarrow.parquet as pq
 
@@ -190,5 +244,4 @@ def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
         rows.append(row)
     names = list(dict.fromkeys(key for row in rows for key in row))
     table = pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda p: pq.write_table(table, p))
+    owner.write(SWEEP_TABLE, lambda file: pq.write_table(table, file))

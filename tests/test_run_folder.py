@@ -20,6 +20,8 @@ from tests.conftest import REPO, SCENARIOS, run_cli
 def test_run_folder_contents(small, tmp_path):
     summary = run(validate(small), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "flows.parquet", "manifest.json", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
+    assert sorted(json.loads((tmp_path / "manifest.json").read_text())["files"]) == [
         "flows.parquet", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
@@ -112,7 +114,7 @@ def test_out_that_is_a_file_or_a_foreign_folder_exits_2(small, write_scenario, t
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     result = run_cli("run", str(scenario), "--out", str(tmp_path / "mine"), "--quiet")
-    assert result.returncode == 2 and "not an ekkosim run folder" in result.stderr
+    assert result.returncode == 2 and "holds 1 entry that ekkosim did not write ('thesis.tex'" in result.stderr
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
     assert "Traceback" not in result.stderr
 

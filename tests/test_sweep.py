@@ -14,7 +14,7 @@ import yaml
 
 import ekkosim
 from ekkosim.cli import main
-from ekkosim.results.run_folder import RunFolderError
+from ekkosim.results.manifest import RunFolderError
 from ekkosim.runner import resolved_yaml
 from ekkosim.sweep import read_sweep
 from tests.conftest import REPO, SCENARIOS
@@ -127,15 +127,19 @@ def test_a_killed_sweep_reruns_only_the_missing_runs(tmp_path, capsys):
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
     sweep_file = _sweep_file(tmp_path, grid={"sync.pull_interval": ["10ms", "50ms"]})
     good, bad = (tmp_path / "out" / point.folder for point in read_sweep(sweep_file).points)
-    bad.mkdir(parents=True)
-    (bad / "notes.txt").write_text("not a run")  # the run cannot use its folder
+    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    (bad / "summary.json").unlink()  # the run must be made again ...
+    (bad / "notes.txt").write_text("not a run")  # ... and cannot use its folder, which holds a file not its own
     assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1"]) == 3
-    assert capsys.readouterr().err == (f"error: 1 of 2 runs failed: {bad.name} "
-                                       f"(errors in {tmp_path / 'out' / 'sweep.parquet'})\n")
+    captured = capsys.readouterr()
+    assert "2 runs, 1 already complete" in captured.out
+    assert captured.err == (f"error: 1 of 2 runs failed: {bad.name} "
+                            f"(errors in {tmp_path / 'out' / 'sweep.parquet'})\n")
     table = ekkosim.load_sweep(tmp_path / "out")
     assert table["status"].tolist() == ["complete", "failed"]
     assert table["error"].isna().tolist() == [True, False]
-    assert table["error"][1] == f"RunFolderError: {bad}: holds files but is not an ekkosim run folder; choose another --out"
+    assert table["error"][1] == (f"RunFolderError: {bad}: holds 1 entry that ekkosim did not write ('notes.txt'; "
+                                 "its manifest.json does not list it): choose another --out")
     assert table["digest"].isna().tolist() == table["cross_dc_latency_s"].isna().tolist() == [False, True]
     # the leading columns, then the summary's numbers flattened; no wall time, so the bytes are deterministic
     assert list(table.columns[:7]) == ["run", "folder", "sync.pull_interval", "seed", "status", "error", "digest"]

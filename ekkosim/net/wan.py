@@ -6,15 +6,19 @@ reached, and the topology builds links and routes from it. Bandwidths here are b
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import networkx as nx
 
+from ekkosim.input_file import read_bytes
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.units import shown
 
 SPEED_IN_FIBRE_M_PER_S = 2.0e8  # about 2/3 of the speed of light
 EARTH_RADIUS_M = 6.371e6
+MAX_GRAPHML_BYTES = 64 * 2**20  # the Internet Topology Zoo's largest file is under 1 MB
 
 
 def _great_circle_m(a: dict, b: dict) -> float:
@@ -27,12 +31,15 @@ def read_graphml(path: Path) -> nx.Graph:
     """A WAN graph from GraphML: nodes named by their `label` (else id), edges with optional
     `latency_s` (else from node coordinates) and `bandwidth_bps` (else LinkSpeedRaw, else unset)."""
     try:
-        raw = nx.read_graphml(path)
+        raw = nx.read_graphml(io.BytesIO(read_bytes(path, MAX_GRAPHML_BYTES)))
     except (nx.NetworkXError, SyntaxError) as err:  # ElementTree's ParseError is a SyntaxError
         raise ValueError(f"not GraphML: {err}") from None
     names = {node: str(attrs.get("label", node)) for node, attrs in raw.nodes(data=True)}
-    if len(set(names.values())) != len(names):
-        names = {node: str(node) for node in raw.nodes}  # labels clash: fall back to ids
+    seen: dict[str, str] = {}
+    for node, name in names.items():  # a DC is found by its label: two nodes with one label are two candidates
+        if name in seen:
+            raise ValueError(f"nodes {shown(seen[name])} and {shown(node)} have the same label {shown(name)}")
+        seen[name] = node
     graph = nx.Graph()
     graph.add_nodes_from(names[n] for n in raw.nodes)
     for u, v, attrs in raw.edges(data=True):

@@ -2,7 +2,9 @@
 
 While a run writes, the folder holds a file `INCOMPLETE`; every file is written under a
 temporary name and renamed into place; `summary.json` comes last, and only then does
-`INCOMPLETE` go. A folder with `summary.json` is a finished run; one with `INCOMPLETE` is not.
+`INCOMPLETE` go. A folder with `summary.json` and no `INCOMPLETE` is a finished run. The
+folder's manifest (`ekkosim.results.manifest`) lists every file the run wrote, so a rerun into
+it clears exactly those, and a folder holding anything else is refused.
 The digest is a sha256 over every deterministic byte of the results (the resolved scenario,
 each table's contents, the summary without wall-clock fields), independent of file formats.
 """
@@ -12,21 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-INCOMPLETE = "INCOMPLETE"
-SUMMARY = "summary.json"
+from ekkosim.input_file import InputFileError, read_bytes
+from ekkosim.results.files import INCOMPLETE, SUMMARY
+from ekkosim.results.manifest import OwnedFolder, RunFolderError
+from ekkosim.scenario.units import shown
+
 WALL_CLOCK_FIELDS = ("wall_time_s", "digest")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    write(partial)
-    os.replace(partial, path)
+MAX_SUMMARY_BYTES = 64 * 2**20
+# What every summary holds, with its type: a summary.json without them is not one ekkosim wrote.
+SUMMARY_FIELDS = {"scenario": str, "seed": int, "strategy": str, "complete": bool, "sim_time_s": (int, float),
+                  "digest": str}
 
 
 def table_digest(name: str, columns: dict[str, np.ndarray | list]) -> bytes:
@@ -42,38 +45,28 @@ def table_digest(name: str, columns: dict[str, np.ndarray | list]) -> bytes:
     return h.digest()
 
 
-class RunFolderError(ValueError):
-    """The results folder cannot be used: not creatable, or holding files of something else."""
-
-
 class RunFolder:
     """Writes one run's results into `path`, atomically file by file, summary last.
 
-    The folder must be new, empty, or an earlier run's folder (it has `summary.json` or
-    `INCOMPLETE`); an earlier run's files are removed first, so none of them can be taken for
-    this run's.
+    The folder must be new, empty, or an earlier run's folder (its manifest lists everything in
+    it); the earlier run's files are removed first, so none of them can be taken for this run's.
     """
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            earlier = sorted(self.path.iterdir())
-        except OSError as err:
-            raise RunFolderError(f"{self.path}: cannot use as a results folder: {err.strerror or err}") from None
-        if earlier and not any((self.path / marker).exists() for marker in (SUMMARY, INCOMPLETE)):
-            raise RunFolderError(f"{self.path}: holds files but is not an ekkosim run folder; choose another --out")
-        (self.path / INCOMPLETE).write_text("this run has not finished; its files are partial\n")
-        for entry in earlier:
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            elif entry.name != INCOMPLETE:
-                entry.unlink()
+        self.folder = OwnedFolder(path)
+        self.path = self.folder.path
+        # first: from here on the folder says it is not a finished run, whatever else it holds
+        self.folder.write(INCOMPLETE, lambda f: f.write(b"this run has not finished; its files are partial\n"))
+        self.folder.clear(keep=(INCOMPLETE,))
         self._digest = hashlib.sha256()
+
+    def write_file(self, name: str, write: Callable[[BinaryIO], None]) -> None:
+        """Write a file of the run that no digest covers (a figure), through `write(file)`."""
+        self.folder.write(name, write)
 
     def write_text(self, name: str, text: str) -> None:
         self._digest.update(name.encode() + b"\0" + text.encode("utf-8"))
-        atomic_write(self.path / name, lambda p: p.write_text(text, encoding="utf-8"))
+        self.folder.write(name, lambda f: f.write(text.encode("utf-8")))
 
     def write_table(self, name: str, columns: dict[str, np.ndarray | list]) -> None:
         import pyarrow as pa  # here, so that commands which write no table start fast
@@ -81,7 +74,7 @@ class RunFolder:
 
         self._digest.update(table_digest(name, columns))
         table = pa.table({column: pa.array(np.asarray(values)) for column, values in columns.items()})
-        atomic_write(self.path / name, lambda p: pq.write_table(table, p))
+        self.folder.write(name, lambda f: pq.write_table(table, f))
 
     def finish(self, summary: dict) -> dict:
         """Write `summary.json` with the digest filled in, then mark the run complete."""
@@ -89,6 +82,30 @@ class RunFolder:
         self._digest.update(json.dumps(deterministic, sort_keys=True, allow_nan=False).encode())
         summary = {**summary, "digest": self._digest.hexdigest()}
         text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
-        atomic_write(self.path / SUMMARY, lambda p: p.write_text(text, encoding="utf-8"))
-        (self.path / INCOMPLETE).unlink()
+        self.folder.write(SUMMARY, lambda f: f.write(text.encode("utf-8")))
+        self.folder.remove(INCOMPLETE)
         return summary
+
+
+def finished_summary(path: Path) -> dict:
+    """The summary of the finished run in folder `path`; RunFolderError (one line, saying why)
+    if it is not one: no summary, `INCOMPLETE` beside it, or a summary.json that ekkosim did
+    not write as it stands (not a file, not JSON, fields missing or of the wrong type)."""
+    path = Path(path)
+    summary_path = path / SUMMARY
+    if os.path.lexists(path / INCOMPLETE) or not os.path.lexists(summary_path):
+        raise RunFolderError(f"{path}: not a finished run (no {SUMMARY}; a run that stopped leaves {INCOMPLETE})")
+    try:
+        summary = json.loads(read_bytes(summary_path, MAX_SUMMARY_BYTES, follow_links=False))
+    except InputFileError as err:
+        raise RunFolderError(f"{summary_path}: {err}") from None
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise RunFolderError(f"{summary_path}: not JSON ({shown(str(err))})") from None
+    if not isinstance(summary, dict):
+        raise RunFolderError(f"{summary_path}: not a run's summary (a JSON {type(summary).__name__}, not an object)")
+    for field, kind in SUMMARY_FIELDS.items():
+        value = summary.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise RunFolderError(f"{summary_path}: not a run's summary ({field}: "
+                                 f"{'missing' if field not in summary else shown(value)})")
+    return summary

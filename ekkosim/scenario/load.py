@@ -15,12 +15,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ekkosim.input_file import InputFileError, read_bytes, regular_file_size
 from ekkosim.net.wan import read_graphml, wan_graph
-from ekkosim.scenario import references
+from ekkosim.scenario import footprint, references, user_code
 from ekkosim.scenario.schema import FAULT_KINDS, Scenario
 from ekkosim.scenario.units import shown
-from ekkosim.scheduler.priority import PriorityFunctionError, check_priority_function, load_priority_function
-from ekkosim.workload.trace import TraceError, read_trace
+from ekkosim.scheduler.priority import PriorityFunctionError
+from ekkosim.workload.trace import MAX_TRACE_BYTES, TraceError, read_trace
+
+MAX_YAML_BYTES = 16 * 2**20  # a scenario or sweep file; 8,000 data centers take 0.5 MB
+# Values a YAML document may expand to through its aliases (`*a`), counted as if each alias
+# were a copy: an alias of an alias of ... (the "billion laughs") is a few lines that expand
+# to billions, which validating or printing would walk one by one.
+MAX_YAML_VALUES = 1_000_000
 
 
 class ScenarioError(Exception):
@@ -44,6 +51,38 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read{what} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
             ) from None
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond MAX_YAML_VALUES values. Counted over the
+    node graph depth first, each node once (its expanded size remembered): time linear in the text."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted_children = stack.pop()
+        if counted_children:
+            # a child still being visited is an anchor inside itself, counted once: PyYAML refuses it later
+            size = 1 + sum(sizes.get(id(child), 1) for child in _children(node))
+            if size > MAX_YAML_VALUES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"aliases expand this value to more than {MAX_YAML_VALUES:,} values", node.start_mark)
+            sizes[id(node)] = size
+            visiting.discard(id(node))
+        elif id(node) not in sizes and id(node) not in visiting:
+            visiting.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
@@ -165,8 +204,8 @@ def _location(loc: tuple[str | int, ...]) -> str:
     for step in loc:
         if isinstance(step, int) or step == EVERY:
             text += f"[{step}]"
-        elif not _NAME.fullmatch(step):  # a key no field has, such as "a b" or "x\n": quoted, on one line
-            text += f"[{step!r}]"
+        elif not _NAME.fullmatch(step) or len(step) > 60:  # a key no field has, such as "a b", "x\n" or
+            text += f"[{shown(step)}]"                      # 100,000 letters: quoted, on one line, cut
         else:
             text += f".{step}" if text else str(step)
     return text or "(scenario)"
@@ -228,14 +267,25 @@ def kind_of(data: Any) -> str:
     return "empty" if data is None else f"a {type(data).__name__}"
 
 
-def validate(data: Any, source_dir: Path | None = None) -> Scenario:
-    """Validate raw scenario data; raise ScenarioError with every problem found."""
+def validate(data: Any, source_dir: Path | None = None, *, allow_code: bool = False,
+             max_memory: float = footprint.DEFAULT_LIMIT_BYTES) -> Scenario:
+    """Validate raw scenario data; raise ScenarioError with every problem found. Nothing is
+    imported: a scenario that names code is refused unless `allow_code` (or the code is a
+    registered entry point; `ekkosim.scenario.user_code`). A run that would need more than
+    `max_memory` bytes is refused before anything is built (`ekkosim.scenario.footprint`)."""
     if not isinstance(data, dict):
         raise ScenarioError([f"(scenario): expected a mapping of sections, got {kind_of(data)}"])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(field_problems(err, data)) from None
+    trace_bytes = 0
+    if scenario.workload.trace is not None:
+        scenario._trace_path = _resolve(scenario.workload.trace, source_dir)
+        try:
+            trace_bytes = regular_file_size(scenario.trace_path, MAX_TRACE_BYTES)
+        except InputFileError as err:
+            raise ScenarioError([f"workload.trace: {scenario.trace_path}: {err}"]) from None
     graphml_nodes = None
     if scenario.topology.graphml is not None:
         scenario._graphml_path = _resolve(scenario.topology.graphml, source_dir)
@@ -243,21 +293,23 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
             graphml_nodes = set(read_graphml(scenario.graphml_path).nodes)
         except (OSError, ValueError) as err:
             raise ScenarioError([f"topology.graphml: cannot read {str(scenario.graphml_path)!r}: {err}"]) from None
+    problems = list(references.check(scenario, graphml_nodes))
+    if problems:
+        raise ScenarioError([f"{path}: {message}" for path, message in problems])
+    too_large = footprint.estimate(scenario, trace_bytes).problem(max_memory)
+    if too_large is not None:  # before the trace is read and the WAN graph is built
+        raise ScenarioError([": ".join(too_large)])
     if scenario.workload.trace is not None:
-        scenario._trace_path = _resolve(scenario.workload.trace, source_dir)
         try:
             scenario._traces = read_trace(scenario.trace_path, scenario.models)
         except TraceError as err:
             raise ScenarioError([f"workload.trace: {err}"]) from None
     if scenario.scheduler.enabled and scenario.scheduler.priority is not None:
         try:
-            scenario._priority_function = load_priority_function(scenario.scheduler.priority, source_dir)
-            check_priority_function(scenario.priority_function)
+            scenario._priority_ref = user_code.check(scenario.scheduler.priority, source_dir, allow_code)
         except PriorityFunctionError as err:
             raise ScenarioError([f"scheduler.priority: {err}"]) from None
-    problems = list(references.check(scenario, graphml_nodes))
-    if not problems:
-        problems = list(references.check_paths(scenario, wan_graph(scenario)))
+    problems = list(references.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     return scenario
@@ -271,20 +323,28 @@ def _resolve(name: str, source_dir: Path | None) -> Path:
 def read_yaml(path: Path) -> Any:
     """The YAML file at `path`, parsed; an unreadable file or bad YAML is a ScenarioError naming it."""
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ScenarioError([f"{path}: cannot read: {err.strerror or err}"]) from None
+        raw = read_bytes(path, MAX_YAML_BYTES)
+    except InputFileError as err:
+        raise ScenarioError([f"{path}: {err}"]) from None
     return parse_yaml(raw, str(path))
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
-    """Read, override and validate the scenario file at `path`."""
+def load(path: str | Path, overrides: list[str] = (), *, allow_code: bool = False,
+         max_memory: float = footprint.DEFAULT_LIMIT_BYTES) -> Scenario:
+    """Read, override and validate the scenario file at `path` (`validate` says what
+    `allow_code` and `max_memory` allow)."""
     path = Path(path)
-    data = read_yaml(path)
+    data = with_overrides(read_yaml(path), overrides)
+    return validate(data, source_dir=path.parent, allow_code=allow_code, max_memory=max_memory)
+
+
+def with_overrides(data: Any, overrides: list[str]) -> Any:
+    """Raw scenario data (changed in place) with `--set`-style `overrides` applied; data that is
+    not a mapping is left for `validate` to refuse."""
     for assignment in overrides:
         if data is None:
             data = {}
         if not isinstance(data, dict):
             break
         apply_override(data, assignment)
-    return validate(data, source_dir=path.parent)
+    return data

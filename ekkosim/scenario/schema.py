@@ -574,8 +574,10 @@ class Scheduler(Section):
     )
     sample_window: int = Field(4096, ge=1, le=10**7, description="Samples the mean magnitude is taken over (assumption).")
     priority: str | None = Field(
-        None, description="A user priority function, 'package.module:function', called with a batch's "
-        "Features and returning one priority per update; default Ekko's formula.",
+        None, description="A user priority function, called with a batch's Features and returning one "
+        "priority per update: 'package.module:function' (Python code: runs only with --allow-code), or the "
+        "name of a function an installed package registers under the entry-point group ekkosim.priority; "
+        "default Ekko's formula.",
     )
 
 
@@ -624,7 +626,8 @@ class Scenario(Section):
     _graphml_path: Path | None = PrivateAttr(None)
     _trace_path: Path | None = PrivateAttr(None)
     _traces: dict | None = PrivateAttr(None)  # the parsed trace, model name to its updates
-    _priority_function: Any = PrivateAttr(None)  # `scheduler.priority`, imported and checked
+    _priority_ref: Any = PrivateAttr(None)  # `scheduler.priority` as the user allowed it (scenario.user_code)
+    _priority_function: Any = PrivateAttr(None)  # and imported, once a run starts
 
     @property
     def graphml_path(self) -> Path | None:
@@ -638,11 +641,6 @@ class Scenario(Section):
     def traces(self) -> dict | None:
         """The updates of `workload.trace` per model name, as the loader read them."""
         return self._traces
-
-    @property
-    def priority_function(self):
-        """The user's priority function of `scheduler.priority`, as the loader imported it."""
-        return self._priority_function
 
     @property
     def training_dc(self) -> DataCenter:

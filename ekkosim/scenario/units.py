@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -49,10 +50,18 @@ def cut(text: str, limit: int = 60) -> str:
 
 
 def shown(value: object, limit: int = 60) -> str:
-    """`repr(value)` cut to `limit` characters."""
+    """`repr(value)` cut to `limit` characters, in time that does not grow with the value: a
+    string is cut before it is quoted, a container shows its first few items, a few levels deep."""
     if isinstance(value, int) and value.bit_length() > 4 * limit:  # repr of a huge int is slow, or refused
         return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
-    return cut(repr(value), limit)
+    if isinstance(value, (str, bytes)):
+        return cut(repr(value[: limit + 1]), limit)
+    return cut(_SHORT.repr(value), limit)
+
+
+_SHORT = reprlib.Repr()  # a repr of the first items of a value's first levels
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, 60, 60, 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfrozenset = _SHORT.maxdeque = 6
 
 
 @dataclass(frozen=True)

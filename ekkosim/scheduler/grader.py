@@ -14,6 +14,7 @@ import numpy as np
 
 from ekkosim.kernel import Randomness
 from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.user_code import priority_function
 from ekkosim.scheduler.priority import Features, PriorityClassifier, call_priority_function, ekko_priority
 from ekkosim.scheduler.sampler import MagnitudeSampler
 
@@ -27,7 +28,7 @@ class PriorityGrader:
             for model in scenario.models
         ]
         self.classifier = PriorityClassifier(config.top_percent)
-        self.function = scenario.priority_function or functools.partial(
+        self.function = priority_function(scenario) or functools.partial(
             ekko_priority, new_key_priority=config.new_key_priority)
 
     def grade(self, model: int, magnitudes: np.ndarray, is_new: np.ndarray, now: float) -> np.ndarray:

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,14 +115,17 @@ class PriorityFunctionError(ValueError):
 
 PriorityFunction = Callable[[Features], np.ndarray]
 
+_IDENTIFIERS = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+MODULE_FUNCTION = re.compile(rf"^{_IDENTIFIERS}:{_IDENTIFIERS}$")  # "package.module:Class.method"
+
 
 def load_priority_function(spec: str, near: Path | None = None) -> PriorityFunction:
     """Import the function named by "package.module:function" (the function part may be dotted,
     "module:Class.method"): from the module's file in folder `near` (the scenario's) if it is
     there, else as an installed module. Check it with `check_priority_function` before a run."""
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute or ":" in attribute:
+    if not MODULE_FUNCTION.match(spec):  # no path: "/abs/dir/evil:f" would import any file
         raise PriorityFunctionError(f"'{spec}' is not of the form 'package.module:function'")
+    module_name, _, attribute = spec.partition(":")
     beside = None if near is None else near / (module_name.replace(".", "/") + ".py")
     try:
         if beside is not None and beside.is_file():

@@ -15,6 +15,7 @@ import numpy as np
 
 from ekkosim.manager.state import StateManager
 from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.results.files import LATENCY, QUALITY
 from ekkosim.simulation import Outcome, Simulation
 from ekkosim.sync.cluster import Cluster
 from ekkosim.sync.faults import FaultSchedule
@@ -57,9 +58,9 @@ class EkkoOutcome(Outcome):
         }
 
     def tables(self) -> dict[str, dict]:
-        tables = {"latency.parquet": self.latency_table}
+        tables = {LATENCY: self.latency_table}
         if self.service is not None:
-            tables["quality.parquet"] = self.service.table()
+            tables[QUALITY] = self.service.table()
         return tables
 
     def summary(self) -> dict:

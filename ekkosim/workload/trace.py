@@ -21,11 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ekkosim.input_file import InputFileError, read_bytes
 from ekkosim.scenario.schema import Model
 from ekkosim.scenario.units import cut, shown
 from ekkosim.workload.batch import UpdateBatch
 
 COLUMNS = ("time_s", "model", "key", "magnitude")
+MAX_TRACE_BYTES = 2**30  # tens of millions of rows; the scenario's memory estimate counts what it takes parsed
 
 # The decimal numbers a text field may hold (also inf and nan, rejected later as not finite);
 # pyarrow's cast to float64 accepts every one of them.
@@ -95,9 +97,9 @@ def read_trace(path: Path, models: list[Model]) -> dict[str, TraceUpdates]:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise TraceError(f"{path}: cannot read the file ({error.strerror or error})") from None
+        data = read_bytes(path, MAX_TRACE_BYTES)
+    except InputFileError as error:
+        raise TraceError(f"{path}: {error}") from None
     if not data.strip():
         raise TraceError(f"{path}: empty file (a header row is required)")
     return data

@@ -79,7 +79,7 @@ def test_a_users_priority_function_next_to_the_scenario_is_used(tmp_path, write_
         "import numpy as np\n\ndef newest_first(features):\n    return features.is_new.astype(float)\n")
     scenario = served()
     scenario["scheduler"] = {"enabled": True, "priority": "mypriority:newest_first"}
-    result = run_cli("run", str(write_scenario(scenario)), "--out", str(tmp_path / "run"), "--quiet")
+    result = run_cli("run", str(write_scenario(scenario)), "--out", str(tmp_path / "run"), "--quiet", "--allow-code")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # only creating updates get a priority above zero, and 1% of updates create a key
@@ -96,18 +96,20 @@ def test_a_bad_priority_function_is_refused_before_the_run(tmp_path, write_scena
     (tmp_path / "badpriority.py").write_text(code)
     scenario = served()
     scenario["scheduler"] = {"enabled": True, "priority": "badpriority:f"}
-    result = run_cli("run", str(write_scenario(scenario)), "--out", str(tmp_path / "run"))
+    result = run_cli("run", str(write_scenario(scenario)), "--out", str(tmp_path / "run"), "--allow-code")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: scheduler.priority: ") and message in lines[0]
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-def test_an_unimportable_priority_function_names_the_module():
+def test_an_unimportable_priority_function_names_the_module(tmp_path):
     scenario = served()
     scenario["scheduler"] = {"enabled": True, "priority": "no_such_module_here:f"}
+    allowed = validate(scenario, allow_code=True)  # validation imports nothing: the run does, first
     with pytest.raises(ScenarioError, match=r"scheduler.priority: cannot import module 'no_such_module_here'"):
-        validate(scenario)
+        run(allowed, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("change, field", [
@@ -129,7 +131,7 @@ def test_a_priority_function_that_fails_during_the_run_stops_it_with_one_line(tm
         "    return features.magnitude\n")
     scenario = served()
     scenario["scheduler"] = {"enabled": True, "priority": "latebad:f"}
-    result = run_cli("run", str(write_scenario(scenario)), "--out", str(tmp_path / "run"), "--quiet")
+    result = run_cli("run", str(write_scenario(scenario)), "--out", str(tmp_path / "run"), "--quiet", "--allow-code")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: scheduler.priority: ") and "late" in result.stderr
     assert (tmp_path / "run" / "INCOMPLETE").exists() and not (tmp_path / "run" / "summary.json").exists()
