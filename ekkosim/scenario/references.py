@@ -206,6 +206,10 @@ def _check_faults(scenario: Scenario, known: set[str]) -> Iterator[Problem]:
             for j, name in enumerate(fault.dcs):
                 if name not in dcs:
                     yield f"{path}.dcs[{j}]", f"unknown DC {name!r} (known: {', '.join(dcs)})"
+                elif name in fault.dcs[:j]:
+                    yield f"{path}.dcs[{j}]", f"{name} is named twice"
+            if set(fault.dcs) >= set(dcs):
+                yield f"{path}.dcs", "names every DC: no DC is left on the other side, and nothing would be cut"
         elif fault.kind in ("server_crash", "leader_crash"):
             dc = dcs.get(fault.dc)
             if dc is None:
