@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,28 @@ def small_scenarios(tmp_path):
     (folder / "paper" / "testbed.yaml").write_text(yaml.safe_dump(testbed))
     shutil.copy(SCENARIOS / "broadcast_800s.yaml", folder / "broadcast_800s.yaml")
     return folder
+
+
+class Hang(BaseException):  # not an Exception: the CLI's last line of defence must not catch it
+    """A case that did not end within its time limit."""
+
+
+def call_cli(capsys, *argv: str, timeout_s: float = 30.0) -> tuple[int, str, str]:
+    """Run `ekkosim ARGV` in-process (`ekkosim.cli.main`): (exit code, stdout, stderr). A case
+    still running after `timeout_s` raises Hang (a SIGALRM; tests run in the main thread)."""
+    from ekkosim import cli
+
+    def hang(signum, frame):
+        raise Hang(f"ekkosim {' '.join(argv)[:200]} still running after {timeout_s} s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as stop:  # argparse's usage errors
+        code = stop.code
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    out, err = capsys.readouterr()
+    return code, out, err

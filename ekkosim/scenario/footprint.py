@@ -136,8 +136,8 @@ def _ekko_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term
         terms.append(Term(f"per-shard state of model {model.name}", f"models[{i}].shards", shard_copies,
                           "shard copies", SHARD_COPY_BYTES))
         if sync.update_cache:
-            terms.append(Term(f"update caches of model {model.name}", "sync.cache_size", shard_copies,
-                              "shard copies", 2 * sync.cache_size * CACHE_ENTRY_BYTES))
+            terms.append(Term(f"update caches of model {model.name} (sync.cache_size {sync.cache_size:,})",
+                              f"models[{i}].shards", shard_copies, "shard copies", 2 * sync.cache_size * CACHE_ENTRY_BYTES))
         per_batch = written if scenario.workload.trace else model.workload.rate * scenario.workload.batch_interval
         terms.append(Term(f"update batches of model {model.name}", f"models[{i}].workload.rate",
                           per_batch * BATCHES_HELD, "updates", UPDATE_BYTES))
