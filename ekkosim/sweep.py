@@ -15,6 +15,7 @@ import copy
 import hashlib
 import itertools
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,7 @@ def read_sweep(path: str | Path, allow_code: bool = False, max_memory: float = D
     except ValidationError as err:
         raise ScenarioError([f"{path}: {problem}" for problem in field_problems(err, data)]) from None
     _check_nonsense(path, spec)
-    scenario = (path.parent / spec.scenario).resolve()
+    scenario = Path(os.path.abspath(path.parent / spec.scenario))  # absolute for the workers; a link loop is read's to report
     base = read_yaml(scenario)
 
     def check(where: str, overrides: list[str]):
@@ -194,7 +195,7 @@ def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None =
     `progress(done, total)` is called as runs end (total: the runs to make, not those skipped).
     A point's folder counts as complete only if it holds the finished run of that point; any
     other is made again."""
-    owner = OwnedFolder(Path(out).resolve())
+    owner = OwnedFolder(Path(os.path.abspath(out)))  # absolute for the workers, but no link followed
     outcomes: dict[int, Outcome] = {}
     for point in sweep.points:
         summary = _finished(owner.path / point.folder, point)
