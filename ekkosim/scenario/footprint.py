@@ -131,7 +131,7 @@ def _ekko_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term
         rate_bound = keys < model.keys
         terms.append(Term(f"per-key state of model {model.name}",
                           f"models[{i}].workload.rate" if rate_bound else f"models[{i}].keys",
-                          keys * copies, "keys x copies", KEY_STATE_BYTES))
+                          keys * copies, "key copies", KEY_STATE_BYTES))
         shard_copies = model.shards * copies
         terms.append(Term(f"per-shard state of model {model.name}", f"models[{i}].shards", shard_copies,
                           "shard copies", SHARD_COPY_BYTES))
