@@ -46,8 +46,9 @@ def _configure(mode: str) -> None:
         pool.ProcessPoolExecutor = partial(ProcessPoolExecutor, max_tasks_per_child=1, mp_context=context)
 
 
-def measure(runs: int, mode: str) -> dict:
-    _configure(mode)
+def peak_worker_rss(jobs: list[pool.Job], workers: int = 2) -> tuple[list[pool.Outcome], int]:
+    """Run `jobs` on the pool; their outcomes, and the largest RSS any worker reached (sampled
+    every 10 ms)."""
     peaks: dict[int, int] = {}
     done = threading.Event()
 
@@ -63,16 +64,23 @@ def measure(runs: int, mode: str) -> dict:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    try:
+        outcomes = pool.run_jobs(jobs, workers=workers)
+    finally:
+        done.set()
+        sampler.join()
+    return outcomes, max(peaks.values())
+
+
+def measure(runs: int, mode: str) -> dict:
+    _configure(mode)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         jobs = [pool.Job(SCENARIO, (*SMALL_RUN, f"seed={i}"), Path(out) / str(i)) for i in range(runs)]
-        outcomes = pool.run_jobs(jobs, workers=2)
-    wall = time.perf_counter() - started
-    done.set()
-    sampler.join()
+        outcomes, peak = peak_worker_rss(jobs)
     failed = [outcome.error for outcome in outcomes if outcome.error]
-    return {"mode": mode, "runs": runs, "failed": len(failed), "wall_s": round(wall, 1),
-            "peak_worker_rss_MiB": round(max(peaks.values()) / 2**20)}
+    return {"mode": mode, "runs": runs, "failed": len(failed), "wall_s": round(time.perf_counter() - started, 1),
+            "peak_worker_rss_MiB": round(peak / 2**20)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -341,7 +341,8 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
             results = reproduce.reproduce(
                 names, args.out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
                 scenarios=args.scenarios or reproduce.SCENARIOS,
-                parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress)
+                parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress,
+                max_memory=args.max_memory)
     except reproduce.RunFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_RUN_FAILED

@@ -18,6 +18,7 @@ from ekkosim.pool import Job, run_jobs
 from ekkosim.results.files import LATENCY
 from ekkosim.results.manifest import claim_folder
 from ekkosim.results.read import LATENCY_COLUMNS, read_table
+from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
 from ekkosim.scenario.load import EVERY, ScenarioError, load, split_path
 from ekkosim.scenario.units import shown
 
@@ -183,22 +184,25 @@ class RunFailed(RuntimeError):
 def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
               scenarios: Path = SCENARIOS,
               parameters: tuple[str, ...] = ASSUMED,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Row]]:
+              progress: Callable[[int, int], None] = lambda done, total: None,
+              max_memory: float = DEFAULT_LIMIT_BYTES) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
     and its folder to `out`; experiments that need the same run name the same folder, and
-    `reproduce all` makes it once. Every run's scenario is validated, and every folder claimed
-    (`ekkosim.results.manifest`), before the first run starts."""
+    `reproduce all` makes it once. Every run's scenario is validated (a run estimated above
+    `max_memory` bytes refused), and every folder claimed (`ekkosim.results.manifest`), before
+    the first run starts."""
     plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
-    load(scenarios / TESTBED)  # before the experiments read it for their jobs
+    load(scenarios / TESTBED, max_memory=max_memory)  # before the experiments read it for their jobs
     jobs: dict[str, Job] = {}
     for name in names:
         for job in EXPERIMENTS[name].jobs(plan):
             if jobs.setdefault(job.folder, job) != job:
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
     for job in jobs.values():
-        load(scenarios / job.scenario, list(job.overrides))
-    runs = [replace(job, scenario=scenarios / job.scenario, folder=claim_folder(out, job.folder)) for job in jobs.values()]
+        load(scenarios / job.scenario, list(job.overrides), max_memory=max_memory)
+    runs = [replace(job, scenario=scenarios / job.scenario, folder=claim_folder(out, job.folder), max_memory=max_memory)
+            for job in jobs.values()]
     summaries = {}
     for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
         if outcome.error is not None:

@@ -102,6 +102,10 @@ def clean_end(code: int, err: str, allowed=(0, 2, 3)) -> None:
         assert LINE.match(line) and len(line) < 600, line
 
 
+def one_line(err: Exception) -> None:
+    assert "\n" not in str(err) and len(str(err)) < 600, str(err)
+
+
 def victim(folder: Path) -> Path:
     """Files outside the results that links in them point at: they must stay as they are."""
     (folder / "victim" / "dir").mkdir(parents=True)
@@ -177,15 +181,19 @@ def special(path: Path, kind: str, victims: Path) -> None:
         os.symlink(target, path)
 
 
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
 def damage(folder: Path, ops: list, victims: Path) -> None:
     for op in ops:
         kind, name = op[0], op[1]
         path = folder / name.rstrip("/")
-        if kind != "foreign" and (os.path.lexists(path)):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+        if kind != "foreign":
+            remove(path)
         if kind == "truncate" and (folder.parent / "pristine" / name).is_file():
             path.write_bytes((folder.parent / "pristine" / name).read_bytes()[: op[2]])
         elif kind == "bytes":
@@ -239,9 +247,9 @@ def test_load_run_on_damaged_run_folders(base, case):
                 try:
                     getattr(loaded, table)
                 except RunFolderError as err:
-                    assert "\n" not in str(err) and len(str(err)) < 600
+                    one_line(err)
         except RunFolderError as err:
-            assert "\n" not in str(err) and len(str(err)) < 600
+            one_line(err)
         victim_intact(victims)
 
 
@@ -257,7 +265,7 @@ def test_a_rerun_into_a_damaged_run_folder(base, case):
             written.write_text("scenario.resolved.yaml", "name: x\n")
             written.finish({"scenario": "x"})
         except RunFolderError as err:
-            assert "\n" not in str(err) and len(str(err)) < 600
+            one_line(err)
         else:
             assert sorted(os.listdir(folder)) == ["manifest.json", "scenario.resolved.yaml", "summary.json"]
         victim_intact(victims)
@@ -288,16 +296,14 @@ def test_a_resumed_sweep_over_damaged_folders(base, capsys, no_runs, ops):
                     damage(out / runs[op[1]], [op[2]], victims)
             elif op[0] == "folder":
                 path = out / runs[op[1]]
-                if os.path.lexists(path):
-                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                remove(path)
                 if op[2] == "file":
                     path.write_text("x")
                 elif op[2] != "delete":
                     special(path, op[2], victims)
             elif op[0] == "own":
                 path = out / op[1]
-                if os.path.lexists(path):
-                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                remove(path)
                 if op[2] == "junk":
                     path.write_bytes(b"\x00junk")
                 elif op[2] == "truncate":

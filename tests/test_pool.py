@@ -8,15 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
-from ekkosim.pool import Job, run_jobs
+from benchmarks.workers import peak_worker_rss
+from ekkosim.pool import Job
 from tests.conftest import REPO, SCENARIOS
 
 # A run of a few hundred milliseconds whose world (16,000 keys in 6 copies, its processes and
@@ -25,40 +24,16 @@ SMALL_RUN = ("workload.duration=0.02s", "sync.drain=0.02s", "models[0].keys=1600
              "sync.cache_size=64", "output.latency_sample=16")
 
 
-def _peak_worker_rss(jobs: list[Job]) -> int:
-    """The largest RSS any worker process reached while `jobs` ran at 2 workers (sampled)."""
-    peaks: dict[int, int] = {}
-    done = threading.Event()
-
-    def sample() -> None:
-        me = psutil.Process()
-        while not done.is_set():
-            for child in me.children(recursive=True):
-                try:
-                    peaks[child.pid] = max(peaks.get(child.pid, 0), child.memory_info().rss)
-                except psutil.Error:
-                    pass
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        outcomes = run_jobs(jobs, workers=2)
-    finally:
-        done.set()
-        sampler.join()
-    assert [outcome.error for outcome in outcomes] == [None] * len(jobs)
-    return max(peaks.values())
-
-
 def test_workers_stay_within_one_runs_peak(tmp_path):
     """The must-hold: 100 small runs at 2 workers, each worker within 1.5x of one run's peak
     (without the collection after each run, a worker ends at about 2.4x)."""
     def jobs(n: int, under: str) -> list[Job]:
         return [Job(SCENARIOS / "ekko_basic.yaml", (*SMALL_RUN, f"seed={i}"), tmp_path / under / str(i)) for i in range(n)]
 
-    one_run = _peak_worker_rss(jobs(2, "one"))  # one run in each worker
-    hundred = _peak_worker_rss(jobs(100, "hundred"))
+    outcomes, one_run = peak_worker_rss(jobs(2, "one"))  # one run in each worker
+    assert [outcome.error for outcome in outcomes] == [None, None]
+    outcomes, hundred = peak_worker_rss(jobs(100, "hundred"))
+    assert [outcome.error for outcome in outcomes] == [None] * 100
     assert hundred <= 1.5 * one_run, (hundred / 2**20, one_run / 2**20)
 
 

@@ -77,16 +77,19 @@ def test_cli_prints_the_estimate_and_takes_the_limit(tmp_path, capsys):
         assert code == 2 and err.startswith("ekkosim: error: argument --max-memory: "), err
 
 
+# The peak is VmHWM, the high-water mark of this process's own memory: ru_maxrss would count the
+# parent's RSS at the fork before the exec (Linux keeps the larger), a pytest worker's hundreds of MB.
 MEASURE = """
-import json, resource, sys, tempfile
-from ekkosim.input_file import size_text
+import json, re, sys, tempfile
+from pathlib import Path
 from ekkosim.runner import run
 from ekkosim.scenario import load
 from ekkosim.scenario.footprint import estimate
 scenario = load(sys.argv[1], sys.argv[2:])
 with tempfile.TemporaryDirectory() as out:
     run(scenario, out + "/run")
-print(json.dumps([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, estimate(scenario).bytes]))
+peak_kib = int(re.search(r"VmHWM:\\s*(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+print(json.dumps([peak_kib * 1024, estimate(scenario).bytes]))
 """
 
 
