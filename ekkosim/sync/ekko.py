@@ -41,17 +41,15 @@ class EkkoOutcome(Outcome):
         """One row per (sampled update, replica that received it), in delivery order."""
         update, replica, latency = self.tracker.rows()
         models, keys, produced, high = self.tracker.sampled_updates()
-        ids = self.cluster.ids
         model_names = np.array([m.name for m in self.sim.scenario.models], dtype=object)
-        replica_dc = np.array([rid.dc for rid in ids], dtype=object)
-        replica_name = np.array([f"{self.cluster.server(rid)}/shard{rid.shard}/copy{rid.copy}" for rid in ids], dtype=object)
+        replica_dc, replica_name = self.cluster.names(replica)
         return {
             "update": update,
             "produced_s": produced[update],
             "model": model_names[models[update]],
             "key": keys[update],
-            "dc": replica_dc[replica],
-            "replica": replica_name[replica],
+            "dc": replica_dc,
+            "replica": replica_name,
             "latency_s": latency,
             **({"high_priority": high[update]} if self.sim.scenario.scheduler.enabled else {}),
         }
@@ -102,8 +100,7 @@ def _slowest_per_update(update: np.ndarray, latency: np.ndarray, tracker: Latenc
     slowest = np.full(tracker.n_sampled, -np.inf)
     np.maximum.at(slowest, update, latency)
     complete = np.ones(tracker.n_sampled, dtype=bool)
-    for pending in tracker.pending.values():
-        complete[pending.update] = False
+    complete[tracker.incomplete()] = False
     return slowest[complete & np.isfinite(slowest)]
 
 
@@ -118,7 +115,7 @@ def _stats(values: np.ndarray) -> dict:
 def start(sim: Simulation) -> EkkoOutcome:
     scenario = sim.scenario
     cluster = Cluster(sim.env, scenario)
-    tracker = LatencyTracker(scenario.output.latency_sample, [m.shards for m in scenario.models], cluster.holders())
+    tracker = LatencyTracker(scenario.output.latency_sample, [cluster.holders(m) for m in range(len(scenario.models))])
     counters = SyncCounters()
     pullers = Pullers(sim, cluster, tracker, counters)
     sources = update_sources(scenario, sim.randomness)

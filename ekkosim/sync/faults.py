@@ -38,8 +38,6 @@ class FaultSchedule:
         self.broken: Counter[int] = Counter()  # link id: faults holding it down
         self.log: list[dict] = []
         self.elections = 0
-        if any(fault.kind in ("server_crash", "leader_crash") for fault in sim.scenario.faults):
-            cluster.take_checkpoint()
         for i, fault in enumerate(sim.scenario.faults):
             self.env.process(self._inject(i, fault))
 
@@ -104,9 +102,8 @@ class FaultSchedule:
     def _crash(self, server: Server):
         """Crash `server`; return how to repair its NIC."""
         repair_nic = self._fail_links(self._nic(server))
-        for number, lost in self.cluster.crash(server):
-            rid = self.cluster.ids[number]
-            self.tracker.lost(rid.model, rid.shard, number, lost)
+        for model, lost in enumerate(self.cluster.crash(server)):
+            self.tracker.lost(model, lost)
         self.pullers.crashed(server)
         self.env.process(self._elect())
         return repair_nic
