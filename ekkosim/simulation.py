@@ -84,8 +84,11 @@ class FlowLog:
 class Simulation:
     """The simulated world of one scenario. Build it, then `run()`."""
 
-    def __init__(self, scenario: Scenario, check: bool = False):
-        """`check`: check the strategy's invariants as the run goes (the ekko strategy's)."""
+    def __init__(self, scenario: Scenario, check: bool = False,
+                 strategy: Callable[[Simulation], Outcome] | None = None):
+        """`check`: check the strategy's invariants as the run goes (the ekko strategy's).
+        `strategy`: a `start(sim) -> Outcome` to run instead of the scenario's (the differential
+        test runs its oracle so)."""
         from ekkosim.strategies import STRATEGIES  # strategies import this module
 
         self.scenario = scenario
@@ -104,7 +107,7 @@ class Simulation:
         self._pairs: dict[tuple, Endpoints] = {}
         CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
         start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
-        self.outcome = STRATEGIES[scenario.strategy](self)
+        self.outcome = (strategy or STRATEGIES[scenario.strategy])(self)
 
     def send(self, src: Server, dst: Server, size_bytes: float, tag: str) -> Flow:
         """Start a flow of `size_bytes` from one server to another."""

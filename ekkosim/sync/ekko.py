@@ -15,8 +15,9 @@ import numpy as np
 
 from ekkosim.manager.state import StateManager
 from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.ps.placement import ReplicaId
 from ekkosim.simulation import Outcome, Simulation
-from ekkosim.sync.cluster import Cluster
+from ekkosim.sync.cluster import N_ORIGINS, Cluster
 from ekkosim.sync.faults import FaultSchedule
 from ekkosim.sync.invariants import Checker
 from ekkosim.sync.puller import Pullers, SyncCounters
@@ -53,6 +54,31 @@ class EkkoOutcome(Outcome):
             "latency_s": latency,
             **({"high_priority": high[update]} if self.sim.scenario.scheduler.enabled else {}),
         }
+
+    def state_table(self) -> dict[str, np.ndarray]:
+        """The final per-key state of every live replica (the differential test's contract): one
+        row per (replica, model key) that holds a version, by replica in `cluster.ids` order,
+        then key; `replica` is "model/shard/dc/copy" and `key` the model's key."""
+        live = self.cluster.live()
+        replicas = [self.cluster.replica(rid) for rid in live]
+        held = [np.flatnonzero(replica.counter > 0) for replica in replicas]
+        shards = [self.sim.scenario.models[rid.model].shards for rid in live]
+        return {
+            "replica": np.repeat(_labels(live), [keys.size for keys in held]),
+            "key": _joined([keys * n + rid.shard for keys, n, rid in zip(held, shards, live)], np.int64),
+            **{column: _joined([getattr(replica, column)[keys] for replica, keys in zip(replicas, held)], dtype)
+               for column, dtype in (("time", np.float64), ("origin", np.int64), ("counter", np.int64),
+                                     ("value", np.float64), ("high", bool))},
+        }
+
+    def knowledge_table(self) -> dict[str, np.ndarray]:
+        """Every live replica's knowledge entries above 0 (the differential test's contract): by
+        replica in `cluster.ids` order, then origin."""
+        live = self.cluster.live()
+        knowledge = np.array([self.cluster.replica(rid).knowledge for rid in live], dtype=np.int64)
+        replica, origin = np.nonzero(knowledge.reshape(len(live), N_ORIGINS) > 0)
+        return {"replica": _labels(live)[replica], "origin": origin.astype(np.int64),
+                "counter": knowledge[replica, origin]}
 
     def tables(self) -> dict[str, dict]:
         tables = {"latency.parquet": self.latency_table}
@@ -102,6 +128,15 @@ def _slowest_per_update(update: np.ndarray, latency: np.ndarray, tracker: Latenc
     complete = np.ones(tracker.n_sampled, dtype=bool)
     complete[tracker.incomplete()] = False
     return slowest[complete & np.isfinite(slowest)]
+
+
+def _labels(rids: list[ReplicaId]) -> np.ndarray:
+    """Replica names of the comparison tables: "model/shard/dc/copy"."""
+    return np.array([f"{rid.model}/{rid.shard}/{rid.dc}/{rid.copy}" for rid in rids], dtype=object)
+
+
+def _joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate([np.zeros(0, dtype=dtype), *arrays]).astype(dtype)
 
 
 def _stats(values: np.ndarray) -> dict:
