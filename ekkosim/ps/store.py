@@ -109,9 +109,9 @@ class Store:
         self.knowledge = np.zeros((h, n_origins), dtype=np.int64)
         self.knowledge[:, WARM_ORIGIN] = self.warm
         self.clock = 0
-        if warm_keys:  # the warm start is the store's first change
+        if warm_keys:  # the warm start is the store's first change (of shards with keys)
             self.clock = WARM_SEQ
-            self.version[:] = WARM_SEQ
+            self.version[self.warm > 0] = WARM_SEQ
         self.dense = int(self.n_keys.sum()) <= dense_keys
         self.rows = _Columns()
         if self.dense:  # a row for every key, holding the base state
@@ -131,6 +131,15 @@ class Store:
     def __len__(self) -> int:
         return self.rows.n
 
+    def held_keys(self) -> np.ndarray:
+        """Every key that holds a version here (rows with one, and warm keys without a row)."""
+        keys = self.rows.key[self.rows.counter > 0]
+        if self.dense or not self.warm.any():
+            return keys
+        local = np.arange(self.warm.sum()) - np.repeat(np.cumsum(self.warm) - self.warm, self.warm)
+        warm = local * self.model_shards + np.repeat(self.shards, self.warm)
+        return np.union1d(keys, warm)
+
     def set_base_value(self, base_value: Callable[[np.ndarray], np.ndarray]) -> None:
         """Keys no one has written hold `base_value(keys)` (set before the run starts)."""
         self.base_value = base_value
@@ -139,6 +148,8 @@ class Store:
 
     def rows_of(self, shards: np.ndarray) -> np.ndarray:
         """The rows of the keys of `shards` (those held here)."""
+        if not self.shards.size:
+            return np.zeros(0, dtype=np.int64)
         at = np.minimum(self.shards.searchsorted(shards), self.shards.size - 1)
         held = at[self.shards[at] == shards]
         if not held.size:

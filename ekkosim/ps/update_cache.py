@@ -52,6 +52,11 @@ class UpdateCache:
     def covers_knowledge(self, holdings: np.ndarray, knowledge: np.ndarray) -> np.ndarray:
         return (knowledge >= self.floor[holdings]).all(axis=1)
 
+    def entries(self) -> int:
+        """Keys in every cache of the store now (warm ones included)."""
+        rows, seqs = self.store.since(self.oldest())
+        return int((seqs > self.seq_floor[self.store.rows.holding[rows]]).sum() + self.warm_entries.sum())
+
     def oldest(self) -> int:
         """Every cache entry changed after this shard version."""
         return int(self.seq_floor.min()) if self.seq_floor.size else 0

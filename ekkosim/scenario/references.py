@@ -122,7 +122,8 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
 MAX_WINDOWS = 1_000_000
 MAX_CHUNKS = 1_000_000
 MAX_KEY_STATE_BYTES = 16 * 2**30
-KEY_STATE_BYTES = 34  # per key per shard copy: version (time, origin, counter), value, seq
+KEY_STATE_BYTES = 43  # per row: key, holding, version (time, origin, counter), value, seq, class
+HASHED_ROW_BYTES = 32  # per row of a sparse store: its hash-table slots (at most half full) and journal entry
 
 
 def _check_learning_rate(scenario: Scenario) -> Iterator[Problem]:
@@ -158,14 +159,29 @@ def _check_size(scenario: Scenario) -> Iterator[Problem]:
         if chunks > MAX_CHUNKS:
             yield "chain.chunk", f"{_count(chunks)} chunks; at most {MAX_CHUNKS:,}: use larger chunks"
     if scenario.strategy == "ekko":
-        copies = len(scenario.topology.datacenters)
         for i, model in enumerate(scenario.models):
-            need = model.keys * model.replicas * copies * KEY_STATE_BYTES
+            need = key_state_bytes(scenario, model)
             if need > MAX_KEY_STATE_BYTES:
-                yield f"models[{i}].keys", (
-                    f"{model.keys:,} keys in {model.replicas * copies} shard copies need about {need / 2**30:,.0f} GiB "
-                    f"of per-key state (at most {MAX_KEY_STATE_BYTES // 2**30} GiB); simulate a smaller key space: "
-                    "the sync's cost follows the updated keys, not the model size")
+                yield f"models[{i}].workload.rate", (
+                    f"{model.keys:,} keys, {_count(model.workload.rate)} updates a second for "
+                    f"{scenario.workload.duration:g} s in {model.replicas * len(scenario.topology.datacenters)} shard "
+                    f"copies need about {need / 2**30:,.0f} GiB of per-key state (at most "
+                    f"{MAX_KEY_STATE_BYTES // 2**30} GiB); fewer updates, a shorter run or a smaller key space")
+
+
+def key_state_bytes(scenario: Scenario, model) -> float:
+    """Per-key state of every copy of `model` at the end of a run: a store of a small key space
+    keeps every key (`ekkosim.ps.store.DENSE_KEYS`), a larger one the keys written, at most one
+    per update (plus the warm start's none: its keys have no rows)."""
+    from ekkosim.ps.store import DENSE_KEYS  # ps imports the schema
+
+    copies = model.replicas * len(scenario.topology.datacenters)
+    servers = min(dc.servers for dc in scenario.topology.datacenters)
+    per_store = model.keys * model.replicas / servers
+    if per_store <= DENSE_KEYS:
+        return model.keys * copies * KEY_STATE_BYTES
+    touched = min(model.keys, model.workload.rate * scenario.workload.duration)
+    return touched * copies * (KEY_STATE_BYTES + HASHED_ROW_BYTES)
 
 
 def _check_manager(scenario: Scenario) -> Iterator[Problem]:

@@ -51,6 +51,7 @@ class Cluster:
             for dc in scenario.topology.datacenters
             for i in range(dc.servers)
         }
+        self.busy_s: dict[Server, float] = {}  # core-seconds of work per server
         self.leaders: Leaders = {}  # (model, shard, DC) to its leading copy, where not copy 0
         self.down: dict[Server, simpy.Event] = {}  # crashed servers, each with the event of its restart
         self.epoch = 0
@@ -113,6 +114,11 @@ class Cluster:
         for (server, m), store in self.stores.items():
             if m == model:
                 store.set_base_value(base_value)
+
+    def work(self, server: Server, seconds: float) -> simpy.Event:
+        """`seconds` of work on a core of `server` that the caller holds: the event of its end."""
+        self.busy_s[server] = self.busy_s.get(server, 0.0) + seconds
+        return self.env.timeout(seconds)
 
     # -- servers and leaders -------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from ekkosim.manager.state import StateManager
 from ekkosim.metrics.latency import LatencyTracker
-from ekkosim.ps.placement import ReplicaId
+from ekkosim.metrics.regime import regime
 from ekkosim.simulation import Outcome, Simulation
-from ekkosim.sync.cluster import N_ORIGINS, Cluster
+from ekkosim.sync.cluster import Cluster
 from ekkosim.sync.faults import FaultSchedule
 from ekkosim.sync.invariants import Checker
 from ekkosim.sync.puller import Pullers, SyncCounters
@@ -57,28 +57,40 @@ class EkkoOutcome(Outcome):
 
     def state_table(self) -> dict[str, np.ndarray]:
         """The final per-key state of every live replica (the differential test's contract): one
-        row per (replica, model key) that holds a version, by replica in `cluster.ids` order,
-        then key; `replica` is "model/shard/dc/copy" and `key` the model's key."""
-        live = self.cluster.live()
-        replicas = [self.cluster.replica(rid) for rid in live]
-        held = [np.flatnonzero(replica.counter > 0) for replica in replicas]
-        shards = [self.sim.scenario.models[rid.model].shards for rid in live]
-        return {
-            "replica": np.repeat(_labels(live), [keys.size for keys in held]),
-            "key": _joined([keys * n + rid.shard for keys, n, rid in zip(held, shards, live)], np.int64),
-            **{column: _joined([getattr(replica, column)[keys] for replica, keys in zip(replicas, held)], dtype)
-               for column, dtype in (("time", np.float64), ("origin", np.int64), ("counter", np.int64),
-                                     ("value", np.float64), ("high", bool))},
-        }
+        row per (replica, model key) that holds a version, by replica number, then key; `replica`
+        is "model/shard/dc/copy" and `key` the model's key."""
+        parts = []
+        for _, m, store in self.cluster.live_stores():
+            keys = store.held_keys()
+            rows, time, origin, counter = store.versions(keys)
+            high = np.zeros(keys.size, dtype=bool)
+            high[rows >= 0] = store.rows.high[rows[rows >= 0]]
+            replica = store.replica[store.holdings_of(keys)]
+            parts.append((replica, keys, time, origin.astype(np.int64), counter, store.values(keys), high))
+        columns = [np.concatenate(c) for c in zip(*parts)]
+        order = np.lexsort((columns[1], columns[0]))
+        replica, *rest = (c[order] for c in columns)
+        return {"replica": self._labels(replica),
+                **dict(zip(("key", "time", "origin", "counter", "value", "high"), rest))}
 
     def knowledge_table(self) -> dict[str, np.ndarray]:
         """Every live replica's knowledge entries above 0 (the differential test's contract): by
-        replica in `cluster.ids` order, then origin."""
-        live = self.cluster.live()
-        knowledge = np.array([self.cluster.replica(rid).knowledge for rid in live], dtype=np.int64)
-        replica, origin = np.nonzero(knowledge.reshape(len(live), N_ORIGINS) > 0)
-        return {"replica": _labels(live)[replica], "origin": origin.astype(np.int64),
-                "counter": knowledge[replica, origin]}
+        replica number, then origin."""
+        replicas = [store.replica for _, _, store in self.cluster.live_stores()]
+        knowledge = [store.knowledge for _, _, store in self.cluster.live_stores()]
+        replica, knowledge = np.concatenate(replicas), np.concatenate(knowledge)
+        by_replica = np.argsort(replica, kind="stable")
+        replica, knowledge = replica[by_replica], knowledge[by_replica]
+        row, origin = np.nonzero(knowledge > 0)
+        return {"replica": self._labels(replica[row]), "origin": origin.astype(np.int64),
+                "counter": knowledge[row, origin]}
+
+    def _labels(self, numbers: np.ndarray) -> np.ndarray:
+        """"model/shard/dc/copy" of each replica number."""
+        distinct, inverse = np.unique(numbers, return_inverse=True)
+        labels = np.array([f"{r.model}/{r.shard}/{r.dc}/{r.copy}" for r in map(self.cluster.rid, distinct.tolist())],
+                          dtype=object)
+        return labels[inverse.reshape(-1)] if numbers.size else np.zeros(0, dtype=object)
 
     def tables(self) -> dict[str, dict]:
         tables = {"latency.parquet": self.latency_table}
@@ -113,6 +125,7 @@ class EkkoOutcome(Outcome):
             "keys_sent": self.counters.keys_sent,
             "keys_examined": self.counters.keys_examined,
             "full_scans": self.counters.full_scans,
+            "regime": regime(self.sim, self.cluster, self.counters),
             **({"slo": self.service.summary()} if self.service is not None else {}),
             **({"manager": self.manager.summary()} if self.manager is not None else {}),
             **({"faults": self.faults.summary()} if self.faults is not None else {}),
@@ -128,15 +141,6 @@ def _slowest_per_update(update: np.ndarray, latency: np.ndarray, tracker: Latenc
     complete = np.ones(tracker.n_sampled, dtype=bool)
     complete[tracker.incomplete()] = False
     return slowest[complete & np.isfinite(slowest)]
-
-
-def _labels(rids: list[ReplicaId]) -> np.ndarray:
-    """Replica names of the comparison tables: "model/shard/dc/copy"."""
-    return np.array([f"{rid.model}/{rid.shard}/{rid.dc}/{rid.copy}" for rid in rids], dtype=object)
-
-
-def _joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
-    return np.concatenate([np.zeros(0, dtype=dtype), *arrays]).astype(dtype)
 
 
 def _stats(values: np.ndarray) -> dict:

@@ -52,6 +52,10 @@ class SyncCounters:
     keys_examined: int = 0  # keys compared by scans and cache lookups
     full_scans: int = 0
     failed_pulls: int = 0  # pulls that failed or timed out
+    shards_asked: int = 0  # shard pairs the completed pulls covered
+    shards_moved: int = 0  # of those, shards with news (answered)
+    request_bytes: float = 0.0
+    reply_bytes: float = 0.0
 
 
 def lanes(scenario) -> tuple[str, ...]:
@@ -251,7 +255,7 @@ class Puller:
                                                  None if sent_express is None else sent_express[i]))
                 else:
                     answers.append(answer_knowledge(model.peer, model.theirs, asked[i], sync.update_cache))
-            yield env.timeout(_answer_cpu_s(costs, n_pairs, answers))
+            yield cluster.work(self.peer, _answer_cpu_s(costs, n_pairs, answers))
 
         whole = lane == "all"
         reply = _reply_bytes(costs, answers, [model.value_bytes for model in models], whole)
@@ -261,7 +265,8 @@ class Puller:
         sent = sum(len(answer) for answer in answers)
         with cluster.cpu[self.puller].request() as core:
             yield core
-            yield env.timeout(costs.cpu_per_shard * sum(a.moved.size for a in answers) + costs.cpu_per_key_applied * sent)
+            yield cluster.work(self.puller, costs.cpu_per_shard * sum(a.moved.size for a in answers)
+                               + costs.cpu_per_key_applied * sent)
             for i, (model, answer) in enumerate(zip(models, answers)):
                 if epoch != cluster.epoch and cluster.stores[(self.puller, model.m)] is not model.store:
                     continue  # the server that asked crashed meanwhile
@@ -276,6 +281,10 @@ class Puller:
         counters.keys_sent += sent
         counters.keys_examined += sum(answer.cache_entries + answer.scanned for answer in answers)
         counters.full_scans += sum(answer.full_scans for answer in answers)
+        counters.shards_asked += n_pairs
+        counters.shards_moved += sum(answer.moved.size for answer in answers)
+        counters.request_bytes += request_bytes
+        counters.reply_bytes += reply
 
 
 def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[Answer]) -> float:

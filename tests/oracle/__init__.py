@@ -8,4 +8,8 @@ arrays per shard replica, a pull walking its shards one by one), flattened into 
 the network, the scenario, placement, workloads, the scheduler's grader, the kernel). The
 quality model and the state manager are left out: `ekko.start` refuses a scenario that enables
 either. `compare` holds what the differential test compares and how it names a difference.
+
+Changes since e7c7ee6, each following a change of the live implementation's accounting:
+- the update cache counts only live entries (a key's latest change) as examined, not the
+  stale ones a buffer holds until it compacts (`update_cache.since`, `unknown_to`).
 """

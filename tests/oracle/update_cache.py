@@ -79,7 +79,8 @@ class UpdateCache:
             return None
         start = int(self.seqs.searchsorted(cursor, side="right"))
         keys, seqs = self._keys[start : self._used], self._seqs[start : self._used]
-        return keys[shard.seq[keys] == seqs], keys.size
+        live = keys[shard.seq[keys] == seqs]
+        return live, live.size  # issue 15: only live entries count as examined
 
     def unknown_to(self, knowledge: np.ndarray, shard) -> tuple[np.ndarray, int] | None:
         """Keys whose version `knowledge` does not contain, and the entries examined; None if
@@ -89,4 +90,4 @@ class UpdateCache:
             return None
         keys = self.keys[shard.seq[self.keys] == self.seqs]
         lacking = ~kn.contains(knowledge, shard.origin[keys], shard.counter[keys])
-        return keys[lacking], self.keys.size
+        return keys[lacking], keys.size  # issue 15: only live entries count as examined

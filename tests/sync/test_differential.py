@@ -99,7 +99,34 @@ def describe(data: dict) -> str:
 def test_the_live_run_equals_the_oracles(switches, data):
     case = data.draw(cases(switches), label="case")
     scenario = validate(case)
-    assert_same(describe(case), simulate(scenario), simulate(scenario, oracle.start))
+    live, reference = simulate(scenario), simulate(scenario, oracle.start)
+    if evicts(case):
+        assert_same_end(describe(case), live, reference)
+    else:
+        assert_same(describe(case), live, reference)
+
+
+def evicts(case: dict) -> bool:
+    """Can an update cache of the case evict what a pull compares? The live store evicts when the
+    server trims, the oracle's shard replica when its buffer is full (docs/sync.md): their
+    timings then differ. A cache evicts written keys only if a shard may have more of them than
+    it holds (at most one per update: twice the expected count bounds a Poisson draw here), and
+    its warm keys as soon as it takes writes, which only knowledge pulls count."""
+    sync, duration_s = case["sync"], float(case["workload"]["duration"].rstrip("s"))
+    written = any(min(-(-model["keys"] // model["shards"]), 2 * model["workload"]["rate"] * duration_s)
+                  > sync["cache_size"] for model in case["models"])
+    return sync["update_cache"] and (written or (sync["warm_start"] and not sync["shard_version"]))
+
+
+def assert_same_end(description: str, live, reference) -> None:
+    """Caches that evict at other times move timings; where both runs converged they end in the
+    same state, knowledge and counts of updates."""
+    live_results, oracle_results = results(live), results(reference)
+    for name in ("converged", "lost_updates", "updates", "sampled_updates"):
+        assert live_results["summary"][name] == oracle_results["summary"][name], (description, name)
+    if live_results["summary"]["converged"]:
+        found = [line for line in differences(live_results, oracle_results) if line.startswith(("table state", "table knowledge"))]
+        assert not found, f"{description}: the converged states differ\n" + "\n".join(found)
 
 
 SMALL = {
@@ -107,8 +134,8 @@ SMALL = {
     "models": [{"name": "m", "keys": 40, "value_bytes": "32B", "shards": 2, "replicas": 2,
                 "workload": {"rate": 1000, "new_keys": 0.0}}],
     "workload": {"duration": "0.3s", "batch_interval": "10ms"},
-    # a cache of 4 entries per shard, 5 batches of about 5 keys per shard between two pulls: full scans
-    "sync": {"cache_size": 4, "pull_interval": "50ms", "drain": "0.5s"},
+    # no update cache: every answer is a full scan (caches that evict differ in timing: `evicts`)
+    "sync": {"update_cache": False, "pull_interval": "50ms", "drain": "0.5s"},
     "scheduler": {"enabled": True},
     "topology": {"wan": {"latency": "20ms"}, "datacenters": [
         {"name": "train", "role": "training", "servers": 2}, {"name": "a", "role": "inference", "servers": 2}]},
