@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ekkosim.net.topology import Server
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 
 @dataclass(frozen=True, order=True)
@@ -37,13 +37,6 @@ class ReplicaId:
 def server_of(scenario_dcs: dict, replica: ReplicaId) -> Server:
     n = scenario_dcs[replica.dc].servers
     return Server(replica.dc, (replica.shard + replica.copy) % n)
-
-
-def source_dcs(scenario: Scenario) -> dict[str, str]:
-    """The DC each DC pulls from (the training DC has none)."""
-    origin = scenario.training_dc.name
-    custom = {edge.dc: edge.source for edge in scenario.sync.pull_graph}
-    return {dc.name: custom.get(dc.name, origin) for dc in scenario.topology.datacenters if dc.name != origin}
 
 
 Leaders = dict[tuple[int, int, str], int]
@@ -63,7 +56,7 @@ def upstream(scenario: Scenario, replica: ReplicaId, leaders: Leaders | None = N
     lead = leader(leaders, m, s, replica.dc)
     if scenario.sync.local_leader and replica.copy != lead:
         return ReplicaId(m, s, replica.dc, lead)
-    source = source_dcs(scenario)[replica.dc]
+    source = scenario.source_dcs[replica.dc]
     return ReplicaId(m, s, source, 0 if source == origin else leader(leaders, m, s, source))
 
 
