@@ -25,8 +25,8 @@ from rich.text import Text
 from ekkosim.pool import SchedulerError
 from ekkosim.results.run_folder import RunFolderError
 from ekkosim.scenario.load import ScenarioError, load
-from ekkosim.scenario.reference import json_schema
-from ekkosim.scenario.schema import Scenario
+from ekkosim.scenario.describe import json_schema
+from ekkosim.schema import Scenario
 from ekkosim.scheduler.priority import PriorityFunctionError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -322,8 +322,8 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
         table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
         for heading in ("run", *sweep.varied_paths, "seed", "digest or error"):
             table.add_column(heading)
-        for point, outcome in zip(sweep.points, result.outcomes):
-            ending = Text(outcome.error, style="red") if outcome.error else outcome.summary["digest"][:16]
+        for point, job in zip(sweep.points, result.jobs):
+            ending = Text(job.error, style="red") if job.error else job.summary["digest"][:16]
             table.add_row(point.folder, *(point.varied.get(path, "") for path in sweep.varied_paths),
                           str(point.seed), ending)
         console.print(table)

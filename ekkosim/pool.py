@@ -32,7 +32,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class JobResult:
     """A job's end: its summary (as in summary.json), or the error that stopped it."""
 
     summary: dict | None
@@ -43,29 +43,29 @@ class SchedulerError(ValueError):
     """Dask is wanted but cannot be used (not installed, or the scheduler cannot be reached)."""
 
 
-def run_job(job: Job) -> Outcome:
+def run_job(job: Job) -> JobResult:
     from ekkosim.runner import run  # here, so that the CLI's `validate` and `schema` start fast
 
     try:
-        return Outcome(run(load(job.scenario, list(job.overrides)), job.folder))
-    except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' outcomes
-        return Outcome(None, f"{type(err).__name__}: {err}")
+        return JobResult(run(load(job.scenario, list(job.overrides)), job.folder))
+    except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' results
+        return JobResult(None, f"{type(err).__name__}: {err}")
 
 
 def run_jobs(jobs: list[Job], workers: int = 2, scheduler: str | None = None,
-             progress: Callable[[int, int], None] = lambda done, total: None) -> list[Outcome]:
-    """Run `jobs`, `workers` at a time; outcomes in job order. `progress(done, total)` is called
+             progress: Callable[[int, int], None] = lambda done, total: None) -> list[JobResult]:
+    """Run `jobs`, `workers` at a time; their results in job order. `progress(done, total)` is called
     before the first starts and as each ends."""
     progress(0, len(jobs))
     if scheduler is None and workers <= 1:
-        outcomes = []
+        results = []
         for job in jobs:
-            outcomes.append(run_job(job))
-            progress(len(outcomes), len(jobs))
-        return outcomes
+            results.append(run_job(job))
+            progress(len(results), len(jobs))
+        return results
     if not jobs:  # no pool or cluster to start
         return []
-    ended: dict[int, Outcome] = {}
+    ended: dict[int, JobResult] = {}
     with _executor(scheduler, workers) as (submit, completed):
         futures = {submit(run_job, job): i for i, job in enumerate(jobs)}
         for future in completed(futures):

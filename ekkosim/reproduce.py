@@ -182,8 +182,8 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
     runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder) for job in jobs.values()]
     summaries = {}
-    for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
-        if outcome.error is not None:
-            raise RuntimeError(f"{out / folder}: {outcome.error}")
-        summaries[folder] = outcome.summary
+    for folder, ended in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
+        if ended.error is not None:
+            raise RuntimeError(f"{out / folder}: {ended.error}")
+        summaries[folder] = ended.summary
     return {name: EXPERIMENTS[name].rows(plan, out, summaries) for name in names}

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import yaml
 
-from ekkosim import __version__
 from ekkosim.results.run_folder import RunFolder
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
 from ekkosim.scenario.load import load
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.simulation import Simulation
+from ekkosim.strategies import STRATEGIES
+from ekkosim.version import __version__
 
 RESOLVED = "scenario.resolved.yaml"
 
@@ -40,7 +41,7 @@ def run(
     started = time.perf_counter()
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
-    sim = Simulation(scenario, check=check)
+    sim = Simulation(scenario, STRATEGIES[scenario.strategy], check=check)
     if on_start is not None:
         on_start(sim)
     sim.run(on_progress)

@@ -22,11 +22,11 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from ekkosim.pool import Job, Outcome, run_jobs
+from ekkosim.pool import Job, JobResult, run_jobs
 from ekkosim.results.run_folder import SUMMARY, WALL_CLOCK_FIELDS, atomic_write
 from ekkosim.runner import resolved_yaml
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
-from ekkosim.scenario.schema import Name
+from ekkosim.schema import Name
 
 TABLE = "sweep.parquet"
 COMPLETE, FAILED = "complete", "failed"
@@ -136,14 +136,14 @@ def _check(sweep_path: Path, where: str, scenario: Path, overrides: list[str]):
 
 @dataclass(frozen=True)
 class SweepResult:
-    """A sweep's end: an outcome per point, and how many points were complete before it started."""
+    """A sweep's end: a job result per point, and how many points were complete before it started."""
 
-    outcomes: list[Outcome]
+    jobs: list[JobResult]
     skipped: int
 
     @property
     def failed(self) -> list[int]:
-        return [i for i, outcome in enumerate(self.outcomes) if outcome.error is not None]
+        return [i for i, job in enumerate(self.jobs) if job.error is not None]
 
 
 def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None = None,
@@ -151,15 +151,15 @@ def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None =
     """Run the points whose folders are not complete, then write `sweep.parquet` for all of them.
     `progress(done, total)` is called as runs end (total: the runs to make, not those skipped)."""
     out = Path(out).resolve()
-    outcomes: dict[int, Outcome] = {}
+    ended: dict[int, JobResult] = {}
     for point in sweep.points:
         summary = out / point.folder / SUMMARY
         if summary.exists():
-            outcomes[point.index] = Outcome(json.loads(summary.read_text()))
-    todo = [point for point in sweep.points if point.index not in outcomes]
+            ended[point.index] = JobResult(json.loads(summary.read_text()))
+    todo = [point for point in sweep.points if point.index not in ended]
     jobs = [Job(sweep.scenario, point.overrides, out / point.folder) for point in todo]
-    outcomes.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
-    result = SweepResult([outcomes[point.index] for point in sweep.points], len(sweep.points) - len(todo))
+    ended.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
+    result = SweepResult([ended[point.index] for point in sweep.points], len(sweep.points) - len(todo))
     _write_table(sweep, result, out / TABLE)
     return result
 
@@ -181,11 +181,11 @@ def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
 
     own = {"scenario", "seed", "digest", *WALL_CLOCK_FIELDS}  # columns of their own, or not deterministic
     rows = []
-    for point, outcome in zip(sweep.points, result.outcomes):
-        summary = outcome.summary or {}
+    for point, job in zip(sweep.points, result.jobs):
+        summary = job.summary or {}
         row = {"run": point.index, "folder": point.folder,
                **{key: point.varied.get(key) for key in sweep.varied_paths}, "seed": point.seed,
-               "status": FAILED if outcome.error else COMPLETE, "error": outcome.error, "digest": summary.get("digest")}
+               "status": FAILED if job.error else COMPLETE, "error": job.error, "digest": summary.get("digest")}
         row.update((key, value) for key, value in _flat(summary).items() if key not in own)
         rows.append(row)
     names = list(dict.fromkeys(key for row in rows for key in row))

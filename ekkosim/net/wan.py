@@ -11,7 +11,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 SPEED_IN_FIBRE_M_PER_S = 2.0e8  # about 2/3 of the speed of light
 EARTH_RADIUS_M = 6.371e6

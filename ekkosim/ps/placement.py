@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ekkosim.net.topology import Server
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 
 @dataclass(frozen=True, order=True)
@@ -39,13 +39,6 @@ class ReplicaId:
 def server_of(scenario_dcs: dict, replica: ReplicaId) -> Server:
     n = scenario_dcs[replica.dc].servers
     return Server(replica.dc, (replica.shard + replica.copy) % n)
-
-
-def source_dcs(scenario: Scenario) -> dict[str, str]:
-    """The DC each DC pulls from (the training DC has none)."""
-    origin = scenario.training_dc.name
-    custom = {edge.dc: edge.source for edge in scenario.sync.pull_graph}
-    return {dc.name: custom.get(dc.name, origin) for dc in scenario.topology.datacenters if dc.name != origin}
 
 
 Leaders = dict[tuple[int, int, str], int]
@@ -65,7 +58,7 @@ def upstream(scenario: Scenario, replica: ReplicaId, leaders: Leaders | None = N
     lead = leader(leaders, m, s, replica.dc)
     if scenario.sync.local_leader and replica.copy != lead:
         return ReplicaId(m, s, replica.dc, lead)
-    source = source_dcs(scenario)[replica.dc]
+    source = scenario.source_dcs[replica.dc]
     return ReplicaId(m, s, source, 0 if source == origin else leader(leaders, m, s, source))
 
 
@@ -108,7 +101,7 @@ def pull_pairs(scenario: Scenario, leaders: Leaders | None = None) -> dict[tuple
     origin = scenario.training_dc.name
     dcs = {dc.name: dc for dc in scenario.topology.datacenters}
     order = {dc.name: d for d, dc in enumerate(scenario.topology.datacenters)}
-    sources = source_dcs(scenario)
+    sources = scenario.source_dcs
     parts = []  # (rank of the first replica, puller, peer, model, shards, copies, peer copies)
     for m, model in enumerate(scenario.models):
         shards = np.arange(model.shards, dtype=np.int64)

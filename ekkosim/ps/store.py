@@ -28,10 +28,8 @@ import numpy as np
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
 from ekkosim.ps.version import newer
+from ekkosim.schema import DENSE_KEYS
 
-# Stores of at most this many keys keep a row for every key: about 40 bytes a key, and no hashing
-# (the testbed's 10^6-key model on every server); larger ones keep rows for touched keys only.
-DENSE_KEYS = 2**22
 
 
 def rows_by_shard(keys: np.ndarray, shards: int) -> dict[int, np.ndarray]:

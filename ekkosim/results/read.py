@@ -11,7 +11,7 @@ import yaml
 
 from ekkosim.results.run_folder import SUMMARY, RunFolderError
 from ekkosim.runner import RESOLVED
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.sweep import TABLE
 
 

@@ -16,9 +16,9 @@ import yaml
 from pydantic import ValidationError
 
 from ekkosim.net.wan import read_graphml, wan_graph
-from ekkosim.scenario import references
-from ekkosim.scenario.schema import FAULT_KINDS, Scenario
-from ekkosim.scenario.units import shown
+from ekkosim.scenario import checks
+from ekkosim.schema import FAULT_KINDS, Scenario
+from ekkosim.units import shown
 from ekkosim.scheduler.priority import PriorityFunctionError, check_priority_function, load_priority_function
 from ekkosim.workload.trace import TraceError, read_trace
 
@@ -255,9 +255,9 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
             check_priority_function(scenario.priority_function)
         except PriorityFunctionError as err:
             raise ScenarioError([f"scheduler.priority: {err}"]) from None
-    problems = list(references.check(scenario, graphml_nodes))
+    problems = list(checks.check(scenario, graphml_nodes))
     if not problems:
-        problems = list(references.check_paths(scenario, wan_graph(scenario)))
+        problems = list(checks.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     return scenario

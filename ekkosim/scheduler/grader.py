@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from ekkosim.kernel import Randomness
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.scheduler.priority import Features, PriorityClassifier, call_priority_function, ekko_priority
 from ekkosim.scheduler.sampler import MagnitudeSampler
 

@@ -20,7 +20,7 @@ from ekkosim.net.topology import Server
 from ekkosim.ps.placement import Leaders, ReplicaId, leader, pull_pairs
 from ekkosim.ps.store import Store
 from ekkosim.ps.version import newer
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 N_ORIGINS = 1  # the training DC's copy 0 of each shard; rollback (issue 6) adds the witness
 ORIGIN = 0  # the origin id of trainer writes

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from ekkosim.manager.state import StateManager
+from ekkosim.sync.state_manager import StateManager
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.metrics.regime import regime
 from ekkosim.simulation import Outcome, Simulation
@@ -22,7 +22,7 @@ from ekkosim.sync.faults import FaultSchedule
 from ekkosim.sync.invariants import Checker
 from ekkosim.sync.puller import Pullers, SyncCounters
 from ekkosim.scheduler.grader import PriorityGrader
-from ekkosim.sync.service import Service
+from ekkosim.quality.service import Service
 from ekkosim.sync.trainer import train, update_sources
 
 

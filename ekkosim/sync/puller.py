@@ -35,7 +35,7 @@ from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.flows import Flow, FlowFailed
 from ekkosim.net.topology import Server
 from ekkosim.ps.pull import LANES, Answer, answer_cursor, answer_knowledge, apply_answer
-from ekkosim.scenario.schema import Costs
+from ekkosim.schema import Costs
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import N_ORIGINS, Cluster
 

@@ -23,9 +23,9 @@ from ekkosim.net.topology import Server
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
 from ekkosim.kernel import Randomness
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.scheduler.grader import PriorityGrader
-from ekkosim.sync.service import Service
+from ekkosim.quality.service import Service
 from ekkosim.workload.batch import UpdateBatch, UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
 from ekkosim.workload.trace import TraceWorkload

@@ -12,13 +12,15 @@ import pytest
 from ekkosim.ps.placement import ReplicaId, all_replicas
 from ekkosim.scenario import ScenarioError, load
 from ekkosim.simulation import Simulation
+from ekkosim.strategies import STRATEGIES
 from tests.conftest import SCENARIOS, run_cli
 
 BIASED = SCENARIOS / "biased_update.yaml"
 
 
 def _simulate(*overrides: str) -> Simulation:
-    sim = Simulation(load(BIASED, list(overrides)))
+    scenario = load(BIASED, list(overrides))
+    sim = Simulation(scenario, STRATEGIES[scenario.strategy])
     sim.run()
     return sim
 

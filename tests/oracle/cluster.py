@@ -18,7 +18,7 @@ from ekkosim.net.topology import Server
 from ekkosim.ps.placement import Leaders, ReplicaId, all_replicas, leader, pull_groups, server_of, upstream
 from tests.oracle.version import newer
 from tests.oracle.shard import ShardReplica
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 N_ORIGINS = 1  # the training DC's copy 0 of each shard; rollback (issue 6) adds the witness
 ORIGIN = 0  # the origin id of trainer writes

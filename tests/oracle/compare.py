@@ -15,8 +15,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ekkosim.results.summary import flows_table, summarise
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.simulation import Outcome, Simulation
+from ekkosim.strategies import STRATEGIES
 
 # Summary fields that may differ between two implementations of one protocol. The run's wall
 # time is not in `summarise`'s summary at all (the runner adds it), nor is the digest.
@@ -31,7 +32,7 @@ SUMMARY_LINES = 5  # differing summary fields named; a change of timing moves do
 def simulate(scenario: Scenario, strategy: Callable[[Simulation], Outcome] | None = None,
              check: bool = True) -> Simulation:
     """Run `scenario` to its end with `strategy` (None: the scenario's own, the live code's)."""
-    sim = Simulation(scenario, check=check, strategy=strategy)
+    sim = Simulation(scenario, strategy or STRATEGIES[scenario.strategy], check=check)
     sim.run()
     return sim
 

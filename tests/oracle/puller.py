@@ -36,7 +36,7 @@ from ekkosim.net.flows import Flow, FlowFailed
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import ReplicaId
 from tests.oracle.pull import LANES, ShardAnswer, answer_pull, apply_answer
-from ekkosim.scenario.schema import Costs
+from ekkosim.schema import Costs
 from ekkosim.simulation import Simulation
 from tests.oracle.cluster import N_ORIGINS, Cluster
 

@@ -23,7 +23,7 @@ from tests.oracle.shard import ShardReplica, rows_by_shard
 from ekkosim.simulation import Simulation
 from tests.oracle.cluster import ORIGIN, Cluster
 from ekkosim.kernel import Randomness
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.scheduler.grader import PriorityGrader
 from ekkosim.workload.batch import UpdateBatch, UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload

@@ -55,6 +55,11 @@ def shown(value: object, limit: int = 60) -> str:
     return cut(repr(value), limit)
 
 
+def shown_count(n: float) -> str:
+    """A count for a message: 9,000,000 in full, but 9e+302 rather than a line of 400 digits."""
+    return f"{n:,.0f}" if n < 1e15 else f"{n:.3g}"
+
+
 @dataclass(frozen=True)
 class Dimension:
     """A physical dimension: its base unit, the unit names it accepts, and the ones it prints."""

@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from ekkosim.manager.bias import Bias
-from ekkosim.quality import GroundTruth, QualityAccumulator, RequestSampler, expected_log_loss, train_step
+from ekkosim.quality.bias import Bias
+from ekkosim.quality.learning import train_step
+from ekkosim.quality.requests import RequestSampler
+from ekkosim.quality.score import QualityAccumulator, expected_log_loss
+from ekkosim.quality.truth import GroundTruth
 from ekkosim.simulation import Simulation
-from ekkosim.sync.cluster import Cluster
 from ekkosim.workload.batch import UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
+
+if TYPE_CHECKING:  # the cluster is the ekko strategy's, which builds the service
+    from ekkosim.sync.cluster import Cluster
 
 
 def _popularity(source: UpdateSource, keys: int) -> tuple[Callable[[], int], Callable]:
@@ -71,7 +77,7 @@ class Service:
                       for m, model in enumerate(scenario.models)]
         self.bias = [Bias([b for b in quality.biased_updates if b.model == model.name],
                           sim.randomness.stream(f"quality.bias.{model.name}")) for model in scenario.models]
-        self.manager = None  # the model state manager (`ekkosim.manager.state`), set by it
+        self.manager = None  # the model state manager (`ekkosim.sync.state_manager`), set by it
         self.window, self.end_s = scenario.output.window, end_s
         self.accumulator = QualityAccumulator(len(self.dcs), len(self.models), max(1, math.ceil(end_s / self.window)))
 

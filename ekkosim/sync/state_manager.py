@@ -1,5 +1,7 @@
 """The inference model state manager in a run (DESIGN.md section 5; docs/manager.md): baselines,
 the detector, the replicated model states, the traffic switch and the rollback, wired to time.
+Its parts are `ekkosim.manager`; it lives with the sync because it acts through it: the witness's
+rollback is written at the origins like a trainer's push, and it watches the pullers' applies.
 
 - Baselines. Each model's baseline is its published model `manager.baseline_delay` ago (a
   `LaggedCopy`); it serves `manager.baseline_share` of the model's requests in every serving DC,
@@ -34,7 +36,8 @@ import numpy as np
 import simpy
 
 from ekkosim.manager.baseline import LaggedCopy
-from ekkosim.manager.detector import DAMAGED, HEALTHY, UNCERTAIN, Cusum
+from ekkosim.manager.detector import Cusum
+from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
