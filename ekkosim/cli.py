@@ -366,8 +366,8 @@ def _calibrate(args: argparse.Namespace, console: Console) -> int:
         for row in fit["parameters"]:
             parameters.add_row(row["path"], str(row["shown"]), " to ".join(row["range"]), row["scale"], row["reason"])
         console.print(parameters)
-        targets = Table(title=f"objective {fit['objective']:.4g} (evaluation {fit['evaluation']}): "
-                              "the weighted mean of ln(fitted / target)^2")
+        targets = Table(title=f"the targets at the fit (evaluation {fit['evaluation']})",
+                        caption=f"objective {fit['objective']:.4g}: the weighted mean of ln(fitted / target)^2")
         for heading in ("target", "target value", "fitted", "error %", "weight"):
             targets.add_column(heading, justify="left" if heading == "target" else "right")
         for row in fit["targets"]:
