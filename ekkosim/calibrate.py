@@ -41,6 +41,7 @@ from ekkosim.results.run_folder import SUMMARY, atomic_write
 from ekkosim.runner import resolved_digest, resolved_yaml
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, parse_yaml, read_yaml, value_at
 from ekkosim.scenario.schema import Name
+from ekkosim.scenario.units import cut, shown
 from ekkosim.sweep import OverridePath, check_overrides, value_text, write_rows
 
 TABLE, SUMMARY_FILE, FITTED = "calibration.parquet", "calibration.json", "fitted.yaml"
@@ -86,8 +87,8 @@ class TargetSpec(Section):
     variant: VariantName | None = Field(None, description="The variant it is read from (needed if there are several).")
     over: VariantName | None = Field(None, description="If given, the target is the metric in `variant` "
                                                        "divided by the metric in this variant.")
-    value: float = Field(gt=0, description="The measured value (the objective compares logarithms).")
-    weight: float = Field(1.0, gt=0, description="Its weight in the objective.")
+    value: float = Field(gt=0, allow_inf_nan=False, description="The measured value (the objective compares logarithms).")
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False, description="Its weight in the objective.")
 
 
 class SearchSpec(Section):
@@ -244,15 +245,17 @@ def _parameter(path: Path, scenario: Path, fixed: tuple[str, ...], key: str, spe
                                    [*fixed, f"{key}={value_text(bound)}"])
         value = value_at(resolved.model_dump(), key)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ScenarioError([f"{path}: parameters[{key!r}]: not a number, so not a free parameter (got {value!r})"])
+            raise ScenarioError([f"{path}: parameters[{key!r}]: not a number, so not a free parameter (got {shown(value)})"])
+        if not math.isfinite(value):
+            raise ScenarioError([f"{path}: parameters[{key!r}].range[{i}]: must be finite, got {cut(value_text(bound))}"])
         bounds.append(value)
     low, high = bounds
     if not low < high:
         raise ScenarioError([f"{path}: parameters[{key!r}].range: low must be below high, got "
-                             f"[{value_text(spec.range[0])}, {value_text(spec.range[1])}]"])
+                             f"[{cut(value_text(spec.range[0]))}, {cut(value_text(spec.range[1]))}]"])
     if spec.scale == "log" and low <= 0:
         raise ScenarioError([f"{path}: parameters[{key!r}].range: a log scale needs a low above 0, "
-                             f"got {value_text(spec.range[0])}"])
+                             f"got {cut(value_text(spec.range[0]))}"])
     return Parameter(key, low, high, spec.scale == "log", all(isinstance(b, int) for b in bounds), spec.reason,
                      (value_text(spec.range[0]), value_text(spec.range[1])))
 

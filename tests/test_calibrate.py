@@ -10,26 +10,27 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ekkosim
 from ekkosim import calibrate as calibration_module
 from ekkosim import reproduce
 from ekkosim.calibrate import Parameter, calibrate, read_calibration
 from ekkosim.cli import main
+from ekkosim.scenario.load import ScenarioError
 from ekkosim.sweep import value_text
-from tests.conftest import SCENARIOS
+from tests.conftest import REPO, SCENARIOS
 
-EXAMPLE = SCENARIOS / "calibration_example.yaml"
+EXAMPLE = REPO / "calibrations" / "example.yaml"
 # what produced the example's targets: ekko_basic's own values (the file's comment gives the command)
 KNOWN = {"sync.pull_interval": 0.05, "models[0].workload.rate": 10_000}
 
 
 def _example(folder, **fields) -> str:
-    """The shipped example with `fields` changed, written in `folder` beside a copy of its base scenario."""
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data.update(fields)
+    """The shipped example with `fields` changed, written in `folder`."""
+    data = {**yaml.safe_load(EXAMPLE.read_text()), "scenario": str(SCENARIOS / "ekko_basic.yaml"), **fields}
     folder.mkdir(exist_ok=True)
-    shutil.copy(SCENARIOS / "ekko_basic.yaml", folder / "ekko_basic.yaml")
     path = folder / "calibration.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(path)
@@ -76,6 +77,41 @@ def test_a_bad_calibration_file_fails_at_once_naming_the_field(tmp_path, capsys,
     assert main(["calibrate", path, "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"error: {path}: {message}\n"
     assert not (tmp_path / "out").exists()  # no run started
+
+
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(), st.text(max_size=30),
+    st.sampled_from(["1e400", "-1ms", "0", ".inf", "ablation", "pulls", "10ms", "[", "a..b", "x" * 5000]),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+# where a mutation lands: every field of the example, and the parts of its parameters and targets
+WHERE = [("budget",), ("set",), ("set", "workload.duration"), ("variants",), ("variants", "x"), ("seeds",),
+         ("search",), ("search", "initial"), ("search", "step"), ("parameters",),
+         ("parameters", "sync.pull_interval"), ("parameters", "sync.pull_interval", "range"),
+         ("parameters", "sync.pull_interval", "range", 0), ("parameters", "sync.pull_interval", "range", 1),
+         ("parameters", "sync.pull_interval", "scale"), ("parameters", "models[0].workload.zipf"),
+         ("targets",), ("targets", 0), ("targets", 0, "metric"), ("targets", 0, "value"), ("targets", 0, "over"),
+         ("targets", 1, "weight"), ("scenario",), ("name",)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(where=st.sampled_from(WHERE), junk=JUNK)
+def test_hostile_calibration_files_are_refused_line_by_line(tmp_path_factory, where, junk):
+    """Junk anywhere in the example: either a valid calibration, or a line per problem naming the
+    field (never a traceback). Validation only: nothing runs."""
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["scenario"] = str(SCENARIOS / "ekko_basic.yaml")
+    node = data
+    for step in where[:-1]:
+        node = node.setdefault(step, {}) if isinstance(node, dict) else node[step]
+    node[where[-1]] = junk
+    path = tmp_path_factory.mktemp("fuzz") / "calibration.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    try:
+        read_calibration(path)
+    except ScenarioError as err:
+        for problem in err.problems:  # one line per problem, as for scenarios and sweeps
+            assert problem.startswith(f"{path}: ") and "\n" not in problem and len(problem) < 400, problem
 
 
 def test_values_lie_on_the_range_in_log_or_linear_space():
@@ -246,7 +282,7 @@ def test_reproduce_runs_the_fitted_testbed(example, tmp_path):
 
 
 def test_the_paper_calibration_fits_the_ablation_as_reproduce_runs_it():
-    cal = read_calibration(SCENARIOS / "paper" / "calibration.yaml")
+    cal = read_calibration(REPO / "calibrations" / "paper.yaml")
     assert cal.scenario == (SCENARIOS / "paper" / "testbed.yaml").resolve()
     assert cal.variants == {name: overrides for name, _, overrides, _ in reproduce.ABLATION}
     rows = {name: paper for name, paper, _, _ in reproduce.ABLATION}
