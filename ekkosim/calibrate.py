@@ -49,8 +49,9 @@ RUNS = "runs"  # the evaluations' run folders, inside the output folder
 ABLATION = "ablation"  # `variants: ablation`: the rows of `ekkosim reproduce ablation`
 
 
-
 def _matching(pattern: str, what: str) -> Callable[[str], str]:
+    """A validator: the text must match `pattern` whole; the error says what it must be."""
+
     def check(text: str) -> str:
         if not re.fullmatch(pattern, text):
             raise ValueError(f"{text[:60]!r} is not {what}")
@@ -67,6 +68,8 @@ Reason = Annotated[str, AfterValidator(_matching(r"(?s).*\S.*", "a reason: say w
 
 
 class Section(BaseModel):
+    """A part of a calibration file: no field it does not know, no value converted silently."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -75,7 +78,8 @@ class ParameterSpec(Section):
 
     range: Annotated[list[Any], Field(min_length=2, max_length=2)] = Field(
         description="[low, high], as the field takes values (`10ms`, `5e-7`, `1000`).")
-    scale: Literal["log", "linear"] = Field("log", description="Searched evenly in the log of the value, or in the value.")
+    scale: Literal["log", "linear"] = Field(
+        "log", description="Searched evenly in the log of the value, or in the value.")
     reason: Reason = Field(description="Why the parameter is free and why this range.")
 
 
@@ -87,7 +91,8 @@ class TargetSpec(Section):
     variant: VariantName | None = Field(None, description="The variant it is read from (needed if there are several).")
     over: VariantName | None = Field(None, description="If given, the target is the metric in `variant` "
                                                        "divided by the metric in this variant.")
-    value: float = Field(gt=0, allow_inf_nan=False, description="The measured value (the objective compares logarithms).")
+    value: float = Field(gt=0, allow_inf_nan=False,
+                         description="The measured value (the objective compares logarithms).")
     weight: float = Field(1.0, gt=0, allow_inf_nan=False, description="Its weight in the objective.")
 
 
@@ -152,6 +157,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Target:
+    """A target, its variant resolved: `metric` in `variant` (divided by it in `over`) against `value`."""
+
     name: str
     metric: str
     variant: str
@@ -245,9 +252,11 @@ def _parameter(path: Path, scenario: Path, fixed: tuple[str, ...], key: str, spe
                                    [*fixed, f"{key}={value_text(bound)}"])
         value = value_at(resolved.model_dump(), key)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ScenarioError([f"{path}: parameters[{key!r}]: not a number, so not a free parameter (got {shown(value)})"])
+            raise ScenarioError([f"{path}: parameters[{key!r}]: not a number, so not a free parameter "
+                                 f"(got {shown(value)})"])
         if not math.isfinite(value):
-            raise ScenarioError([f"{path}: parameters[{key!r}].range[{i}]: must be finite, got {cut(value_text(bound))}"])
+            raise ScenarioError([f"{path}: parameters[{key!r}].range[{i}]: must be finite, "
+                                 f"got {cut(value_text(bound))}"])
         bounds.append(value)
     low, high = bounds
     if not low < high:
@@ -335,22 +344,19 @@ class Evaluator:
         summaries: dict[str, dict | str] = {}  # run folder -> its summary, or the error that stopped it
         jobs: dict[str, Job] = {}
         for point in points:
-            for variant in cal.variants:
-                point.runs[variant] = []
-                for seed in cal.seeds:
-                    overrides = cal.overrides(point.values, variant) + ([] if seed is None else [f"seed={seed}"])
-                    try:
-                        folder = f"{RUNS}/{variant}-{resolved_digest(load(cal.scenario, overrides))[:12]}"
-                    except ScenarioError as err:  # a combination of values the scenario refuses
-                        point.error = point.error or f"{variant}: {err.problems[0]}"
-                        continue
-                    point.runs[variant].append(folder)
-                    if folder not in summaries and folder not in jobs:
-                        summary = _complete_summary(self.out / folder)
-                        if summary is not None:
-                            summaries[folder] = summary
-                        else:
-                            jobs[folder] = Job(cal.scenario, tuple(overrides), self.out / folder)
+            try:
+                runs = self._runs(point)
+            except ScenarioError as err:  # a combination of values the scenario refuses: nothing to run
+                point.error = err.problems[0]
+                continue
+            for variant, folder, overrides in runs:
+                point.runs.setdefault(variant, []).append(folder)
+                if folder not in summaries and folder not in jobs:
+                    summary = _complete_summary(self.out / folder)
+                    if summary is not None:
+                        summaries[folder] = summary
+                    else:
+                        jobs[folder] = Job(cal.scenario, overrides, self.out / folder)
         self.runs_read += len(summaries)
         done = len(self.evaluations) * self.runs_per_point + len(summaries)
         total = cal.budget * self.runs_per_point
@@ -360,8 +366,22 @@ class Evaluator:
         summaries.update((folder, outcome.summary if outcome.error is None else outcome.error)
                          for folder, outcome in zip(jobs, outcomes))
         for point in points:
-            self._score(point, summaries)
+            if point.error is None:
+                self._score(point, summaries)
         self.progress(len(self.evaluations + points) * self.runs_per_point, total)
+
+    def _runs(self, point: Evaluation) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(variant, run folder, overrides) of each run of `point`: a variant's runs in seed order."""
+        cal, runs = self.calibration, []
+        for variant in cal.variants:
+            for seed in cal.seeds:
+                overrides = cal.overrides(point.values, variant) + ([] if seed is None else [f"seed={seed}"])
+                try:
+                    scenario = load(cal.scenario, overrides)
+                except ScenarioError as err:
+                    raise ScenarioError([f"{variant}: {problem}" for problem in err.problems]) from None
+                runs.append((variant, f"{RUNS}/{variant}-{resolved_digest(scenario)[:12]}", tuple(overrides)))
+        return runs
 
     def _score(self, point: Evaluation, summaries: dict[str, dict | str]) -> None:
         cal = self.calibration
@@ -369,7 +389,7 @@ class Evaluator:
             for folder in folders:
                 if isinstance(summaries[folder], str):
                     point.error = point.error or f"{variant}: {summaries[folder]}"
-        if point.error is not None:
+        if point.error is not None:  # a run failed
             return
         for metric in dict.fromkeys(target.metric for target in cal.targets):
             for variant, folders in point.runs.items():
@@ -384,7 +404,8 @@ class Evaluator:
             point.simulated.append(simulated)
             errors.append(None if simulated is None or simulated <= 0 else math.log(simulated / target.value))
         if None not in errors:
-            point.objective = sum(t.weight * e * e for t, e in zip(cal.targets, errors)) / sum(t.weight for t in cal.targets)
+            weights = [target.weight for target in cal.targets]
+            point.objective = sum(w * e * e for w, e in zip(weights, errors)) / sum(weights)
 
 
 def _complete_summary(folder: Path) -> dict | None:
@@ -492,7 +513,8 @@ def fit_summary(cal: Calibration, result: CalibrationResult) -> dict[str, Any]:
                         "range": list(p.written), "scale": "log" if p.log else "linear", "reason": p.reason}
                        for p in cal.parameters],
         "targets": [{"name": t.name, "metric": t.metric, "variant": t.variant, "over": t.over, "value": t.value,
-                     "weight": t.weight, "fitted": best.simulated[i], "error_pct": 100 * (best.simulated[i] / t.value - 1)}
+                     "weight": t.weight, "fitted": best.simulated[i],
+                     "error_pct": 100 * (best.simulated[i] / t.value - 1)}
                     for i, t in enumerate(cal.targets)],
         "overrides": cal.overrides(best.values)[len(cal.fixed):],
         "fitted": {"scenario": FITTED, "variants": {variant: fitted_name(variant) for variant in cal.variants}},

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -29,6 +30,7 @@ from ekkosim.scenario.reference import json_schema
 from ekkosim.scenario.schema import Scenario
 from ekkosim.scheduler.priority import PriorityFunctionError
 
+T = TypeVar("T")
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -115,6 +117,18 @@ def _runs_bar(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], 
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("runs", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _interruptible(console: Console, label: str, quiet: bool, out: Path, rerun: str,
+                   work: Callable[[Callable[[int, int], None]], T]) -> T | None:
+    """`work(progress)` under a progress bar over runs; None if it was interrupted (Ctrl-C), which
+    is said, with what a rerun does: the complete runs stay in `out`."""
+    try:
+        with _runs_bar(label, quiet) as progress:
+            return work(progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; the complete runs stay in {out}, and a rerun {rerun}", style="yellow")
+        return None
 
 
 class _ProgressDisplay:
@@ -322,11 +336,9 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
 
     sweep = read_sweep(args.sweep)  # every point validated before any run starts
     out = args.out or Path("runs") / sweep.name
-    try:
-        with _runs_bar(f"sweep {sweep.name}", args.quiet) as progress:
-            result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress)
-    except KeyboardInterrupt:
-        console.print(f"interrupted; the complete runs stay in {out}, and a rerun makes the others", style="yellow")
+    result = _interruptible(console, f"sweep {sweep.name}", args.quiet, out, "makes the others", lambda progress:
+                            run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress))
+    if result is None:
         return EXIT_INTERRUPTED
     failed, table_path = result.failed, out / TABLE
     if not args.quiet:
@@ -352,11 +364,10 @@ def _calibrate(args: argparse.Namespace, console: Console) -> int:
 
     calibration = read_calibration(args.calibration)  # every variant and bound validated before any run
     out = args.out or Path("runs") / calibration.name
-    try:
-        with _runs_bar(f"calibrate {calibration.name}", args.quiet) as progress:
-            result = calibrate(calibration, out, workers=args.workers, scheduler=args.scheduler, progress=progress)
-    except KeyboardInterrupt:
-        console.print(f"interrupted; the complete runs stay in {out}, and a rerun resumes the search", style="yellow")
+    result = _interruptible(console, f"calibrate {calibration.name}", args.quiet, out, "resumes the search",
+                            lambda progress: calibrate(calibration, out, workers=args.workers,
+                                                       scheduler=args.scheduler, progress=progress))
+    if result is None:
         return EXIT_INTERRUPTED
     if not args.quiet and result.best is not None:
         fit = fit_summary(calibration, result)

@@ -58,7 +58,8 @@ def _example(folder, **fields) -> str:
     ({"targets": [{"metric": "pulls", "value": -1}]}, "targets[0].value: Input should be greater than 0, got -1"),
     ({"targets": [{"metric": "latency_s..mean", "value": 1}]},
      "targets[0].metric: 'latency_s..mean' is not a dotted path into summary.json such as latency_s.mean"),
-    ({"targets": [{"metric": "pulls", "value": 1, "variant": "vv"}]}, "targets[0].variant: no variant 'vv' (variants: base)"),
+    ({"targets": [{"metric": "pulls", "value": 1, "variant": "vv"}]},
+     "targets[0].variant: no variant 'vv' (variants: base)"),
     ({"variants": {"a": {}, "b": {}}}, "targets[0].variant: required, as there are several variants (a, b)"),
     ({"variants": {"a": {}}, "targets": [{"metric": "pulls", "value": 1, "over": "a"}]},
      "targets[0].over: the ratio of a variant to itself is 1"),
@@ -197,7 +198,8 @@ def test_a_rerun_reads_every_run_and_writes_the_same_bytes(example, tmp_path, ca
     (copy / "calibration.parquet").unlink()
     assert main(["calibrate", str(cal.source), "--out", str(copy), "--workers", "1"]) == 0
     printed = capsys.readouterr().out
-    assert f"{len(result.evaluations)} evaluations (0 runs made, {len(result.evaluations)} read from earlier)" in printed
+    n = len(result.evaluations)
+    assert f"{n} evaluations (0 runs made, {n} read from earlier)" in printed
     assert "sync.pull_interval" in printed and "base:bytes_wan" in printed
     for name in ("calibration.parquet", "calibration.json", "fitted.yaml", "fitted-base.yaml"):
         assert (copy / name).read_bytes() == (out / name).read_bytes(), name
