@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ekkosim.pool import Job, run_jobs
-from ekkosim.scenario.load import EVERY, load, split_path
+from ekkosim.scenario.load import load, value_at
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TESTBED = "paper/testbed.yaml"
@@ -81,16 +81,17 @@ class Plan:
     """What every experiment's jobs depend on."""
 
     scenarios: Path
+    testbed: Path  # the testbed scenario file (absolute): the shipped one, or e.g. a calibration's fit
     extra: tuple[str, ...]  # overrides added to every testbed run (`--quick`)
     parameters: tuple[str, ...]  # the sensitivity study's assumed parameters
 
 
 def _ablation_jobs(plan: Plan, extra: tuple[str, ...] = (), under: str = "") -> list[Job]:
-    return [Job(TESTBED, overrides + extra + plan.extra, under + folder) for _, _, overrides, folder in ABLATION]
+    return [Job(plan.testbed, overrides + extra + plan.extra, under + folder) for _, _, overrides, folder in ABLATION]
 
 
 def _ablation_rows(plan: Plan, out: Path, under: str = "", prefix: str = "") -> list[Row]:
-    training = load(plan.scenarios / TESTBED).training_dc.name
+    training = load(plan.testbed).training_dc.name
     return [_latency_row(prefix + name, paper, out / (under + folder), training) for name, paper, _, folder in ABLATION]
 
 
@@ -106,16 +107,14 @@ def _latency_row(config: str, paper_s: float, folder: Path, training_dc: str) ->
 
 def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
     """(label, override) for each assumed parameter halved and doubled."""
-    base = load(plan.scenarios / TESTBED).model_dump()
+    base = load(plan.testbed).model_dump()
     return [(f"{parameter} x{factor:g}", scaled_override(base, parameter, factor))
             for parameter in plan.parameters for factor in FACTORS]
 
 
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
     """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
-    node = scenario_data
-    for step in split_path(path):
-        node = node[0 if step == EVERY else step]  # `[*]`: the items are alike, read the first
+    node = value_at(scenario_data, path)  # `[*]`: the items are alike, read the first
     value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
     return f"{path}={value!r}"
 
@@ -138,7 +137,7 @@ ablation = Experiment(
     rows=lambda plan, out, summaries: _ablation_rows(plan, out),
 )
 latency = Experiment(
-    jobs=lambda plan: [Job(TESTBED, plan.extra, EKKO)],
+    jobs=lambda plan: [Job(plan.testbed, plan.extra, EKKO)],
     rows=lambda plan, out, summaries: [
         Row("cross_dc", 2.4, summaries[EKKO]["cross_dc_latency_s"]),
         Row("intra_dc", 0.7, summaries[EKKO]["intra_dc_latency_s"]),
@@ -146,8 +145,8 @@ latency = Experiment(
 )
 baselines = Experiment(
     jobs=lambda plan: [
-        Job(TESTBED, plan.extra, EKKO),
-        *(Job(TESTBED, (override, f"models[0].keys={FULL_MODEL_KEYS}"), name) for name, override in BASELINES),
+        Job(plan.testbed, plan.extra, EKKO),
+        *(Job(plan.testbed, (override, f"models[0].keys={FULL_MODEL_KEYS}"), name) for name, override in BASELINES),
         Job("broadcast_800s.yaml", (), "broadcast_800s"),
     ],
     rows=lambda plan, out, summaries: [
@@ -167,14 +166,17 @@ ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity s
 
 
 def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
-              scenarios: Path = SCENARIOS,
+              scenarios: Path = SCENARIOS, testbed: Path | None = None,
               parameters: tuple[str, ...] = ASSUMED,
               progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
-    and its folder to `out`; experiments that need the same run name the same folder, and
-    `reproduce all` makes it once."""
-    plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
+    and its folder to `out`, except the testbed's: `testbed` (default: paper/testbed.yaml in
+    `scenarios`), so the tables can be made at another point, such as a calibration's fit.
+    Experiments that need the same run name the same folder, and `reproduce all` makes it once."""
+    testbed = Path(testbed).resolve() if testbed is not None else scenarios / TESTBED
+    load(testbed)  # a bad testbed is a ScenarioError before any run
+    plan = Plan(scenarios, testbed, tuple(QUICK) if quick else (), parameters)
     jobs: dict[str, Job] = {}
     for name in names:
         for job in EXPERIMENTS[name].jobs(plan):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +28,12 @@ def default_out(scenario: Scenario) -> Path:
 def resolved_yaml(scenario: Scenario) -> str:
     """The scenario with every default filled in, in units a person reads; it loads back as is."""
     return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def resolved_digest(scenario: Scenario) -> str:
+    """A stable hash of everything a run of `scenario` depends on (hex sha256 of its resolved YAML):
+    sweep and calibration run folders are named by it, so a changed run is never taken for done."""
+    return hashlib.sha256(resolved_yaml(scenario).encode()).hexdigest()
 
 
 def run(

@@ -11,7 +11,6 @@ and summary numbers (wall time left out, so the same runs give the same bytes).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ekkosim.pool import Job, JobResult, run_jobs
 from ekkosim.results.run_folder import SUMMARY, WALL_CLOCK_FIELDS, atomic_write
-from ekkosim.runner import resolved_yaml
+from ekkosim.runner import resolved_digest
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
 from ekkosim.schema import Name
 
@@ -103,14 +102,14 @@ def read_sweep(path: str | Path) -> Sweep:
         raise ScenarioError([f"{path}: {problem}" for problem in field_problems(err, data)]) from None
     scenario = (path.parent / spec.scenario).resolve()
     fixed = [f"{key}={value_text(value)}" for key, value in spec.set.items()]
-    _check(path, "scenario", scenario, [])
-    _check(path, "set", scenario, fixed)
+    check_overrides(path, "scenario", scenario, [])
+    check_overrides(path, "set", scenario, fixed)
     for i, run in enumerate(spec.runs):
         for key, value in run.items():
-            _check(path, f"runs[{i}]", scenario, [*fixed, f"{key}={value_text(value)}"])
+            check_overrides(path, f"runs[{i}]", scenario, [*fixed, f"{key}={value_text(value)}"])
     for key, values in spec.grid.items():
         for value in values:
-            _check(path, "grid", scenario, [*fixed, f"{key}={value_text(value)}"])
+            check_overrides(path, "grid", scenario, [*fixed, f"{key}={value_text(value)}"])
     combinations = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())]
     varied = [{key: value_text(value) for key, value in {**run, **cell}.items()}
               for run in spec.runs for cell in combinations]
@@ -120,13 +119,13 @@ def read_sweep(path: str | Path) -> Sweep:
     for index, (values, seed) in enumerate(itertools.product(varied, seeds)):
         overrides = (*fixed, *(f"{key}={value}" for key, value in values.items()),
                      *(() if seed is None else (f"seed={seed}",)))
-        resolved = _check(path, f"run {index} ({' '.join(overrides[len(fixed):])})", scenario, list(overrides))
-        digest = hashlib.sha256(resolved_yaml(resolved).encode()).hexdigest()
-        points.append(Point(index, values, resolved.seed, f"{index:0{width}d}-{digest[:8]}", overrides))
+        resolved = check_overrides(path, f"run {index} ({' '.join(overrides[len(fixed):])})", scenario, list(overrides))
+        points.append(Point(index, values, resolved.seed, f"{index:0{width}d}-{resolved_digest(resolved)[:8]}",
+                            overrides))
     return Sweep(spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"), scenario, points)
 
 
-def _check(sweep_path: Path, where: str, scenario: Path, overrides: list[str]):
+def check_overrides(sweep_path: Path, where: str, scenario: Path, overrides: list[str]):
     """The base scenario with `overrides`, validated; its problems name the sweep's field."""
     try:
         return load(scenario, overrides)
@@ -176,9 +175,6 @@ def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
-    import pyarrow as pa  # here, so that reading a sweep file stays fast
-    import pyarrow.parquet as pq
-
     own = {"scenario", "seed", "digest", *WALL_CLOCK_FIELDS}  # columns of their own, or not deterministic
     rows = []
     for point, job in zip(sweep.points, result.jobs):
@@ -188,6 +184,15 @@ def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
                "status": FAILED if job.error else COMPLETE, "error": job.error, "digest": summary.get("digest")}
         row.update((key, value) for key, value in _flat(summary).items() if key not in own)
         rows.append(row)
+    write_rows(rows, path)
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """A Parquet table of `rows`, atomically: a column per key in order of first use, null where a
+    row lacks it."""
+    import pyarrow as pa  # here, so that reading a sweep file stays fast
+    import pyarrow.parquet as pq
+
     names = list(dict.fromkeys(key for row in rows for key in row))
     table = pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
     path.parent.mkdir(parents=True, exist_ok=True)

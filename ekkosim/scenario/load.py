@@ -119,6 +119,14 @@ def split_path(path: str) -> list[str | int]:
     return [name if name else (EVERY if index == EVERY else int(index)) for name, index in _STEP.findall(path)]
 
 
+def value_at(data: Any, path: str) -> Any:
+    """The value at a `--set` path in scenario data (as `Scenario.model_dump` gives it); a `[*]`
+    step reads the first item (for paths whose items are alike). KeyError or IndexError if absent."""
+    for step in split_path(path):
+        data = data[0 if step == EVERY else step]
+    return data
+
+
 def apply_override(data: dict, assignment: str) -> None:
     """Apply one `dotted.path[i].field=value` to raw scenario data; the value is read as YAML.
     `[*]` sets the field in every item of a list (`topology.datacenters[*].cores=12`)."""
