@@ -40,8 +40,8 @@ from ekkosim.pool import Job, run_jobs
 from ekkosim.results.run_folder import SUMMARY, atomic_write
 from ekkosim.runner import resolved_digest, resolved_yaml
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, parse_yaml, read_yaml, value_at
-from ekkosim.scenario.schema import Name
-from ekkosim.scenario.units import cut, shown
+from ekkosim.schema import Name
+from ekkosim.units import cut, shown
 from ekkosim.sweep import OverridePath, check_overrides, value_text, write_rows
 
 TABLE, SUMMARY_FILE, FITTED = "calibration.parquet", "calibration.json", "fitted.yaml"
