@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.measure import cpu_s, print_json
-from ekkosim.ps.shard import rows_by_shard
+from ekkosim.ps.store import rows_by_shard
 from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
+from ekkosim.strategies import STRATEGIES
 
 
 def cpu_s() -> float:
@@ -56,7 +57,7 @@ class Watch:
 def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wall_limit_s: float | None) -> dict:
     scenario = load(scenario_path, overrides, max_memory=math.inf)  # measured here, not refused by the estimate
     started = time.perf_counter()
-    sim = Simulation(scenario)
+    sim = Simulation(scenario, STRATEGIES[scenario.strategy])
     built, cpu_built = time.perf_counter(), cpu_s()
     watch = Watch(rss_at_s, wall_limit_s)
     try:

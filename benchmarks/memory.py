@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks.cases import LIGHT, SCENARIOS
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
+from ekkosim.strategies import STRATEGIES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(f"benchmarks.memory: {error.problems[0]}", file=sys.stderr)
         return 2
-    sim = Simulation(scenario)
+    sim = Simulation(scenario, STRATEGIES[scenario.strategy])
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     sim.run()

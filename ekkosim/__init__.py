@@ -4,9 +4,8 @@ It reproduces and extends Ekko (OSDI 2022). Public API: load a scenario, run it,
 (`load_run`, `load_sweep`: pandas DataFrames, for notebooks).
 """
 
-__version__ = "0.1.0"
-
-from ekkosim.scenario import Scenario, ScenarioError, load  # noqa: E402
+from ekkosim.scenario import Scenario, ScenarioError, load
+from ekkosim.version import __version__
 
 __all__ = ["Scenario", "ScenarioError", "__version__", "load", "load_run", "load_sweep", "run"]
 

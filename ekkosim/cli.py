@@ -1,8 +1,8 @@
-"""The `ekkosim` command: run, validate, schema, reproduce, sweep, plot.
+"""The `ekkosim` command: run, validate, schema, reproduce, sweep, calibrate, plot.
 
 Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 3 a
-run failed: an invariant of the sync violated (`run --check`), or some runs of a sweep (each
-recorded with its error; the others ran), 1 an internal error (a bug: the message says so), 130
+run failed: an invariant of the sync violated (`run --check`), or some runs of a sweep or a
+calibration (each recorded with its error; the others ran), 1 an internal error (a bug: the message says so), 130
 interrupted. Bad input never produces a traceback.
 """
 
@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,12 +28,13 @@ from ekkosim.pool import SchedulerError
 from ekkosim.results.manifest import RunFolderError
 from ekkosim.scenario import footprint
 from ekkosim.scenario.load import ScenarioError, load
-from ekkosim.scenario.reference import json_schema
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.units import SIZE
+from ekkosim.scenario.describe import json_schema
 from ekkosim.scenario.user_code import ALLOW_CODE
+from ekkosim.schema import Scenario
+from ekkosim.units import SIZE
 from ekkosim.scheduler.priority import PriorityFunctionError
 
+T = TypeVar("T")
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -77,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--scenarios", type=Path, help="the scenarios folder (default: the one shipped)")
     reproduce.add_argument("--parameters", nargs="+", metavar="PATH",
                            help="sensitivity only: the --set paths to vary (default: every assumed parameter)")
+    reproduce.add_argument("--testbed", type=Path, metavar="SCENARIO",
+                           help="the testbed scenario to run instead of paper/testbed.yaml, e.g. a calibration's "
+                           "fitted.yaml")
     _add_memory_argument(reproduce)
 
     sweep = sub.add_parser("sweep", help="run a base scenario at many points (a grid, a list, seeds); "
@@ -86,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_pool_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_trust_arguments(sweep)
+
+    calibrate = sub.add_parser("calibrate", help="fit a scenario's free parameters to measured figures; "
+                               "a rerun resumes, reading the runs already complete")
+    calibrate.add_argument("calibration", type=Path, help="calibration YAML file (docs/calibration.md)")
+    calibrate.add_argument("--out", type=Path, help="where the runs, calibration.parquet, calibration.json and the "
+                           "fitted scenarios go (default runs/<calibration name>/)")
+    _add_pool_arguments(calibrate)
+    calibrate.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     plot = sub.add_parser("plot", help="update-latency CDFs of run folders")
     plot.add_argument("runs", type=Path, nargs="+", help="run folders of strategy ekko")
@@ -146,6 +159,19 @@ def _runs_bar(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], 
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("runs", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _interruptible(label: str, quiet: bool, out: Path, rerun: str,
+                   work: Callable[[Callable[[int, int], None]], T]) -> T | None:
+    """`work(progress)` under a progress bar over runs; None if it was interrupted (Ctrl-C, which
+    `ekkosim.pool` stops everything on), which is said in one line on stderr, with what a rerun
+    does: the complete runs stay in `out`."""
+    try:
+        with _runs_bar(label, quiet) as progress:
+            return work(progress)
+    except KeyboardInterrupt:
+        print(f"interrupted; the complete runs stay in {out}, and a rerun {rerun}", file=sys.stderr)
+        return None
 
 
 class _ProgressDisplay:
@@ -340,7 +366,7 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
         with _runs_bar("reproduce runs") as progress:
             results = reproduce.reproduce(
                 names, args.out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
-                scenarios=args.scenarios or reproduce.SCENARIOS,
+                scenarios=args.scenarios or reproduce.SCENARIOS, testbed=args.testbed,
                 parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress,
                 max_memory=args.max_memory)
     except reproduce.RunFailed as err:
@@ -363,26 +389,24 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> int:
-    from ekkosim.results.files import SWEEP_TABLE
+    from ekkosim.run_files import SWEEP_TABLE
     from ekkosim.sweep import read_sweep, run_sweep
 
     # every point validated before any run starts
     sweep = read_sweep(args.sweep, allow_code=args.allow_code, max_memory=args.max_memory)
     out = args.out or Path("runs") / sweep.name
-    try:
-        with _runs_bar(f"sweep {sweep.name}", args.quiet) as progress:
-            result = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                               allow_code=args.allow_code, max_memory=args.max_memory)
-    except KeyboardInterrupt:
-        print(f"interrupted; the complete runs stay in {out}, and a rerun makes the others", file=sys.stderr)
+    result = _interruptible(f"sweep {sweep.name}", args.quiet, out, "makes the others", lambda progress:
+                            run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress,
+                                      allow_code=args.allow_code, max_memory=args.max_memory))
+    if result is None:
         return EXIT_INTERRUPTED
     failed, table_path = result.failed, out / SWEEP_TABLE
     if not args.quiet:
         table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
         for heading in ("run", *sweep.varied_paths, "seed", "digest or error"):
             table.add_column(heading)
-        for point, outcome in zip(sweep.points, result.outcomes):
-            ending = Text(outcome.error, style="red") if outcome.error else outcome.summary["digest"][:16]
+        for point, job in zip(sweep.points, result.jobs):
+            ending = Text(job.error, style="red") if job.error else job.summary["digest"][:16]
             table.add_row(point.folder, *(point.varied.get(path, "") for path in sweep.varied_paths),
                           str(point.seed), ending)
         console.print(table)
@@ -391,6 +415,46 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
         print(f"error: {len(failed)} of {len(sweep.points)} runs failed: "
               + ", ".join(sweep.points[i].folder for i in failed) + f" (errors in {table_path})",
               file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+def _calibrate(args: argparse.Namespace, console: Console) -> int:
+    from ekkosim.calibrate import SUMMARY_FILE, TABLE, calibrate, fit_summary, read_calibration
+
+    calibration = read_calibration(args.calibration)  # every variant and bound validated before any run
+    out = args.out or Path("runs") / calibration.name
+    result = _interruptible(f"calibrate {calibration.name}", args.quiet, out, "resumes the search",
+                            lambda progress: calibrate(calibration, out, workers=args.workers,
+                                                       scheduler=args.scheduler, progress=progress))
+    if result is None:
+        return EXIT_INTERRUPTED
+    if not args.quiet and result.best is not None:
+        fit = fit_summary(calibration, result)
+        parameters = Table(title=f"calibrate {calibration.name}: the fitted parameters")
+        for heading in ("parameter", "fitted", "range", "scale", "reason"):
+            parameters.add_column(heading, overflow="fold")
+        for row in fit["parameters"]:
+            parameters.add_row(row["path"], str(row["shown"]), " to ".join(row["range"]), row["scale"], row["reason"])
+        console.print(parameters)
+        targets = Table(title=f"the targets at the fit (evaluation {fit['evaluation']})",
+                        caption=f"objective {fit['objective']:.4g}: the weighted mean of ln(fitted / target)^2")
+        for heading in ("target", "target value", "fitted", "error %", "weight"):
+            targets.add_column(heading, justify="left" if heading == "target" else "right")
+        for row in fit["targets"]:
+            targets.add_row(row["name"], f"{row['value']:.4g}", f"{row['fitted']:.4g}", f"{row['error_pct']:+.1f}",
+                            f"{row['weight']:g}")
+        console.print(targets)
+        console.print(f"{len(result.evaluations)} evaluations ({result.runs_made} runs made, {result.runs_read} read "
+                      f"from earlier); results: {out / SUMMARY_FILE}, {out / TABLE}, fitted scenario "
+                      f"{out / fit['fitted']['scenario']}", soft_wrap=True)
+    failed = result.failed
+    if result.best is None:
+        print(f"error: no evaluation could be scored ({len(failed)} failed; errors in {out / TABLE})", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    if failed:
+        print(f"error: {len(failed)} of {len(result.evaluations)} evaluations failed: evaluations "
+              + ", ".join(str(point.index) for point in failed) + f" (errors in {out / TABLE})", file=sys.stderr)
         return EXIT_RUN_FAILED
     return EXIT_OK
 
@@ -416,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     command = {"run": _run, "validate": _validate, "schema": _schema, "reproduce": _reproduce, "sweep": _sweep,
-               "plot": _plot}[args.command]
+               "calibrate": _calibrate, "plot": _plot}[args.command]
     try:
         return command(args, console)
     except KeyboardInterrupt:  # a command with nothing of its own to say (`run` and `sweep` say where things stand)

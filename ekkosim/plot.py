@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # not pyplot: no display, and no backend forced on the caller
 
-from ekkosim.results.files import LATENCY
+from ekkosim.run_files import LATENCY
 from ekkosim.results.manifest import replace_file
 from ekkosim.results.read import LATENCY_COLUMNS, read_table
 from ekkosim.results.run_folder import finished_summary

@@ -51,7 +51,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class JobResult:
     """A job's end: its summary (as in summary.json), or the error that stopped it."""
 
     summary: dict | None
@@ -62,34 +62,34 @@ class SchedulerError(ValueError):
     """Dask is wanted but cannot be used (not installed, or the scheduler cannot be reached)."""
 
 
-def run_job(job: Job) -> Outcome:
+def run_job(job: Job) -> JobResult:
     from ekkosim.runner import run  # here, so that the CLI's `validate` and `schema` start fast
 
     try:
         scenario = load(job.scenario, list(job.overrides), allow_code=job.allow_code, max_memory=job.max_memory)
-        return Outcome(run(scenario, job.folder))
-    except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' outcomes
-        return Outcome(None, f"{type(err).__name__}: {err}")
+        return JobResult(run(scenario, job.folder))
+    except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' results
+        return JobResult(None, f"{type(err).__name__}: {err}")
     finally:
         gc.collect()  # the run's world, now garbage, before the next job
 
 
 def run_jobs(jobs: list[Job], workers: int = 2, scheduler: str | None = None,
-             progress: Callable[[int, int], None] = lambda done, total: None) -> list[Outcome]:
-    """Run `jobs`, `workers` at a time; outcomes in job order. `progress(done, total)` is called
-    before the first starts and as each ends. KeyboardInterrupt stops them all (see above)."""
+             progress: Callable[[int, int], None] = lambda done, total: None) -> list[JobResult]:
+    """Run `jobs`, `workers` at a time; their results in job order. `progress(done, total)` is
+    called before the first starts and as each ends. KeyboardInterrupt stops them all (see above)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     progress(0, len(jobs))
     if scheduler is None and workers == 1:
-        outcomes = []
+        results = []
         for job in jobs:
-            outcomes.append(run_job(job))
-            progress(len(outcomes), len(jobs))
-        return outcomes
+            results.append(run_job(job))
+            progress(len(results), len(jobs))
+        return results
     if not jobs:  # no pool or cluster to start
         return []
-    ended: dict[int, Outcome] = {}
+    ended: dict[int, JobResult] = {}
     with _executor(scheduler, workers) as (submit, completed, stop):
         futures = {}
         try:

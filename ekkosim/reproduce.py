@@ -8,6 +8,7 @@ reports.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -15,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ekkosim.pool import Job, run_jobs
-from ekkosim.results.files import LATENCY
 from ekkosim.results.manifest import claim_folder
 from ekkosim.results.read import LATENCY_COLUMNS, read_table
+from ekkosim.run_files import LATENCY
 from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
-from ekkosim.scenario.load import EVERY, ScenarioError, load, split_path
-from ekkosim.scenario.units import shown
+from ekkosim.scenario.load import ScenarioError, load, value_at
+from ekkosim.units import shown
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TESTBED = "paper/testbed.yaml"
@@ -85,16 +86,17 @@ class Plan:
     """What every experiment's jobs depend on."""
 
     scenarios: Path
+    testbed: Path  # the testbed scenario file (absolute): the shipped one, or e.g. a calibration's fit
     extra: tuple[str, ...]  # overrides added to every testbed run (`--quick`)
     parameters: tuple[str, ...]  # the sensitivity study's assumed parameters
 
 
 def _ablation_jobs(plan: Plan, extra: tuple[str, ...] = (), under: str = "") -> list[Job]:
-    return [Job(TESTBED, overrides + extra + plan.extra, under + folder) for _, _, overrides, folder in ABLATION]
+    return [Job(plan.testbed, overrides + extra + plan.extra, under + folder) for _, _, overrides, folder in ABLATION]
 
 
 def _ablation_rows(plan: Plan, out: Path, under: str = "", prefix: str = "") -> list[Row]:
-    training = load(plan.scenarios / TESTBED).training_dc.name
+    training = load(plan.testbed).training_dc.name
     return [_latency_row(prefix + name, paper, out / (under + folder), training) for name, paper, _, folder in ABLATION]
 
 
@@ -110,7 +112,7 @@ def _latency_row(config: str, paper_s: float, folder: Path, training_dc: str) ->
 
 def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
     """(label, override) for each assumed parameter halved and doubled."""
-    base = load(plan.scenarios / TESTBED).model_dump()
+    base = load(plan.testbed).model_dump()
     return [(f"{parameter} x{factor:g}", scaled_override(base, parameter, factor))
             for parameter in plan.parameters for factor in FACTORS]
 
@@ -118,11 +120,9 @@ def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
     """`path=value` with the scenario's value at `path` times `factor` (integers stay integers);
     ScenarioError if `path` is not a number of the scenario."""
-    node = scenario_data
     try:
-        for step in split_path(path):
-            node = node[0 if step == EVERY else step]  # `[*]`: the items are alike, read the first
-    except (KeyError, IndexError, TypeError):
+        node = value_at(scenario_data, path)  # `[*]`: the items are alike, read the first
+    except (KeyError, IndexError, TypeError, ScenarioError):
         node = None
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise ScenarioError([f"--parameters {shown(path)}: not a number of the testbed scenario "
@@ -149,7 +149,7 @@ ablation = Experiment(
     rows=lambda plan, out, summaries: _ablation_rows(plan, out),
 )
 latency = Experiment(
-    jobs=lambda plan: [Job(TESTBED, plan.extra, EKKO)],
+    jobs=lambda plan: [Job(plan.testbed, plan.extra, EKKO)],
     rows=lambda plan, out, summaries: [
         Row("cross_dc", 2.4, summaries[EKKO]["cross_dc_latency_s"]),
         Row("intra_dc", 0.7, summaries[EKKO]["intra_dc_latency_s"]),
@@ -157,8 +157,8 @@ latency = Experiment(
 )
 baselines = Experiment(
     jobs=lambda plan: [
-        Job(TESTBED, plan.extra, EKKO),
-        *(Job(TESTBED, (override, f"models[0].keys={FULL_MODEL_KEYS}"), name) for name, override in BASELINES),
+        Job(plan.testbed, plan.extra, EKKO),
+        *(Job(plan.testbed, (override, f"models[0].keys={FULL_MODEL_KEYS}"), name) for name, override in BASELINES),
         Job("broadcast_800s.yaml", (), "broadcast_800s"),
     ],
     rows=lambda plan, out, summaries: [
@@ -182,18 +182,20 @@ class RunFailed(RuntimeError):
 
 
 def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
-              scenarios: Path = SCENARIOS,
+              scenarios: Path = SCENARIOS, testbed: Path | None = None,
               parameters: tuple[str, ...] = ASSUMED,
               progress: Callable[[int, int], None] = lambda done, total: None,
               max_memory: float = DEFAULT_LIMIT_BYTES) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
-    and its folder to `out`; experiments that need the same run name the same folder, and
-    `reproduce all` makes it once. Every run's scenario is validated (a run estimated above
-    `max_memory` bytes refused), and every folder claimed (`ekkosim.results.manifest`), before
-    the first run starts."""
-    plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
-    load(scenarios / TESTBED, max_memory=max_memory)  # before the experiments read it for their jobs
+    and its folder to `out`, except the testbed's: `testbed` (default: paper/testbed.yaml in
+    `scenarios`), so the tables can be made at another point, such as a calibration's fit.
+    Experiments that need the same run name the same folder, and `reproduce all` makes it once.
+    Every run's scenario is validated (a run estimated above `max_memory` bytes refused), and
+    every folder claimed (`ekkosim.results.manifest`), before the first run starts."""
+    testbed = Path(os.path.abspath(testbed)) if testbed is not None else scenarios / TESTBED  # no link followed
+    load(testbed, max_memory=max_memory)  # a bad testbed is a ScenarioError before any run
+    plan = Plan(scenarios, testbed, tuple(QUICK) if quick else (), parameters)
     jobs: dict[str, Job] = {}
     for name in names:
         for job in EXPERIMENTS[name].jobs(plan):
@@ -204,8 +206,8 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
     runs = [replace(job, scenario=scenarios / job.scenario, folder=claim_folder(out, job.folder), max_memory=max_memory)
             for job in jobs.values()]
     summaries = {}
-    for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
-        if outcome.error is not None:
-            raise RunFailed(f"{out / folder}: {outcome.error}")
-        summaries[folder] = outcome.summary
+    for folder, ended in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
+        if ended.error is not None:
+            raise RunFailed(f"{out / folder}: {ended.error}")
+        summaries[folder] = ended.summary
     return {name: EXPERIMENTS[name].rows(plan, out, summaries) for name in names}

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from ekkosim import __version__
-from ekkosim.results.files import FLOWS, RESOLVED, TIMESERIES
 from ekkosim.results.manifest import RunFolderError
 from ekkosim.results.run_folder import RunFolder, finished_summary
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
+from ekkosim.run_files import FLOWS, RESOLVED, TIMESERIES
 from ekkosim.scenario.load import ScenarioError, load
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.user_code import priority_function
+from ekkosim.scenario.user_code import import_code
 from ekkosim.scheduler.priority import PriorityFunctionError
+from ekkosim.schema import Scenario
 from ekkosim.simulation import Simulation
+from ekkosim.strategies import STRATEGIES
+from ekkosim.version import __version__
 
 
 def default_out(scenario: Scenario) -> Path:
@@ -27,6 +29,12 @@ def default_out(scenario: Scenario) -> Path:
 def resolved_yaml(scenario: Scenario) -> str:
     """The scenario with every default filled in, in units a person reads; it loads back as is."""
     return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def resolved_digest(scenario: Scenario) -> str:
+    """A stable hash of everything a run of `scenario` depends on (hex sha256 of its resolved YAML):
+    sweep and calibration run folders are named by it, so a changed run is never taken for done."""
+    return hashlib.sha256(resolved_yaml(scenario).encode()).hexdigest()
 
 
 def run(
@@ -40,12 +48,12 @@ def run(
     `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`)."""
     started = time.perf_counter()
     try:
-        priority_function(scenario)  # the user's code, if allowed, imported and checked before any file is written
+        import_code(scenario)  # the user's code, if allowed, imported and checked before any file is written
     except PriorityFunctionError as err:
         raise ScenarioError([f"scheduler.priority: {err}"]) from None
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
-    sim = Simulation(scenario, check=check)
+    sim = Simulation(scenario, STRATEGIES[scenario.strategy], check=check)
     if on_start is not None:
         on_start(sim)
     sim.run(on_progress)

@@ -1,8 +1,10 @@
 """One simulation run: a scenario wired to the kernel, the network, its topology and a strategy.
 
 A strategy is a function `start(sim) -> Outcome`; it starts SimPy processes that move model
-state and returns the event that fires when it is done. The run stops at that event, or at
-the scenario's `until`, whichever comes first.
+state and returns its outcome, whose event fires when it is done. The run stops at that event,
+or at the scenario's `until`, whichever comes first. Whoever builds the simulation hands it the
+strategy (the runner takes the scenario's from `ekkosim.strategies`): the world below knows no
+strategy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ekkosim.net.congestion import CongestionSchedule
 from ekkosim.net.flows import Flow, Network
 from ekkosim.net.meter import LinkMeter
 from ekkosim.net.topology import Server, Topology
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 YOUNG_COLLECTION_THRESHOLD = 100_000  # allocations between young collections during a run (Python's default: 700)
 
@@ -44,6 +46,9 @@ class Outcome:
     def tables(self) -> dict[str, dict]:
         """Extra result tables, file name to columns."""
         return {}
+
+
+Start = Callable[["Simulation"], Outcome]  # a strategy: start its processes, return its outcome
 
 
 @dataclass(frozen=True)
@@ -84,10 +89,9 @@ class FlowLog:
 class Simulation:
     """The simulated world of one scenario. Build it, then `run()`."""
 
-    def __init__(self, scenario: Scenario, check: bool = False):
-        """`check`: check the strategy's invariants as the run goes (the ekko strategy's)."""
-        from ekkosim.strategies import STRATEGIES  # strategies import this module
-
+    def __init__(self, scenario: Scenario, strategy: Start, check: bool = False):
+        """`strategy`: the strategy to run (`ekkosim.strategies` has the one a scenario names);
+        `check`: check the strategy's invariants as the run goes (the ekko strategy's)."""
         self.scenario = scenario
         self.check = check
         self.env = Environment()
@@ -104,7 +108,7 @@ class Simulation:
         self._pairs: dict[tuple, Endpoints] = {}
         CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
         start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
-        self.outcome = STRATEGIES[scenario.strategy](self)
+        self.outcome = strategy(self)
 
     def send(self, src: Server, dst: Server, size_bytes: float, tag: str) -> Flow:
         """Start a flow of `size_bytes` from one server to another."""

@@ -11,8 +11,6 @@ and summary numbers (wall time left out, so the same runs give the same bytes).
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import itertools
 import math
 import os
@@ -24,14 +22,14 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from ekkosim.pool import Job, Outcome, run_jobs
-from ekkosim.results.files import SWEEP_TABLE
-from ekkosim.results.manifest import OwnedFolder, RunFolderError
+from ekkosim.pool import Job, JobResult, run_jobs
+from ekkosim.results.manifest import OwnedFolder, RunFolderError, replace_file
 from ekkosim.results.run_folder import WALL_CLOCK_FIELDS, finished_summary
-from ekkosim.runner import resolved_yaml
+from ekkosim.run_files import SWEEP_TABLE
+from ekkosim.runner import resolved_digest
 from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
-from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, read_yaml, split_path, validate, with_overrides
-from ekkosim.scenario.schema import Name
+from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
+from ekkosim.schema import Name
 
 COMPLETE, FAILED = "complete", "failed"
 MAX_POINTS = 10_000  # runs in one sweep: each is validated before any starts, a second or so per hundred
@@ -118,36 +116,37 @@ def read_sweep(path: str | Path, allow_code: bool = False, max_memory: float = D
     except ValidationError as err:
         raise ScenarioError([f"{path}: {problem}" for problem in field_problems(err, data)]) from None
     _check_nonsense(path, spec)
-    scenario = Path(os.path.abspath(path.parent / spec.scenario))  # absolute for the workers; a link loop is read's to report
-    base = read_yaml(scenario)
-
-    def check(where: str, overrides: list[str]):
-        """The base scenario with `overrides`, validated; its problems name the sweep's field."""
-        try:
-            return validate(with_overrides(copy.deepcopy(base), overrides), source_dir=scenario.parent,
-                            allow_code=allow_code, max_memory=max_memory)
-        except ScenarioError as err:
-            raise ScenarioError([f"{path}: {where}: {problem}" for problem in err.problems]) from None
-
+    scenario = Path(os.path.abspath(path.parent / spec.scenario))  # absolute for the workers; no link followed
+    allowed = {"allow_code": allow_code, "max_memory": max_memory}
     fixed = [f"{key}={value_text(value)}" for key, value in spec.set.items()]
-    check("scenario", [])
-    check("set", fixed)
+    check_overrides(path, "scenario", scenario, [], **allowed)
+    check_overrides(path, "set", scenario, fixed, **allowed)
     for i, run in enumerate(spec.runs):
         for key, value in run.items():
-            check(f"runs[{i}]", [*fixed, f"{key}={value_text(value)}"])
+            check_overrides(path, f"runs[{i}]", scenario, [*fixed, f"{key}={value_text(value)}"], **allowed)
     for key, values in spec.grid.items():
         for value in values:
-            check("grid", [*fixed, f"{key}={value_text(value)}"])
+            check_overrides(path, "grid", scenario, [*fixed, f"{key}={value_text(value)}"], **allowed)
     seeds = [None] if spec.seeds is None else spec.seeds
     points = []
     width = max(3, len(str(_count(spec) - 1)))
     for index, (values, seed) in enumerate(itertools.product(_varied(spec), seeds)):
         overrides = (*fixed, *(f"{key}={value}" for key, value in values.items()),
                      *(() if seed is None else (f"seed={seed}",)))
-        resolved = check(f"run {index} ({' '.join(overrides[len(fixed):])})", list(overrides))
-        digest = hashlib.sha256(resolved_yaml(resolved).encode()).hexdigest()
-        points.append(Point(index, values, resolved.seed, f"{index:0{width}d}-{digest[:8]}", overrides))
+        resolved = check_overrides(path, f"run {index} ({' '.join(overrides[len(fixed):])})", scenario,
+                                   list(overrides), **allowed)
+        points.append(Point(index, values, resolved.seed, f"{index:0{width}d}-{resolved_digest(resolved)[:8]}",
+                            overrides))
     return Sweep(spec.name or path.name.removesuffix(".yaml").removesuffix(".yml"), scenario, points)
+
+
+def check_overrides(sweep_path: Path, where: str, scenario: Path, overrides: list[str], allow_code: bool = False,
+                    max_memory: float = DEFAULT_LIMIT_BYTES):
+    """The base scenario with `overrides`, validated; its problems name the sweep's field."""
+    try:
+        return load(scenario, overrides, allow_code=allow_code, max_memory=max_memory)
+    except ScenarioError as err:
+        raise ScenarioError([f"{sweep_path}: {where}: {problem}" for problem in err.problems]) from None
 
 
 def _count(spec: SweepFile) -> int:
@@ -178,14 +177,14 @@ def _check_nonsense(path: Path, spec: SweepFile) -> None:
 
 @dataclass(frozen=True)
 class SweepResult:
-    """A sweep's end: an outcome per point, and how many points were complete before it started."""
+    """A sweep's end: a job result per point, and how many points were complete before it started."""
 
-    outcomes: list[Outcome]
+    jobs: list[JobResult]
     skipped: int
 
     @property
     def failed(self) -> list[int]:
-        return [i for i, outcome in enumerate(self.outcomes) if outcome.error is not None]
+        return [i for i, job in enumerate(self.jobs) if job.error is not None]
 
 
 def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None = None,
@@ -196,16 +195,16 @@ def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None =
     A point's folder counts as complete only if it holds the finished run of that point; any
     other is made again."""
     owner = OwnedFolder(Path(os.path.abspath(out)))  # absolute for the workers, but no link followed
-    outcomes: dict[int, Outcome] = {}
+    ended: dict[int, JobResult] = {}
     for point in sweep.points:
         summary = _finished(owner.path / point.folder, point)
         if summary is not None:
-            outcomes[point.index] = Outcome(summary)
-    todo = [point for point in sweep.points if point.index not in outcomes]
+            ended[point.index] = JobResult(summary)
+    todo = [point for point in sweep.points if point.index not in ended]
     jobs = [Job(sweep.scenario, point.overrides, owner.subfolder(point.folder), allow_code, max_memory)
             for point in todo]
-    outcomes.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
-    result = SweepResult([outcomes[point.index] for point in sweep.points], len(sweep.points) - len(todo))
+    ended.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
+    result = SweepResult([ended[point.index] for point in sweep.points], len(sweep.points) - len(todo))
     _write_table(sweep, result, owner)
     return result
 
@@ -231,18 +230,31 @@ def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _write_table(sweep: Sweep, result: SweepResult, owner: OwnedFolder) -> None:
-    import pyarrow as pa  # here, so that reading a sweep file stays fast
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # here, so that reading a sweep file stays fast
 
     own = {"scenario", "seed", "digest", *WALL_CLOCK_FIELDS}  # columns of their own, or not deterministic
     rows = []
-    for point, outcome in zip(sweep.points, result.outcomes):
-        summary = outcome.summary or {}
+    for point, job in zip(sweep.points, result.jobs):
+        summary = job.summary or {}
         row = {"run": point.index, "folder": point.folder,
                **{key: point.varied.get(key) for key in sweep.varied_paths}, "seed": point.seed,
-               "status": FAILED if outcome.error else COMPLETE, "error": outcome.error, "digest": summary.get("digest")}
+               "status": FAILED if job.error else COMPLETE, "error": job.error, "digest": summary.get("digest")}
         row.update((key, value) for key, value in _flat(summary).items() if key not in own)
         rows.append(row)
+    owner.write(SWEEP_TABLE, lambda file: pq.write_table(rows_table(rows), file))
+
+
+def rows_table(rows: list[dict[str, Any]]):
+    """An Arrow table of `rows`: a column per key in order of first use, null where a row lacks it."""
+    import pyarrow as pa
+
     names = list(dict.fromkeys(key for row in rows for key in row))
-    table = pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
-    owner.write(SWEEP_TABLE, lambda file: pq.write_table(table, file))
+    return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """`rows_table(rows)` as a Parquet file, all or nothing (`ekkosim.results.manifest.replace_file`)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, lambda file: pq.write_table(rows_table(rows), file))

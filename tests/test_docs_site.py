@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ekkosim.scenario.reference import json_schema
+from ekkosim.scenario.describe import json_schema
 from tests.conftest import REPO
 
 

@@ -78,7 +78,7 @@ def no_runs(monkeypatch):
 
     def run_jobs(todo, workers=2, scheduler=None, progress=lambda done, total: None):
         jobs.extend(todo)
-        return [pool.Outcome(None, "not run: the fuzz stubs the simulations") for _ in todo]
+        return [pool.JobResult(None, "not run: the fuzz stubs the simulations") for _ in todo]
 
     monkeypatch.setattr(sweep, "run_jobs", run_jobs)
     monkeypatch.setattr(reproduce, "run_jobs", run_jobs)

@@ -28,10 +28,7 @@ import math
 
 import numpy as np
 
-HEALTHY = "healthy"
-UNCERTAIN = "uncertain"
-DAMAGED = "damaged"
-LEVELS = (HEALTHY, UNCERTAIN, DAMAGED)
+from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 
 
 def estimate_scale(

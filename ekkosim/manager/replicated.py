@@ -20,11 +20,11 @@ from typing import NamedTuple
 import numpy as np
 import simpy
 
+from ekkosim.manager.health import DAMAGED, HEALTHY, STATES, UNCERTAIN
+
 # ---------------------------------------------------------------------------------------------
 # The per-model state machine (no SimPy): what every replica applies, in log order.
 
-HEALTHY, UNCERTAIN, DAMAGED = "healthy", "uncertain", "damaged"
-STATES = (HEALTHY, UNCERTAIN, DAMAGED)
 ROLLBACK = "rollback"  # the reason that lets a damaged model become healthy again
 
 # The detector's moves: suspect, clear a false alarm, confirm. A damaged model leaves that state

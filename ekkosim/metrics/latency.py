@@ -12,11 +12,9 @@ delivered to it then, not again when it recovers the update (`lost`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from ekkosim.ps.shard import Change, ShardReplica
+from ekkosim.ps.store import Change
 from ekkosim.ps.version import newer
 
 _GAMMA, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -61,116 +59,142 @@ class _Columns:
         return tuple(np.concatenate(column) for column in zip(*pieces))
 
 
-@dataclass
 class _Pending:
-    """Sampled updates of one shard that some replica does not hold yet."""
-
-    update: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    key: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    time: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    origin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
-    counter: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    missing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    _distinct_keys: np.ndarray | None = field(default=None, init=False, repr=False)  # sorted `key`, distinct
+    """Sampled updates of one model that some replica does not hold yet, with a view sorted by
+    key (rebuilt when updates are added; delivered ones stay in it, marked by `missing` 0, until
+    they are most of it)."""
 
     FIELDS = ("update", "key", "time", "origin", "counter", "missing")
 
+    def __init__(self) -> None:
+        self.update = np.zeros(0, dtype=np.int64)
+        self.key = np.zeros(0, dtype=np.int64)
+        self.time = np.zeros(0)
+        self.origin = np.zeros(0, dtype=np.int16)
+        self.counter = np.zeros(0, dtype=np.int64)
+        self.missing = np.zeros(0, dtype=np.int64)
+        self.waiting = 0  # entries with missing > 0
+        self._sorted_keys: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+
     def extend(self, **columns) -> None:
+        if self.waiting < self.key.size // 2:  # mostly delivered: drop those first
+            self.keep(self.missing > 0)
         for name in self.FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), columns[name]]))
-        self._distinct_keys = None
+        self.waiting += columns["key"].size
+        self._sorted_keys = None
 
     def keep(self, mask: np.ndarray) -> None:
         for name in self.FIELDS:
             setattr(self, name, getattr(self, name)[mask])
-        self._distinct_keys = None
+        self._sorted_keys = None
 
-    def touched_by(self, keys: np.ndarray) -> np.ndarray:
-        """Which of `keys` have a pending update (pending keys are few, applied keys many)."""
-        if self._distinct_keys is None:
-            self._distinct_keys = np.unique(self.key)
-        distinct = self._distinct_keys
-        where = np.minimum(distinct.searchsorted(keys), distinct.size - 1)
-        return distinct[where] == keys
+    def of_keys(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in `keys`, pending entries) of every pending entry of one of `keys`,
+        entries of a key in the order they were added."""
+        if self._sorted_keys is None:
+            self._order = np.argsort(self.key, kind="stable")
+            self._sorted_keys = self.key[self._order]
+        lo = self._sorted_keys.searchsorted(keys)
+        hi = self._sorted_keys.searchsorted(keys, side="right")
+        counts = hi - lo
+        at = np.repeat(np.arange(keys.size), counts)
+        entries = self._order[np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())]
+        waiting = self.missing[entries] > 0
+        return at[waiting], entries[waiting]
 
 
 class LatencyTracker:
     """Records (update, replica, latency) for the sampled updates."""
 
-    def __init__(self, sample_every: int, n_shards: list[int], holders: dict[tuple[int, int], int]):
-        """`n_shards[m]`: shards of model m; `holders[(m, s)]`: replicas of shard s that must
-        receive an update (all but its origin)."""
+    def __init__(self, sample_every: int, holders: list[int]):
+        """`holders[m]`: replicas of each shard of model m that must receive an update (all but
+        its origin)."""
         self.sample_every = sample_every
-        self.n_shards = n_shards
         self.holders = holders
-        self.pending: dict[tuple[int, int], _Pending] = {}
+        self.pending = [_Pending() for _ in holders]
         self.produced_updates = 0
         self.updates = _Columns()  # (model, key, produced_s, high), per update id
         self.n_sampled = 0
         self._rows = _Columns()  # (update, replica, latency)
-        self._delivered_before_crash: dict[int, np.ndarray] = {}  # replica index: update ids
+        self._delivered_before_crash: dict[int, np.ndarray] = {}  # replica number: update ids
 
-    def produced(self, model: int, shard: int, change: Change) -> None:
-        """A trainer's write at the origin produced the versions `change` holds for its keys."""
-        keys = change.keys
+    def produced(self, model: int, change: Change) -> None:
+        """A write at the origin produced the versions `change` holds for its keys (update ids
+        go by shard, then in write order)."""
+        order = np.argsort(change.holding, kind="stable")
+        keys, counter = change.keys[order], change.counter[order]
         self.produced_updates += keys.size
-        global_keys = keys * self.n_shards[model] + shard
-        pick = sampled(global_keys, change.counter, self.sample_every)
+        pick = sampled(keys, counter, self.sample_every)
         n = int(pick.sum())
         if n == 0:
             return
         ids = np.arange(self.n_sampled, self.n_sampled + n, dtype=np.int64)
         self.n_sampled += n
-        time = change.time[pick]
-        self.updates.append(np.full(n, model, dtype=np.int32), global_keys[pick], time, change.high[pick])
-        self.pending.setdefault((model, shard), _Pending()).extend(
-            update=ids, key=keys[pick], time=time, origin=change.origin[pick],
-            counter=change.counter[pick], missing=np.full(n, self.holders[(model, shard)], dtype=np.int64),
+        time = change.time[order][pick]
+        self.updates.append(np.full(n, model, dtype=np.int32), keys[pick], time, change.high[order][pick])
+        self.pending[model].extend(
+            update=ids, key=keys[pick], time=time, origin=change.origin[order][pick],
+            counter=counter[pick], missing=np.full(n, self.holders[model], dtype=np.int64),
         )
 
-    def applied(self, model: int, shard: int, replica_index: int, change: Change, now: float) -> None:
-        """Replica `replica_index` applied `change` at time `now`."""
-        pending = self.pending.get((model, shard))
-        if pending is None or pending.key.size == 0 or change.keys.size == 0:
+    def applied(self, model: int, store, change: Change, now: float) -> None:
+        """`store` applied `change` at time `now` (rows by holding, then update)."""
+        pending = self.pending[model]
+        if pending.waiting == 0 or change.keys.size == 0:
             return
-        touched = np.flatnonzero(pending.touched_by(change.keys))
-        if touched.size == 0:
+        at, entries = pending.of_keys(change.keys)
+        if entries.size == 0:
             return
-        order = touched[change.keys[touched].argsort()]  # positions in `change`, by key
-        sorted_keys = change.keys[order]
-        where = sorted_keys.searchsorted(pending.key)
-        hit = where < sorted_keys.size
-        hit[hit] = sorted_keys[where[hit]] == pending.key[hit]
-        candidates = np.flatnonzero(hit)
-        at = order[where[candidates]]
-        u = (pending.time[candidates], pending.origin[candidates], pending.counter[candidates])
+        u = (pending.time[entries], pending.origin[entries], pending.counter[entries])
         held_before = ~newer(*u, change.prev_time[at], change.prev_origin[at], change.prev_counter[at])
         held_now = ~newer(*u, change.time[at], change.origin[at], change.counter[at])
-        first = candidates[held_now & ~held_before]
-        if replica_index in self._delivered_before_crash:
-            first = first[~np.isin(pending.update[first], self._delivered_before_crash[replica_index])]
-        if first.size == 0:
+        first = ~held_before & held_now
+        at, entries = at[first], entries[first]
+        replica = store.replica[change.holding[at]]
+        if self._delivered_before_crash:
+            again = np.zeros(entries.size, dtype=bool)
+            for number in np.unique(replica):
+                if int(number) in self._delivered_before_crash:
+                    mine = replica == number
+                    again[mine] = np.isin(pending.update[entries[mine]], self._delivered_before_crash[int(number)])
+            entries, replica = entries[~again], replica[~again]
+        if entries.size == 0:
             return
-        self._rows.append(pending.update[first], np.full(first.size, replica_index, dtype=np.int32), now - pending.time[first])
-        pending.missing[first] -= 1
-        if (pending.missing[first] == 0).any():
-            pending.keep(pending.missing > 0)
+        order = np.lexsort((pending.update[entries], replica))
+        entries, replica = entries[order], replica[order]
+        self._rows.append(pending.update[entries], replica.astype(np.int32), now - pending.time[entries])
+        pending.missing[entries] -= 1  # an update's key is in one holding of a store: entries are distinct
+        pending.waiting -= int((pending.missing[entries] == 0).sum())
 
-    def lost(self, model: int, shard: int, replica_index: int, replica: ShardReplica) -> None:
-        """Replica `replica_index` crashed, losing `replica`: remember which pending updates it
-        had been delivered, so that recovering them is not a delivery."""
-        pending = self.pending.get((model, shard))
-        if pending is None or pending.key.size == 0:
+    def lost(self, model: int, store) -> None:
+        """`store` (every replica it held) was lost in a crash: remember which pending updates
+        each replica had been delivered, so that recovering them is not a delivery."""
+        pending = self.pending[model]
+        live = np.flatnonzero(pending.missing > 0)
+        if live.size == 0:
             return
-        held = ~newer(pending.time, pending.origin, pending.counter,
-                      replica.time[pending.key], replica.origin[pending.key], replica.counter[pending.key])
-        before = self._delivered_before_crash.get(replica_index, np.zeros(0, dtype=np.int64))
-        self._delivered_before_crash[replica_index] = np.union1d(before, pending.update[held])
+        keys = pending.key[live]
+        holdings = np.searchsorted(store.shards, keys % store.model_shards)
+        held_shard = (holdings < store.shards.size)
+        held_shard[held_shard] = store.shards[holdings[held_shard]] == (keys % store.model_shards)[held_shard]
+        live, keys, holdings = live[held_shard], keys[held_shard], holdings[held_shard]
+        _, t, o, c = store.versions(keys, holdings)
+        held = ~newer(pending.time[live], pending.origin[live], pending.counter[live], t, o, c)
+        replica = store.replica[holdings[held]]
+        updates = pending.update[live[held]]
+        for number in np.unique(replica):
+            before = self._delivered_before_crash.get(int(number), np.zeros(0, dtype=np.int64))
+            self._delivered_before_crash[int(number)] = np.union1d(before, updates[replica == number])
 
     def undelivered(self) -> int:
         """(update, replica) pairs sampled but not delivered when the run stopped."""
-        return int(sum(int(p.missing.sum()) for p in self.pending.values()))
+        return int(sum(int(p.missing[p.missing > 0].sum()) for p in self.pending))
+
+    def incomplete(self) -> np.ndarray:
+        """Ids of the sampled updates some replica has not received."""
+        return np.concatenate([p.update[p.missing > 0] for p in self.pending] + [np.zeros(0, dtype=np.int64)])
 
     def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(update id, replica index, latency_s) of every delivery, in the order they happened."""

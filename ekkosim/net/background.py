@@ -13,7 +13,7 @@ import numpy as np
 import simpy
 
 from ekkosim.kernel import Randomness
-from ekkosim.scenario.schema import Background
+from ekkosim.schema import Background
 
 TAG = "background"
 

@@ -13,7 +13,7 @@ import simpy
 
 from ekkosim.net.flows import Network
 from ekkosim.net.topology import Topology
-from ekkosim.scenario.schema import Congestion
+from ekkosim.schema import Congestion
 
 BYTES_PER_BIT = 1.0 / 8.0
 

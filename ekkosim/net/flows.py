@@ -22,10 +22,9 @@ import simpy
 
 from ekkosim.net.maxmin import allocate, allocate_routes
 from ekkosim.net.meter import LinkMeter
+from ekkosim.net.sharing import SHARING
 
-__all__ = ["Flow", "FlowFailed", "Network", "SHARING_MODES"]
-
-SHARING_MODES = ("maxmin", "rtt_weighted")
+__all__ = ["Flow", "FlowFailed", "Network"]
 
 # A moving flow whose remaining bytes are at most this fraction of its size when a completion
 # timer fires is done: the residue is float rounding from many partial updates, and finishing
@@ -76,9 +75,10 @@ class Flow:
 class Network:
     """Links with capacities (bytes/s) and latencies (s), and the flows crossing them.
 
-    ``sharing="maxmin"`` gives every flow weight 1. ``sharing="rtt_weighted"`` gives a flow
-    the weight 1 / latency (SimGrid CM02 with correction factors 1: on a shared bottleneck
-    rates are inversely proportional to latency). ``window_bytes`` caps each flow's rate at
+    ``sharing`` names the sharing model (`ekkosim.net.sharing`), which sets every flow's weight
+    and rate bound: ``"maxmin"`` gives every flow weight 1, ``"rtt_weighted"`` the weight
+    1 / latency (SimGrid CM02 with correction factors 1: on a shared bottleneck rates are
+    inversely proportional to latency). ``window_bytes`` caps each flow's rate at
     window_bytes / (2 x latency), a TCP window over the round trip (no cap at latency 0).
     A flow's latency (the sum of its route's link latencies unless given) is used for all
     three: the initial wait, the RTT weight and the window cap.
@@ -91,12 +91,12 @@ class Network:
         window_bytes: float | None = None,
         meter: LinkMeter | None = None,
     ):
-        if sharing not in SHARING_MODES:
-            raise ValueError(f"sharing must be one of {SHARING_MODES}, got {sharing!r}")
+        if sharing not in SHARING:
+            raise ValueError(f"sharing must be one of {tuple(SHARING)}, got {sharing!r}")
         if window_bytes is not None and not (window_bytes > 0):
             raise ValueError(f"window_bytes must be > 0 or None, got {window_bytes!r}")
         self.env = env
-        self.sharing = sharing
+        self.sharing = SHARING[sharing]
         self.window_bytes = window_bytes
         self.meter = meter
         self.completed: list[Flow] = []
@@ -203,7 +203,7 @@ class Network:
         """Start a flow now; it moves after its latency. Returns the flow (see ``Flow.done``).
 
         Raises ValueError for unknown links, a negative or non-finite size or latency, and,
-        under ``rtt_weighted``, a latency of 0 (its weight 1 / latency would be infinite).
+        under a sharing model that weighs flows by latency (``rtt_weighted``), a latency of 0.
         """
         route = tuple(map(int, route))
         if route and not (0 <= min(route) and max(route) < len(self._names)):
@@ -215,8 +215,8 @@ class Network:
             latency_s = sum(self._link_latency[link] for link in route)
         elif not (math.isfinite(latency_s) and latency_s >= 0):
             raise ValueError(f"latency_s must be finite and >= 0, got {latency_s!r}")
-        if self.sharing == "rtt_weighted" and latency_s == 0:
-            raise ValueError("rtt_weighted sharing needs a flow latency > 0 (weight 1/latency)")
+        if self.sharing.needs_latency and latency_s == 0:
+            raise ValueError(f"{self.sharing.name} sharing needs a flow latency > 0 (it weighs flows by latency)")
         flow = Flow(
             id=next(self._next_id),
             tag=tag,
@@ -300,26 +300,19 @@ class Network:
 
     def _allocation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The moving flows' rates, the links carrying traffic and their aggregate rates,
-        remembered: the same routes and latencies (which set the weights and bounds) at
-        the same capacities give the same rates."""
+        remembered: the same routes and latencies (which set the weights and bounds: a sharing
+        model's contract) at the same capacities give the same rates."""
         routes = tuple(flow.route for flow in self._moving)
         latency = self._flow_latency
         key = (routes, latency.tobytes())
         allocation = self._memo.get(key)
         if allocation is not None:
             return allocation
-        weights = 1.0 / latency if self.sharing == "rtt_weighted" else None
-        bounds = None
-        if self.window_bytes is not None:
-            bounds = np.divide(
-                self.window_bytes,
-                2.0 * latency,
-                out=np.full(latency.size, np.inf),
-                where=latency > 0,
-            )
+        weights = self.sharing.weights(latency)
+        bounds = self.sharing.bounds(latency, self.window_bytes)
         if weights is None or np.isfinite(weights).all():
             rates = allocate_routes(self._capacity, routes, weights, bounds)
-        else:  # a weight 1 / latency overflowed: let allocate reject it
+        else:  # a weight overflowed (1 / a tiny latency): let allocate reject it
             indptr = np.zeros(len(routes) + 1, dtype=np.intp)
             np.cumsum([len(route) for route in routes], out=indptr[1:])
             links = np.fromiter(itertools.chain.from_iterable(routes), np.intp, count=int(indptr[-1]))

@@ -17,8 +17,7 @@ import networkx as nx
 
 from ekkosim.net.flows import Network
 from ekkosim.net.wan import wan_graph
-from ekkosim.scenario.references import parse_link_ref
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario, parse_link_ref
 
 
 @dataclass(frozen=True, order=True)
@@ -50,7 +49,7 @@ class Topology:
         self.graph = wan_graph(scenario)
         bytes_per_s = 1.0 / 8.0  # links carry bytes per second; scenarios give bits per second
         hosts = [(Server(dc.name, i), dc.nic) for dc in scenario.topology.datacenters for i in range(dc.servers)]
-        if scenario.strategy == "ekko":
+        if scenario.strategy_section.trainers:
             origin = scenario.training_dc.name
             hosts += [(Server(origin, i, "trainer"), scenario.workload.trainer_nic) for i in range(scenario.workload.trainers)]
         for host, nic in hosts:

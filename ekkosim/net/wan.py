@@ -13,8 +13,8 @@ from pathlib import Path
 import networkx as nx
 
 from ekkosim.input_file import read_bytes
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.units import shown
+from ekkosim.schema import Scenario
+from ekkosim.units import shown
 
 SPEED_IN_FIBRE_M_PER_S = 2.0e8  # about 2/3 of the speed of light
 EARTH_RADIUS_M = 6.371e6

@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from ekkosim.net.topology import Server
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 
 @dataclass(frozen=True, order=True)
@@ -37,13 +39,6 @@ class ReplicaId:
 def server_of(scenario_dcs: dict, replica: ReplicaId) -> Server:
     n = scenario_dcs[replica.dc].servers
     return Server(replica.dc, (replica.shard + replica.copy) % n)
-
-
-def source_dcs(scenario: Scenario) -> dict[str, str]:
-    """The DC each DC pulls from (the training DC has none)."""
-    origin = scenario.training_dc.name
-    custom = {edge.dc: edge.source for edge in scenario.sync.pull_graph}
-    return {dc.name: custom.get(dc.name, origin) for dc in scenario.topology.datacenters if dc.name != origin}
 
 
 Leaders = dict[tuple[int, int, str], int]
@@ -63,7 +58,7 @@ def upstream(scenario: Scenario, replica: ReplicaId, leaders: Leaders | None = N
     lead = leader(leaders, m, s, replica.dc)
     if scenario.sync.local_leader and replica.copy != lead:
         return ReplicaId(m, s, replica.dc, lead)
-    source = source_dcs(scenario)[replica.dc]
+    source = scenario.source_dcs[replica.dc]
     return ReplicaId(m, s, source, 0 if source == origin else leader(leaders, m, s, source))
 
 
@@ -88,3 +83,78 @@ def pull_groups(scenario: Scenario, leaders: Leaders | None = None) -> dict[tupl
         if source is not None:
             groups[(server_of(dcs, replica), server_of(dcs, source))].append((replica, source))
     return dict(groups)
+
+
+def _leader_copies(leaders: Leaders | None, model: int, dc: str, shards: int):
+    """The copy that leads each shard of `model` in `dc`, as an array."""
+    lead = np.zeros(shards, dtype=np.int64)
+    for (m, s, d), copy in (leaders or {}).items():
+        if m == model and d == dc:
+            lead[s] = copy
+    return lead
+
+
+def pull_pairs(scenario: Scenario, leaders: Leaders | None = None) -> dict[tuple[Server, Server], list]:
+    """`pull_groups` as arrays: for each (pulling server, peer server), per model (ascending)
+    `(model, shards, copies, peer copies)`, shards ascending. Groups come in the order of their
+    first replica in `all_replicas` order."""
+    origin = scenario.training_dc.name
+    dcs = {dc.name: dc for dc in scenario.topology.datacenters}
+    order = {dc.name: d for d, dc in enumerate(scenario.topology.datacenters)}
+    sources = scenario.source_dcs
+    parts = []  # (rank of the first replica, puller, peer, model, shards, copies, peer copies)
+    for m, model in enumerate(scenario.models):
+        shards = np.arange(model.shards, dtype=np.int64)
+        lead = {dc: _leader_copies(leaders, m, dc, model.shards) for dc in dcs}
+        for dc in scenario.topology.datacenters:
+            for j in range(model.replicas):
+                if dc.name == origin:
+                    if j == 0:
+                        continue
+                    up_dc, up_copy = origin, np.zeros(model.shards, dtype=np.int64)
+                    pulling = shards
+                else:  # followers pull from their DC's leader, leaders from their source DC
+                    local = scenario.sync.local_leader
+                    follower = lead[dc.name] != j if local else np.zeros(model.shards, dtype=bool)
+                    up_copy, pulling = lead[dc.name], shards
+                if dc.name != origin:
+                    source = sources[dc.name]
+                    source_copy = np.zeros(model.shards, dtype=np.int64) if source == origin else lead[source]
+                    for is_follower in (True, False):
+                        sel = pulling[follower == is_follower]
+                        if not sel.size:
+                            continue
+                        peer_dc = dc.name if is_follower else source
+                        peer_copy = up_copy[sel] if is_follower else source_copy[sel]
+                        parts += _group(m, sel, j, dc.name, peer_dc, peer_copy, dcs, order, model.replicas)
+                else:
+                    parts += _group(m, pulling, j, dc.name, up_dc, up_copy, dcs, order, model.replicas)
+    groups: dict[tuple[Server, Server], list] = {}
+    for _, puller, peer, m, shards, copies, peer_copies in sorted(parts, key=lambda part: part[0]):
+        groups.setdefault((puller, peer), []).append((m, shards, copies, peer_copies))
+    for key, models in groups.items():  # one entry per model, shards ascending
+        merged = {}
+        for m, shards, copies, peer_copies in models:
+            merged.setdefault(m, []).append((shards, copies, peer_copies))
+        groups[key] = []
+        for m in sorted(merged):
+            shards, copies, peer_copies = (np.concatenate(c) for c in zip(*merged[m]))
+            by_shard = np.argsort(shards, kind="stable")
+            groups[key].append((m, shards[by_shard], copies[by_shard], peer_copies[by_shard]))
+    return groups
+
+
+def _group(m: int, shards, copy: int, dc: str, peer_dc: str, peer_copy, dcs: dict, order: dict, replicas: int) -> list:
+    """Split the pairs (shard s copy `copy` in `dc`, pulling s copy `peer_copy[i]` in `peer_dc`) by
+    (pulling server, peer server); each part ranked by its first replica in all_replicas order."""
+    n, n_peer = dcs[dc].servers, dcs[peer_dc].servers
+    server = (shards + copy) % n
+    peer = (shards + peer_copy) % n_peer
+    key = server * n_peer + peer
+    parts = []
+    for k in np.unique(key):
+        sel = key == k
+        rank = (m, int(shards[sel][0]), order[dc], copy)
+        parts.append((rank, Server(dc, int(k // n_peer)), Server(peer_dc, int(k % n_peer)), m,
+                      shards[sel], np.full(int(sel.sum()), copy, dtype=np.int64), peer_copy[sel]))
+    return parts

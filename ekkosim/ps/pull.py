@@ -1,14 +1,17 @@
-"""One shard's part of a pull: what the peer answers, and how the puller applies it.
+"""One pull between two servers: what the peer answers for every shard the pull covers, and how
+the puller applies it, each in a bounded number of array operations whatever the number of shards.
 
-The puller asks either with its cursor, the peer's shard version it saw at its last complete
-pull of this shard (`sync.shard_version: true`), or with its knowledge (without shard versions).
-The peer answers with the keys the puller may lack, their versions and values, and its own
-knowledge and shard version. A shard with nothing new is skipped: with a cursor, one comparison
-of shard versions says so; with knowledge, a comparison of version vectors. A shard with news is
-answered from the update cache when the cache covers the cursor or knowledge, else from a full
-scan; a cursor reads only the cache's newer tail (the cache is in shard-version order), while
-knowledge must be compared with every cache entry. The puller applies the keys (newest wins) and
-takes the union of knowledges.
+A pull covers *pairs*: a shard copy the puller holds (`mine[p]`, a holding of its store) and the
+copy of the same shard it pulls from (`theirs[p]`, a holding of the peer's store). The puller
+asks either with a cursor per pair, the peer's shard version it saw at its last complete answer
+(`sync.shard_version: true`), or with its knowledge per pair (without shard versions). The peer
+answers with the keys the puller may lack, their versions and values, and per shard with news
+its shard version and knowledge. A shard with nothing new is skipped: with a cursor, one
+comparison of shard versions says so; with knowledge, a comparison of version vectors. A shard
+with news is answered from the update cache when the cache covers the cursor or knowledge, else
+from a full scan; a cursor reads only the cache's newer tail (the journal is in shard-version
+order), while knowledge must be compared with every cache entry of the shard. The puller applies
+the keys (newest wins) and takes the union of knowledges.
 
 Why a cursor is enough: after applying a complete answer, the puller holds everything the peer
 held at that shard version, so what it may lack is exactly what the peer changed since. A
@@ -34,98 +37,147 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ekkosim.ps import knowledge as kn
-from ekkosim.ps.shard import Change, ShardReplica
-
+from ekkosim.ps.store import Change, Store
+from ekkosim.ps.update_cache import WARM_SEQ
 
 LANES = ("all", "high")  # what a lane's answers hold: every key, or the high-priority ones
 
 
-@dataclass  # not frozen: a frozen dataclass's __init__ costs ten times a plain one's, per answer
-class ShardAnswer:
-    """The peer's answer for one shard, a snapshot taken when it was computed at shard version
-    `version`, with the peer's knowledge then."""
+@dataclass
+class Answer:
+    """The peer's answer to one pull, a snapshot taken when it was computed: per key (in no
+    particular order) its pair, version, value and class; per pair with news (`moved`) the peer's
+    shard version and knowledge."""
 
+    pair: np.ndarray
     keys: np.ndarray
     time: np.ndarray
     origin: np.ndarray
     counter: np.ndarray
     value: np.ndarray
     high: np.ndarray
-    knowledge: np.ndarray
-    version: int
-    examined: int  # keys compared (cache entries or scanned keys)
-    full_scan: bool
+    moved: np.ndarray  # pairs answered (shards with news)
+    version: np.ndarray  # the peer's shard version of each moved pair
+    knowledge: np.ndarray  # the peer's knowledge of each moved pair (rows)
+    cache_entries: int  # cache entries compared
+    scanned: int  # keys compared by full scans
+    full_scans: int
 
     def __len__(self) -> int:
         return self.keys.size
 
 
-def _answer(peer: ShardReplica, keys: np.ndarray, examined: int, full_scan: bool) -> ShardAnswer:
-    return ShardAnswer(
-        keys, peer.time[keys], peer.origin[keys], peer.counter[keys], peer.value[keys], peer.high[keys],
-        peer.knowledge.copy(), peer.version, examined, full_scan,
-    )
+def _snapshot(peer: Store, pair: np.ndarray, rows: np.ndarray, moved: np.ndarray, theirs: np.ndarray,
+              cache_entries: int, scanned: int, full_scans: int,
+              extra: tuple[np.ndarray, ...] | None = None) -> Answer:
+    r = peer.rows
+    columns = [pair, r.key[rows], r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows]]
+    if extra is not None:  # base-state keys a full scan from cursor 0 sends too
+        columns = [np.concatenate([a, b]) for a, b in zip(columns, extra)]
+    h = theirs[moved]
+    return Answer(*columns, moved, peer.version[h].copy(), peer.knowledge[h].copy(), cache_entries, scanned, full_scans)
 
 
-def answer_cursor(
-    peer: ShardReplica, cursor: int, use_cache: bool, lane: str = "all", express_cursor: int | None = None
-) -> ShardAnswer | None:
-    """Answer a puller that last saw shard version `cursor` in this `lane`: the keys of the
-    lane's class changed since, less, in the all lane, the high-priority keys changed at or
-    before the puller's `express_cursor`; None if the shard has not moved. From the update cache
-    when it covers the cursor (only its newer tail is read), else from a full scan."""
-    if peer.version == cursor:
-        return None
-    cached = peer.cache.since(cursor, peer) if use_cache and peer.cache is not None else None
-    if cached is not None:
-        (keys, examined), full_scan = cached, False
-    else:
-        keys, examined, full_scan = np.flatnonzero(peer.seq > cursor), peer.n_keys, True
+def _pair_index(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per holding of the peer, the pair (among `pairs`) it belongs to, -1 if none."""
+    pair_at = np.full(peer.shards.size, -1, dtype=np.int64)
+    pair_at[theirs[pairs]] = pairs
+    return pair_at
+
+
+def _scan(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, pair) of every row of the peer in the shards of `pairs`."""
+    pair_at = _pair_index(peer, theirs, pairs)
+    pair = pair_at[peer.rows.holding]
+    rows = np.flatnonzero(pair >= 0)
+    return rows, pair[rows]
+
+
+def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cache: bool, lane: str = "all",
+                  express: np.ndarray | None = None) -> Answer:
+    """Answer a puller that last saw shard versions `cursors` (per pair) in `lane`: the keys of
+    the lane's class changed since, less, in the all lane, the high-priority keys changed at or
+    before the puller's `express` cursors."""
+    moved = np.flatnonzero(peer.version[theirs] != cursors)
+    cached = np.zeros(moved.size, dtype=bool)
+    if use_cache and peer.cache is not None:
+        cached = peer.cache.covers_cursor(theirs[moved], cursors[moved])
+    rows, pair = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cache_entries = 0
+    if cached.any():
+        rows, seqs = peer.since(int(cursors[moved[cached]].min()))
+        pair = _pair_index(peer, theirs, moved[cached])[peer.rows.holding[rows]]
+        keep = pair >= 0
+        keep[keep] = seqs[keep] > cursors[pair[keep]]
+        rows, pair = rows[keep], pair[keep]
+        cache_entries = rows.size
+    scans = moved[~cached]
+    scanned, extra = 0, None
+    if scans.size:
+        scan_rows, scan_pair = _scan(peer, theirs, scans)
+        keep = peer.rows.seq[scan_rows] > cursors[scan_pair]
+        rows, pair = np.concatenate([rows, scan_rows[keep]]), np.concatenate([pair, scan_pair[keep]])
+        scanned = int(peer.n_keys[theirs[scans]].sum())
+        extra = _warm_keys(peer, theirs, scans[cursors[scans] < WARM_SEQ])
+    high = peer.rows.high[rows]
     if lane == "high":
-        keys = keys[peer.high[keys]]
-    elif express_cursor is not None and express_cursor > cursor:
-        keys = keys[~(peer.high[keys] & (peer.seq[keys] <= express_cursor))]
-    return _answer(peer, keys, examined, full_scan)
+        keep = high
+    elif express is not None:
+        keep = ~(high & (peer.rows.seq[rows] <= express[pair]) & (express[pair] > cursors[pair]))
+    else:
+        keep = None
+    if keep is not None:
+        rows, pair = rows[keep], pair[keep]
+        if extra is not None and lane == "high":
+            extra = None  # warm keys are low priority
+    return _snapshot(peer, pair, rows, moved, theirs, cache_entries, scanned, int(scans.size), extra)
 
 
-def answer_knowledge(peer: ShardReplica, knowledge: np.ndarray, use_cache: bool) -> ShardAnswer | None:
-    """Answer a puller that holds `knowledge` of this shard: every key it may lack; None if its
-    knowledge covers the peer's (nothing to send)."""
-    if kn.covers(knowledge, peer.knowledge):
+def _warm_keys(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """The warm-start keys without a row in the shards of `pairs`: a full scan from cursor 0
+    sends them too (they changed at the warm start, shard version 1)."""
+    if not pairs.size or not peer.warm[theirs[pairs]].any():
         return None
-    cached = peer.cache.unknown_to(knowledge, peer) if use_cache and peer.cache is not None else None
-    if cached is not None:
-        return _answer(peer, *cached, full_scan=False)
-    lacking = ~kn.contains(knowledge, peer.origin, peer.counter)
-    return _answer(peer, np.flatnonzero(lacking), peer.n_keys, full_scan=True)
+    h = theirs[pairs]
+    counts = peer.warm[h]
+    pair = np.repeat(pairs, counts)
+    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    keys = local * peer.model_shards + peer.shards[np.repeat(h, counts)]
+    absent = peer.index.find(keys) < 0
+    pair, keys = pair[absent], keys[absent]
+    time, origin, counter = peer.base_version(keys, np.repeat(h, counts)[absent])
+    return pair, keys, time, origin, counter, peer.base_values(keys), np.zeros(keys.size, dtype=bool)
 
 
-def apply_answer(puller: ShardReplica, answer: ShardAnswer, whole: bool = True) -> Change:
+def answer_knowledge(peer: Store, theirs: np.ndarray, knowledge: np.ndarray, use_cache: bool) -> Answer:
+    """Answer a puller that holds `knowledge` (a row per pair): every key whose version it does
+    not contain, in every shard whose knowledge it does not cover."""
+    moved = np.flatnonzero((knowledge < peer.knowledge[theirs]).any(axis=1))
+    cached = np.zeros(moved.size, dtype=bool)
+    if use_cache and peer.cache is not None:
+        cached = peer.cache.covers_knowledge(theirs[moved], knowledge[moved])
+    rows, pair = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cache_entries = 0
+    if cached.any():
+        h = theirs[moved[cached]]
+        rows, seqs = peer.since(int(peer.cache.seq_floor[h].min()))
+        pair = _pair_index(peer, theirs, moved[cached])[peer.rows.holding[rows]]
+        keep = pair >= 0
+        keep[keep] = seqs[keep] > peer.cache.seq_floor[theirs[pair[keep]]]
+        rows, pair = rows[keep], pair[keep]
+        cache_entries = rows.size + int(peer.cache.warm_entries[h].sum())
+    scans = moved[~cached]
+    scanned = 0
+    if scans.size:
+        scan_rows, scan_pair = _scan(peer, theirs, scans)
+        rows, pair = np.concatenate([rows, scan_rows]), np.concatenate([pair, scan_pair])
+        scanned = int(peer.n_keys[theirs[scans]].sum())
+    lacking = peer.rows.counter[rows] > knowledge[pair, peer.rows.origin[rows]]
+    return _snapshot(peer, pair[lacking], rows[lacking], moved, theirs, cache_entries, scanned, int(scans.size))
+
+
+def apply_answer(store: Store, mine: np.ndarray, answer: Answer, whole: bool = True) -> Change:
     """Apply the peer's keys (newest wins) and, if the answer is `whole` (every key the puller
-    may lack, not the high-priority lane's part), take the union of the two knowledges."""
-    return puller.apply(answer.keys, answer.time, answer.origin, answer.counter, answer.value, answer.high,
-                        answer.knowledge if whole else None)
-
-
-def answer_pull(
-    peers: list[ShardReplica],
-    cursors: np.ndarray | None,
-    knowledges: list[np.ndarray] | None,
-    use_cache: bool,
-    lane: str = "all",
-    express_cursors: np.ndarray | None = None,
-) -> list[tuple[int, ShardAnswer]]:
-    """A peer's answer to one pull over several shards: (index, answer) for every shard with
-    news. The request holds a cursor per shard (shard versions on), and in the all lane with an
-    express lane beside it the express cursor per shard too; or a knowledge per shard."""
-    answers = []
-    for i, peer in enumerate(peers):
-        if cursors is not None:
-            express = None if express_cursors is None else int(express_cursors[i])
-            answer = answer_cursor(peer, int(cursors[i]), use_cache, lane, express)
-        else:
-            answer = answer_knowledge(peer, knowledges[i], use_cache)
-        if answer is not None:
-            answers.append((i, answer))
-    return answers
+    may lack, not the express lane's part), take the union of the two knowledges."""
+    return store.apply(mine[answer.pair], answer.keys, answer.time, answer.origin, answer.counter, answer.value,
+                       answer.high, mine[answer.moved] if whole else None, answer.knowledge if whole else None)

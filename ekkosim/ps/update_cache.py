@@ -1,92 +1,89 @@
-"""The update cache: a shard replica's recently changed keys, so a pull need not scan the shard.
+"""The update cache: each shard copy's recently changed keys, so a pull need not scan the shard.
 
-Entries are (key, seq) in the order the keys changed, where seq is the shard version of the
-change; an entry is live while it is its key's latest change. The cache keeps at least the
-`capacity` most recently changed keys; its buffer holds twice that, and when it is full it
-compacts: it drops stale entries and evicts the oldest. Eviction raises two floors that say what the cache still
-covers:
+A shard copy's cache holds its most recently changed keys, at least `capacity` of them; the
+server's journal (`ekkosim.ps.store.Journal`) holds them in change order, so the cache is not a
+structure of its own but a floor per shard copy: its entries are the keys changed after
+`seq_floor`. Two floors say what the cache still covers:
 
 - `seq_floor`: every key changed at a shard version above it is in the cache, so a puller that
-  has seen shard version `cursor >= seq_floor` can be answered from the cache;
-- `floor` (a version vector, the "DVV" of some summaries): every key whose version is not
-  contained in it is in the cache, so a puller whose knowledge covers it can be answered from
-  the cache.
+  saw shard version `cursor >= seq_floor` is answered from the cache;
+- `floor` (a version vector, the "DVV" of some summaries): every key whose version it does not
+  contain is in the cache, so a puller whose knowledge covers it is answered from the cache.
 
-Otherwise the peer falls back to a full scan of the shard.
+Otherwise the peer falls back to a full scan of the shard. Eviction happens when the server
+trims: each time its shard copies together have taken as many changes as all their caches hold,
+every shard copy keeps its `capacity` newest keys and evicts the older ones, raising its
+floors. Between two trims a cache holds at most what changed since the last (about twice
+`capacity` on average, as a buffer of twice the capacity compacted when full would).
+
+A warm start (`sync.warm_start`) fills every cache with the warm keys, which no row stands for:
+`warm_entries` counts those still cached, and they are evicted first (oldest), each raising
+the floor of the warm origin by one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.ps import knowledge as kn
+WARM_ORIGIN = 0
+WARM_SEQ = 1  # the shard version of the warm start
 
 
 class UpdateCache:
-    """Recently changed keys of one shard replica (local key indices)."""
+    """The update caches of every shard copy of one store."""
 
-    def __init__(self, capacity: int, n_origins: int):
+    def __init__(self, capacity: int, store):
         self.capacity = capacity
-        # A buffer of twice the capacity, filled from the front; `keys` and `seqs` view its used part.
-        self._keys = np.zeros(2 * capacity, dtype=np.int64)
-        self._seqs = np.zeros(2 * capacity, dtype=np.int64)
-        self._used = 0
-        self.seq_floor = 0
-        self.floor = kn.empty(n_origins)
+        self.store = store
+        holdings = store.shards.size
+        self.seq_floor = np.zeros(holdings, dtype=np.int64)
+        self.floor = np.zeros_like(store.knowledge)
+        self.warm_entries = store.warm.copy()
+        self.trim_every = max(1, capacity * holdings)
 
-    @property
-    def keys(self) -> np.ndarray:
-        return self._keys[: self._used]
+    def changed(self, n: int) -> None:
+        """`n` keys changed; trim when the caches have taken as many as they hold."""
+        if self.store.journal.added >= self.trim_every:
+            self.trim()
 
-    @property
-    def seqs(self) -> np.ndarray:
-        return self._seqs[: self._used]
+    def covers_cursor(self, holdings: np.ndarray, cursors: np.ndarray) -> np.ndarray:
+        return cursors >= self.seq_floor[holdings]
 
-    def __len__(self) -> int:
-        return self._used
+    def covers_knowledge(self, holdings: np.ndarray, knowledge: np.ndarray) -> np.ndarray:
+        return (knowledge >= self.floor[holdings]).all(axis=1)
 
-    def record(self, keys: np.ndarray, seq: int, shard) -> None:
-        """Note that `keys` changed at shard version `seq` (`shard.seq[keys]` already says so)."""
-        if self._used + keys.size > self._keys.size:
-            self._compact(shard, room=keys.size)
-        end = self._used + keys.size
-        if end > self._keys.size:  # one batch larger than the whole buffer
-            self._keys = np.concatenate([self.keys, np.zeros(keys.size, dtype=np.int64)])
-            self._seqs = np.concatenate([self.seqs, np.zeros(keys.size, dtype=np.int64)])
-        self._keys[self._used : end] = keys
-        self._seqs[self._used : end] = seq
-        self._used = end
+    def entries(self) -> int:
+        """Keys in every cache of the store now (warm ones included)."""
+        rows, seqs = self.store.since(self.oldest())
+        return int((seqs > self.seq_floor[self.store.rows.holding[rows]]).sum() + self.warm_entries.sum())
 
-    def _compact(self, shard, room: int) -> None:
-        """Drop stale entries, then evict the oldest live ones beyond `capacity`."""
-        keys, seqs = self.keys, self.seqs
-        live = np.flatnonzero(shard.seq[keys] == seqs)  # positions: indexing with a mask this mixed is slower
-        keys, seqs = keys[live], seqs[live]
-        evict = keys.size - self.capacity
-        if evict > 0:  # the buffer is in change order: the oldest go first
-            gone = keys[:evict]
-            self.seq_floor = max(self.seq_floor, int(seqs[evict - 1]))
-            np.maximum.at(self.floor, shard.origin[gone], shard.counter[gone])
-            keys, seqs = keys[evict:], seqs[evict:]
-        self._used = keys.size
-        self._keys[: self._used] = keys
-        self._seqs[: self._used] = seqs
+    def oldest(self) -> int:
+        """Every cache entry changed after this shard version."""
+        return int(self.seq_floor.min()) if self.seq_floor.size else 0
 
-    def since(self, cursor: int, shard) -> tuple[np.ndarray, int] | None:
-        """Keys changed after shard version `cursor`, and the entries examined; None if the
-        cache no longer covers `cursor`. Entries are in seq order: only the newer tail is read."""
-        if cursor < self.seq_floor:
-            return None
-        start = int(self.seqs.searchsorted(cursor, side="right"))
-        keys, seqs = self._keys[start : self._used], self._seqs[start : self._used]
-        return keys[shard.seq[keys] == seqs], keys.size
-
-    def unknown_to(self, knowledge: np.ndarray, shard) -> tuple[np.ndarray, int] | None:
-        """Keys whose version `knowledge` does not contain, and the entries examined; None if
-        `knowledge` does not cover the floor. Every entry is compared (versions are not ordered
-        by the buffer across origins)."""
-        if not kn.covers(knowledge, self.floor):
-            return None
-        keys = self.keys[shard.seq[self.keys] == self.seqs]
-        lacking = ~kn.contains(knowledge, shard.origin[keys], shard.counter[keys])
-        return keys[lacking], self.keys.size
+    def trim(self) -> None:
+        """Every shard copy keeps its `capacity` newest keys: evict the rest, raising floors."""
+        store = self.store
+        rows, seqs = store.since(self.oldest())
+        holding = store.rows.holding[rows]
+        cached = seqs > self.seq_floor[holding]
+        rows, seqs, holding = rows[cached], seqs[cached], holding[cached]
+        entries = np.bincount(holding, minlength=self.seq_floor.size)
+        excess = np.maximum(entries + self.warm_entries - self.capacity, 0)
+        warm_evicted = np.minimum(self.warm_entries, excess)
+        if warm_evicted.any():  # the oldest: the warm keys, in counter order
+            self.warm_entries -= warm_evicted
+            self.floor[:, WARM_ORIGIN] = np.maximum(self.floor[:, WARM_ORIGIN], store.warm - self.warm_entries)
+            self.seq_floor[warm_evicted > 0] = np.maximum(self.seq_floor[warm_evicted > 0], WARM_SEQ)
+        evict = excess - warm_evicted
+        if evict.any():
+            order = np.argsort(holding, kind="stable")  # by holding, each in change order
+            sorted_h = holding[order]
+            first = np.searchsorted(sorted_h, sorted_h)  # where each entry's holding starts
+            gone = order[np.arange(order.size) - first < evict[sorted_h]]
+            np.maximum.at(self.seq_floor, holding[gone], seqs[gone])
+            # a change leaves whole: its other keys (same shard version) go with the oldest
+            gone = seqs <= self.seq_floor[holding]
+            gone_h, gone_rows = holding[gone], rows[gone]
+            np.maximum.at(self.floor, (gone_h, store.rows.origin[gone_rows]), store.rows.counter[gone_rows])
+        store.journal.keep(*store.since(self.oldest()))

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ekkosim.input_file import InputFileError, read_bytes
-from ekkosim.results.files import MANIFEST
-from ekkosim.scenario.units import shown
+from ekkosim.run_files import MANIFEST
+from ekkosim.units import shown
 
 MAX_MANIFEST_BYTES = 16 * 2**20
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 from pydantic import ValidationError
 
 from ekkosim.input_file import InputFileError, read_bytes
-from ekkosim.results.files import FLOWS, LATENCY, QUALITY, RESOLVED, SWEEP_TABLE, TIMESERIES
 from ekkosim.results.manifest import RunFolderError
 from ekkosim.results.run_folder import finished_summary
-from ekkosim.scenario.load import ScenarioError, field_problems, parse_yaml
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.units import shown
+from ekkosim.run_files import FLOWS, LATENCY, QUALITY, RESOLVED, SWEEP_TABLE, TIMESERIES
+from ekkosim.schema import Scenario
+from ekkosim.units import shown
 
 MAX_TABLE_BYTES = 2**31  # on disk
 MAX_TABLE_MEMORY_BYTES = 2**33  # decoded, as the file's metadata says, checked before decoding
@@ -71,14 +71,15 @@ class Run:
         self.summary: dict = finished_summary(self.path)
         resolved = self.path / RESOLVED
         try:
-            data = parse_yaml(read_bytes(resolved, MAX_RESOLVED_BYTES, follow_links=False), str(resolved))
-            self.scenario = Scenario.model_validate(data)
+            # as ekkosim wrote it: plain YAML (the C loader where installed), a scenario with every field
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            self.scenario = Scenario.model_validate(
+                yaml.load(read_bytes(resolved, MAX_RESOLVED_BYTES, follow_links=False), Loader=loader))  # noqa: S506
         except InputFileError as err:
             raise RunFolderError(f"{resolved}: {err}") from None
-        except ScenarioError as err:
-            raise RunFolderError(err.problems[0]) from None
-        except ValidationError as err:
-            raise RunFolderError(f"{resolved}: not a scenario ({field_problems(err, data)[0]})") from None
+        except (yaml.YAMLError, ValidationError, RecursionError) as err:
+            problem = err.errors()[0]["msg"] if isinstance(err, ValidationError) else " ".join(str(err).split())
+            raise RunFolderError(f"{resolved}: not a scenario ekkosim wrote ({shown(problem)})") from None
 
     def _table(self, name: str):
         table = self.path / name

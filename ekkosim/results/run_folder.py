@@ -21,9 +21,9 @@ from typing import BinaryIO
 import numpy as np
 
 from ekkosim.input_file import InputFileError, read_bytes
-from ekkosim.results.files import INCOMPLETE, SUMMARY
+from ekkosim.run_files import INCOMPLETE, SUMMARY
 from ekkosim.results.manifest import OwnedFolder, RunFolderError
-from ekkosim.scenario.units import shown
+from ekkosim.units import shown
 
 WALL_CLOCK_FIELDS = ("wall_time_s", "digest")
 MAX_SUMMARY_BYTES = 64 * 2**20

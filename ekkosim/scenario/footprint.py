@@ -13,22 +13,25 @@ here when the layout it stands for changes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+
 from ekkosim.input_file import size_text
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Chain, Model, Scenario, Sync, key_state_bytes
+from ekkosim.units import shown_count
 
 DEFAULT_LIMIT_BYTES = 8 * 2**30  # `--max-memory`: a laptop's or a CI runner's share, raised on a larger machine
 
 INTERPRETER_BYTES = 256 * 2**20  # Python with NumPy, SimPy, pyarrow and pydantic loaded, and a run's fixed costs
-# Per key held, per copy: version (time 8, origin 2, counter 8), value 8, shard version of the last
-# change 8, priority class 1 (ekkosim.ps.shard), rounded up.
-KEY_STATE_BYTES = 34
-# The keys an update can touch: one. So `rate x duration` bounds the keys a workload touches; a
-# Zipf workload touches far fewer (it repeats hot keys), a uniform one nearly that many.
-KEYS_PER_UPDATE = 1.0
-SHARD_COPY_BYTES = 2_500  # a shard replica's arrays and object, its puller and pull lanes (measured)
-CACHE_ENTRY_BYTES = 32  # key and shard version (8 + 8), in a buffer of twice `sync.cache_size`
+# Per-key state is the sync's own estimate (`ekkosim.schema.key_state_bytes`: every key of a small
+# key space, else the keys the updates may touch), which its checks refuse above 16 GiB.
+# At the end of a run the convergence check and the count of lost updates compare every live copy's
+# keys with the origin's, one server at a time: a transient share of the per-key state (measured:
+# 0.26 on scenarios/congestion.yaml, whose key state is held whole).
+END_CHECKS_SHARE = 0.35
+SHARD_COPY_BYTES = 600  # a shard copy's version, knowledge, cache floors, its pullers' cursors (measured)
+JOURNAL_ENTRY_BYTES = 32  # an update-cache entry in its server's journal: row and clock, in an array that doubles
 UPDATE_BYTES = 40  # an update in a trainer's batch: key, magnitude, new-key flag, version, and their merge
 BATCHES_HELD = 2  # the batch being written and the one before it, still referenced by answers
 LATENCY_ROW_BYTES = 200  # a sampled (update, replica) delivery: the tracker's record and the table's row
@@ -36,7 +39,6 @@ FLOW_BYTES = 150  # a completed flow in the flow log and in the flows table
 TIMESERIES_ROW_BYTES = 150  # a (window, link) row of the link meter, a Python tuple until the run ends
 DC_PAIR_BYTES = 1_000  # a WAN graph edge, two directed links and a route, per pair of DCs (a full mesh)
 SERVER_BYTES = 2_000  # a server's NIC links, CPU resource and routes to its DC's switch
-MANAGER_KEY_BYTES = 8  # the state manager's copy of each model's published values (dense, float64)
 TRACE_BYTES_PER_FILE_BYTE = 6  # a trace's text parsed into Arrow strings, then NumPy columns
 TRACE_ROW_MIN_BYTES = 8  # the shortest row a trace can have, "0,m,1,1\n": its rows are at most its bytes / 8
 
@@ -56,7 +58,9 @@ class Term:
         return self.count * self.unit_bytes
 
     def describe(self) -> str:
-        return f"{self.name}, {_count(self.count)} {self.unit} x {size_text(self.unit_bytes)} = {size_text(self.bytes)}"
+        if self.count == 1:
+            return f"{self.name} ({self.unit}) = {size_text(self.bytes)}"
+        return f"{self.name}, {shown_count(self.count)} {self.unit} x {size_text(self.unit_bytes)} = {size_text(self.bytes)}"
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,11 @@ def estimate(scenario: Scenario, trace_bytes: int = 0) -> Footprint:
                       "(link, window) rows", TIMESERIES_ROW_BYTES))
     if trace_bytes:
         terms.append(Term("the trace", "workload.trace", trace_bytes, "bytes of file", TRACE_BYTES_PER_FILE_BYTE))
-    if scenario.strategy == "ekko":
-        terms += _ekko_terms(scenario, end_s, trace_bytes)
-    elif scenario.strategy == "chain":
-        chunks = sum(model.size_bytes for model in scenario.models) / scenario.chain.chunk
+    section = scenario.strategy_section
+    if isinstance(section, Sync):
+        terms += _sync_terms(scenario, end_s, trace_bytes)
+    elif isinstance(section, Chain):
+        chunks = sum(model.size_bytes for model in scenario.models) / section.chunk
         terms.append(Term("flows", "chain.chunk", chunks * len(dcs), "chunk transfers", FLOW_BYTES))
     return Footprint(terms)
 
@@ -110,56 +115,58 @@ def updates(scenario: Scenario, model_index: int, trace_bytes: int = 0) -> float
     return scenario.models[model_index].workload.rate * scenario.workload.duration
 
 
-def touched_keys(scenario: Scenario, model_index: int, trace_bytes: int = 0) -> float:
-    """The keys of a model a copy holds state for: those the updates may touch and those a warm
-    start fills, at most the model's keys."""
-    model = scenario.models[model_index]
-    sync = scenario.sync
-    warm = model.shards * sync.cache_size if sync.warm_start else 0
-    return min(float(model.keys), updates(scenario, model_index, trace_bytes) * KEYS_PER_UPDATE + warm)
+def pullers(scenario: Scenario, model: Model) -> int:
+    """How many puller processes pull `model`'s shards, at most: one per (pulling server, peer
+    server) pair (`ekkosim.ps.placement.pull_groups`). Copy j of shard s lives on server
+    (s + j) mod n, so the shards one server holds as copy j are s = c (mod n), whose leaders
+    in a DC of n' servers are on n' / gcd(n, n') servers at most."""
+    dcs = {dc.name: dc for dc in scenario.topology.datacenters}
+    sources = scenario.source_dcs
+    origin = scenario.training_dc.name
+    total = 0
+    for dc in dcs.values():
+        for copy in range(model.replicas):
+            if dc.name == origin and copy == 0:
+                continue  # the origin pulls from no one
+            local = dc.name == origin or (copy > 0 and scenario.sync.local_leader)
+            peer = dc if local else dcs[sources[dc.name]]
+            peers_per_server = min(peer.servers // math.gcd(dc.servers, peer.servers), -(-model.shards // dc.servers))
+            total += min(model.shards, dc.servers * peers_per_server)
+    return total
 
 
-def _ekko_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term]:
+def _sync_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term]:
     dcs = scenario.topology.datacenters
     sync = scenario.sync
     lanes = 2 if scenario.scheduler.enabled else 1
     terms = []
     for i, model in enumerate(scenario.models):
         copies = model.replicas * len(dcs)
-        keys = touched_keys(scenario, i, trace_bytes)
         written = updates(scenario, i, trace_bytes)
-        rate_bound = keys < model.keys
-        terms.append(Term(f"per-key state of model {model.name}",
-                          f"models[{i}].workload.rate" if rate_bound else f"models[{i}].keys",
-                          keys * copies, "key copies", KEY_STATE_BYTES))
-        shard_copies = model.shards * copies
-        terms.append(Term(f"per-shard state of model {model.name}", f"models[{i}].shards", shard_copies,
+        key_state = key_state_bytes(scenario, model)
+        terms.append(Term(f"per-key state of model {model.name}", f"models[{i}]", 1,
+                          f"copies' keys: {shown_count(model.keys)} keys, {shown_count(written)} updates, {copies} copies",
+                          key_state))
+        terms.append(Term(f"end-of-run comparisons of model {model.name}", f"models[{i}]", 1,
+                          f"{END_CHECKS_SHARE:g} of its per-key state", END_CHECKS_SHARE * key_state))
+        terms.append(Term(f"per-shard state of model {model.name}", f"models[{i}].shards", model.shards * copies,
                           "shard copies", SHARD_COPY_BYTES))
         if sync.update_cache:
+            entries = min(2 * sync.cache_size * model.shards, written)  # its journal holds twice the caches, at most
             terms.append(Term(f"update caches of model {model.name} (sync.cache_size {sync.cache_size:,})",
-                              f"models[{i}].shards", shard_copies, "shard copies", 2 * sync.cache_size * CACHE_ENTRY_BYTES))
+                              "sync.cache_size", entries * copies, "journal entries", JOURNAL_ENTRY_BYTES))
         per_batch = written if scenario.workload.trace else model.workload.rate * scenario.workload.batch_interval
         terms.append(Term(f"update batches of model {model.name}", f"models[{i}].workload.rate",
                           per_batch * BATCHES_HELD, "updates", UPDATE_BYTES))
-        deliveries = written * (copies - 1)
         terms.append(Term(f"latency samples of model {model.name}", "output.latency_sample",
-                          deliveries / scenario.output.latency_sample, "deliveries", LATENCY_ROW_BYTES))
-        pulls = (model.shards * (copies - 1)) * lanes * end_s / sync.pull_interval
+                          written * (copies - 1) / scenario.output.latency_sample, "deliveries", LATENCY_ROW_BYTES))
+        pulls = pullers(scenario, model) * lanes * end_s / sync.pull_interval
         terms.append(Term(f"pull flows of model {model.name}", "sync.pull_interval", 2 * pulls, "flows", FLOW_BYTES))
-        if scenario.manager.enabled:
-            terms.append(Term(f"the state manager's values of model {model.name}", f"models[{i}].keys", model.keys,
-                              "keys", MANAGER_KEY_BYTES))
     return terms
 
 
 def _end_s(scenario: Scenario) -> float:
-    """When the run stops, at the latest, if the scenario says; 0 for a whole-model strategy
-    without `until` (its end follows from the network, unknown here)."""
-    ends = [scenario.until] if scenario.until is not None else []
-    if scenario.strategy == "ekko":
-        ends.append(scenario.workload.duration + scenario.sync.drain)
+    """When the run stops, at the latest, if the scenario says; 0 for a strategy whose end
+    follows from the network (unknown here) and no `until`."""
+    ends = [t for t in (scenario.until, scenario.strategy_section.end_s(scenario)) if t is not None]
     return min(ends, default=0.0)
-
-
-def _count(n: float) -> str:
-    return f"{n:,.0f}" if n < 1e15 else f"{n:.3g}"

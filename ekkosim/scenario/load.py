@@ -17,10 +17,10 @@ from pydantic import ValidationError
 
 from ekkosim.input_file import InputFileError, read_bytes, regular_file_size
 from ekkosim.net.wan import read_graphml, wan_graph
-from ekkosim.scenario import footprint, references, user_code
-from ekkosim.scenario.schema import FAULT_KINDS, Scenario
-from ekkosim.scenario.units import shown
+from ekkosim.scenario import checks, footprint, user_code
 from ekkosim.scheduler.priority import PriorityFunctionError
+from ekkosim.schema import FAULT_KINDS, Scenario
+from ekkosim.units import shown
 from ekkosim.workload.trace import MAX_TRACE_BYTES, TraceError, read_trace
 
 MAX_YAML_BYTES = 2 * 2**20  # a scenario or sweep file: 8,000 data centers take 0.4 MB, parsed in 2 s
@@ -158,6 +158,14 @@ def split_path(path: str) -> list[str | int]:
     return [name if name else (EVERY if index == EVERY else int(index)) for name, index in _STEP.findall(path)]
 
 
+def value_at(data: Any, path: str) -> Any:
+    """The value at a `--set` path in scenario data (as `Scenario.model_dump` gives it); a `[*]`
+    step reads the first item (for paths whose items are alike). KeyError or IndexError if absent."""
+    for step in split_path(path):
+        data = data[0 if step == EVERY else step]
+    return data
+
+
 def apply_override(data: dict, assignment: str) -> None:
     """Apply one `dotted.path[i].field=value` to raw scenario data; the value is read as YAML.
     `[*]` sets the field in every item of a list (`topology.datacenters[*].cores=12`)."""
@@ -293,7 +301,7 @@ def validate(data: Any, source_dir: Path | None = None, *, allow_code: bool = Fa
             graphml_nodes = set(read_graphml(scenario.graphml_path).nodes)
         except (OSError, ValueError) as err:
             raise ScenarioError([f"topology.graphml: cannot read {str(scenario.graphml_path)!r}: {err}"]) from None
-    problems = list(references.check(scenario, graphml_nodes))
+    problems = list(checks.check(scenario, graphml_nodes))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     too_large = footprint.estimate(scenario, trace_bytes).problem(max_memory)
@@ -309,7 +317,7 @@ def validate(data: Any, source_dir: Path | None = None, *, allow_code: bool = Fa
             scenario._priority_ref = user_code.check(scenario.scheduler.priority, source_dir, allow_code)
         except PriorityFunctionError as err:
             raise ScenarioError([f"scheduler.priority: {err}"]) from None
-    problems = list(references.check_paths(scenario, wan_graph(scenario)))
+    problems = list(checks.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     return scenario

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.units import shown
+from ekkosim.schema import Scenario
+from ekkosim.units import shown
 from ekkosim.scheduler.priority import (
     MODULE_FUNCTION,
     PriorityFunction,
@@ -86,10 +86,11 @@ def import_priority_function(ref: CodeRef) -> PriorityFunction:
     return function
 
 
-def priority_function(scenario: Scenario) -> PriorityFunction | None:
-    """The scenario's priority function, imported and checked on first use (the start of a run);
-    None for Ekko's formula. PriorityFunctionError if the loader did not allow it (a scenario
-    built without `ekkosim.scenario.validate`), or if it cannot be used."""
+def import_code(scenario: Scenario) -> PriorityFunction | None:
+    """Import and check the priority function the scenario names (a run starts here), once:
+    `scenario.priority_function` holds it from then on; None for Ekko's formula.
+    PriorityFunctionError if the loader did not allow it (a scenario built without
+    `ekkosim.scenario.validate`), or if it cannot be used."""
     if not scenario.scheduler.enabled or scenario.scheduler.priority is None:
         return None
     if scenario._priority_function is None:

@@ -13,9 +13,14 @@ import functools
 import numpy as np
 
 from ekkosim.kernel import Randomness
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.user_code import priority_function
-from ekkosim.scheduler.priority import Features, PriorityClassifier, call_priority_function, ekko_priority
+from ekkosim.schema import Scenario
+from ekkosim.scheduler.priority import (
+    Features,
+    PriorityClassifier,
+    PriorityFunctionError,
+    call_priority_function,
+    ekko_priority,
+)
 from ekkosim.scheduler.sampler import MagnitudeSampler
 
 
@@ -28,7 +33,10 @@ class PriorityGrader:
             for model in scenario.models
         ]
         self.classifier = PriorityClassifier(config.top_percent)
-        self.function = priority_function(scenario) or functools.partial(
+        if config.priority is not None and scenario.priority_function is None:
+            raise PriorityFunctionError(f"{config.priority!r} was never imported: a run imports the user's code "
+                                        "before it starts (ekkosim.runner.run), if the scenario allowed it")
+        self.function = scenario.priority_function or functools.partial(
             ekko_priority, new_key_priority=config.new_key_priority)
 
     def grade(self, model: int, magnitudes: np.ndarray, is_new: np.ndarray, now: float) -> np.ndarray:

@@ -1,81 +1,134 @@
-"""The parameter servers of every DC: their shard replicas, their CPU cores, which of them are
-up, and which copy of each shard leads in each DC.
+"""The parameter servers of every DC: their state (one store per server and model), their CPU
+cores, which of them are up, and which copy of each shard leads in each DC.
 
-A server that crashes loses its memory: its replicas go back to the checkpoint of time 0 (the
-state every replica loaded at deployment), and pull the rest from their peers once it restarts.
-Every crash, restart and election moves `epoch`, which tells pullers to look again at whom they
-pull from and whether the replicas they knew are still the same incarnations.
+Replicas are numbered in a fixed order (model, shard, DC, copy) by arithmetic, not by a list: a
+production model has millions of shard copies. A server that crashes loses its memory: its
+stores go back to the state of time 0 (the base state every replica loaded at deployment), and
+pull the rest from their peers once it restarts. Every crash, restart and election moves
+`epoch`, which tells pullers to look again at whom they pull from and whether the stores they
+knew are still the same incarnations.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import simpy
 
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import Leaders, ReplicaId, all_replicas, leader, pull_groups, server_of, upstream
+from ekkosim.ps.placement import Leaders, ReplicaId, leader, pull_pairs
+from ekkosim.ps.store import Store
 from ekkosim.ps.version import newer
-from ekkosim.ps.shard import ShardReplica
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 
 N_ORIGINS = 1  # the training DC's copy 0 of each shard; rollback (issue 6) adds the witness
 ORIGIN = 0  # the origin id of trainer writes
 
 
-def shard_keys(keys: int, shards: int, shard: int) -> int:
-    """Keys of `shard` when key k lives in shard k mod shards."""
-    return (keys - shard + shards - 1) // shards
-
-
 class Cluster:
-    """Every shard replica, indexed by ReplicaId and by a dense number, and each server's CPU."""
+    """Every server's stores and CPU, and the numbering of replicas."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario):
         self.scenario = scenario
+        self.env = env
         self.dcs = {dc.name: dc for dc in scenario.topology.datacenters}
-        cache = scenario.sync.cache_size if scenario.sync.update_cache else None
-        self.ids = all_replicas(scenario)
-        self.index = {rid: i for i, rid in enumerate(self.ids)}
-        self.replicas = [
-            ShardReplica(shard_keys(scenario.models[r.model].keys, scenario.models[r.model].shards, r.shard), N_ORIGINS, cache)
-            for r in self.ids
-        ]
-        if scenario.sync.warm_start:
-            self._warm_start()
-        # called as hook(replica id, replica, now) after a puller applies an answer (the manager's
-        # rollback watch); none by default
+        self.dc_names = [dc.name for dc in scenario.topology.datacenters]
+        self.dc_index = {name: d for d, name in enumerate(self.dc_names)}
+        self._model_base = np.cumsum([0] + [m.shards * len(self.dc_names) * m.replicas for m in scenario.models])
+        self.n_replicas = int(self._model_base[-1])
+        self.base_values: list[Callable[[np.ndarray], np.ndarray] | None] = [None] * len(scenario.models)
+        self.stores: dict[tuple[Server, int], Store] = {}
+        for dc in scenario.topology.datacenters:
+            for i in range(dc.servers):
+                for m in range(len(scenario.models)):
+                    self.stores[(Server(dc.name, i), m)] = self._new_store(Server(dc.name, i), m)
+        # called as hook(server, model, store, change, now) after a puller applies an answer
+        # (the manager's rollback watch, the invariant checker); none by default
         self.apply_hooks: list = []
         self.cpu = {
             Server(dc.name, i): simpy.Resource(env, capacity=dc.cores)
             for dc in scenario.topology.datacenters
             for i in range(dc.servers)
         }
-        self.env = env
-        self.on_server: dict[Server, list[int]] = {}  # replica numbers by server
-        for i, rid in enumerate(self.ids):
-            self.on_server.setdefault(self.server(rid), []).append(i)
+        self.busy_s: dict[Server, float] = {}  # core-seconds of work per server
         self.leaders: Leaders = {}  # (model, shard, DC) to its leading copy, where not copy 0
         self.down: dict[Server, simpy.Event] = {}  # crashed servers, each with the event of its restart
         self.epoch = 0
-        self.checkpoint: dict[tuple[int, int], ShardReplica] = {}
 
-    def take_checkpoint(self) -> None:
-        """Keep the state of time 0 that a crashed server reloads (every copy of a shard holds the
-        same one then)."""
-        for rid in self.ids:
-            if rid.dc == self.scenario.training_dc.name and rid.copy == 0:
-                self.checkpoint[(rid.model, rid.shard)] = copy.deepcopy(self.replica(rid))
+    # -- numbering -------------------------------------------------------------------------------
 
-    def crash(self, server: Server) -> list[tuple[int, ShardReplica]]:
-        """`server` goes down and its replicas lose their memory; return (number, lost replica)."""
+    def _new_store(self, server: Server, m: int) -> Store:
+        """`server`'s copies of model `m` as deployed: copy j of shard s lives on server (s + j) mod n."""
+        model, n = self.scenario.models[m], self.dcs[server.dc].servers
+        shards = np.sort(np.concatenate([np.arange((server.index - j) % n, model.shards, n) for j in range(model.replicas)]))
+        copies = (server.index - shards) % n
+        sync = self.scenario.sync
+        return Store(model.keys, model.shards, shards, self.number(m, shards, self.dc_index[server.dc], copies),
+                     N_ORIGINS, sync.cache_size if sync.update_cache else None,
+                     sync.cache_size if sync.warm_start else 0, self.base_values[m])
+
+    def number(self, model: int, shard, dc: int, copy):
+        """The number of replica (model, shard, DC index, copy); arrays welcome."""
+        spec = self.scenario.models[model]
+        return self._model_base[model] + (shard * len(self.dc_names) + dc) * spec.replicas + copy
+
+    def rid(self, number: int) -> ReplicaId:
+        m = int(np.searchsorted(self._model_base, number, side="right")) - 1
+        spec = self.scenario.models[m]
+        rest, copy = divmod(int(number - self._model_base[m]), spec.replicas)
+        shard, dc = divmod(rest, len(self.dc_names))
+        return ReplicaId(m, shard, self.dc_names[dc], copy)
+
+    def names(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(DC, replica name "server/shardS/copyC") of each replica number."""
+        distinct, inverse = np.unique(numbers, return_inverse=True)
+        rids = [self.rid(int(n)) for n in distinct]
+        dcs = np.array([rid.dc for rid in rids], dtype=object)
+        names = np.array([f"{self.server(rid)}/shard{rid.shard}/copy{rid.copy}" for rid in rids], dtype=object)
+        return dcs[inverse.reshape(-1)], names[inverse.reshape(-1)]
+
+    def holders(self, model: int) -> int:
+        """Replicas of each shard of `model` that receive its updates (all but the origin)."""
+        return len(self.dc_names) * self.scenario.models[model].replicas - 1
+
+    def server(self, rid: ReplicaId) -> Server:
+        n = self.dcs[rid.dc].servers
+        return Server(rid.dc, (rid.shard + rid.copy) % n)
+
+    def replica(self, rid: ReplicaId) -> tuple[Store, int]:
+        """The store holding `rid`, and its holding there."""
+        store = self.stores[(self.server(rid), rid.model)]
+        return store, int(store.shards.searchsorted(rid.shard))
+
+    def origin(self, model: int, shard: int) -> ReplicaId:
+        return ReplicaId(model, shard, self.scenario.training_dc.name, 0)
+
+    def origin_store(self, model: int, shard: int) -> Store:
+        return self.replica(self.origin(model, shard))[0]
+
+    def set_base_value(self, model: int, base_value: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Every replica of `model` holds `base_value(keys)` for keys no one has written (the
+        quality model's trained start)."""
+        self.base_values[model] = base_value
+        for (server, m), store in self.stores.items():
+            if m == model:
+                store.set_base_value(base_value)
+
+    def work(self, server: Server, seconds: float) -> simpy.Event:
+        """`seconds` of work on a core of `server` that the caller holds: the event of its end."""
+        self.busy_s[server] = self.busy_s.get(server, 0.0) + seconds
+        return self.env.timeout(seconds)
+
+    # -- servers and leaders -------------------------------------------------------------------
+
+    def crash(self, server: Server) -> list[Store]:
+        """`server` goes down and its stores lose their memory; return the lost stores."""
         self.down[server] = self.env.event()
         lost = []
-        for i in self.on_server.get(server, []):
-            rid = self.ids[i]
-            lost.append((i, self.replicas[i]))
-            self.replicas[i] = copy.deepcopy(self.checkpoint[(rid.model, rid.shard)])
+        for m in range(len(self.scenario.models)):
+            lost.append(self.stores[(server, m)])
+            self.stores[(server, m)] = self._new_store(server, m)
         self.epoch += 1
         return lost
 
@@ -86,15 +139,23 @@ class Cluster:
     def is_up(self, server: Server) -> bool:
         return server not in self.down
 
-    def serving(self, rid: ReplicaId) -> ShardReplica:
-        """The replica that serves requests meant for `rid`: itself while its server is up, else
-        the next copy of its shard in its DC whose server is (none: its own checkpoint state)."""
-        copies = self.scenario.models[rid.model].replicas
-        for step in range(copies if self.down else 1):
-            other = ReplicaId(rid.model, rid.shard, rid.dc, (rid.copy + step) % copies)
-            if self.is_up(self.server(other)):
-                return self.replica(other)
-        return self.replica(rid)
+    def serving_values(self, model: int, dc: str, keys: np.ndarray, copies: np.ndarray) -> np.ndarray:
+        """The values requests for `keys` read in `dc`, each from copy `copies[i]` of its shard, or
+        while that copy's server is down the next copy whose server is up (none: its own, which
+        holds the state of time 0)."""
+        spec, n = self.scenario.models[model], self.dcs[dc].servers
+        shard = keys % spec.shards
+        copies = copies.copy()
+        if self.down:
+            for _ in range(spec.replicas):
+                down = np.array([not self.is_up(Server(dc, int(i))) for i in (shard + copies) % n], dtype=bool)
+                copies[down] = (copies[down] + 1) % spec.replicas
+        server = (shard + copies) % n
+        values = np.empty(keys.size)
+        for i in np.unique(server):
+            at = server == i
+            values[at] = self.stores[(Server(dc, int(i)), model)].values(keys[at])
+        return values
 
     def leader(self, model: int, shard: int, dc: str) -> ReplicaId:
         return ReplicaId(model, shard, dc, leader(self.leaders, model, shard, dc))
@@ -104,84 +165,125 @@ class Cluster:
         waits); return how many leaders changed."""
         origin = self.scenario.training_dc.name
         changed = 0
-        for rid in self.ids:
-            if rid.dc == origin or rid.copy != 0:
+        for dc in self.dc_names:
+            if dc == origin or all(server.dc != dc for server in self.down):
                 continue
-            lead = self.leader(rid.model, rid.shard, rid.dc)
-            if self.is_up(self.server(lead)):
-                continue
-            copies = self.scenario.models[rid.model].replicas
-            live = [c for c in range(copies) if self.is_up(self.server(ReplicaId(rid.model, rid.shard, rid.dc, c)))]
-            if live:
-                self.leaders[(rid.model, rid.shard, rid.dc)] = live[0]
-                changed += 1
+            n = self.dcs[dc].servers
+            for m, spec in enumerate(self.scenario.models):
+                for shard in range(spec.shards):
+                    lead = self.leader(m, shard, dc)
+                    if self.is_up(self.server(lead)):
+                        continue
+                    live = [c for c in range(spec.replicas) if self.is_up(Server(dc, (shard + c) % n))]
+                    if live:
+                        self.leaders[(m, shard, dc)] = live[0]
+                        changed += 1
         if changed:
             self.epoch += 1
         return changed
 
-    def pull_groups(self) -> dict[tuple[Server, Server], list[tuple[ReplicaId, ReplicaId]]]:
-        """Who pulls what from whom, under the current leaders."""
-        return pull_groups(self.scenario, self.leaders)
+    def pull_groups(self) -> dict[tuple[Server, Server], list[tuple[int, np.ndarray, np.ndarray]]]:
+        """Who pulls what from whom, under the current leaders: per (pulling server, peer
+        server), per model (ascending) the shards pulled and the copies on either side."""
+        return pull_pairs(self.scenario, self.leaders)
 
-    def _warm_start(self) -> None:
-        """Steady state at time 0: every replica holds the same versions of each shard's first
-        `cache_size` keys, and its cache is full of them."""
-        versions = {}  # (keys, time, origin, counter, value, high) per number of keys, shared: apply copies them
-        for replica in self.replicas:
-            n = min(self.scenario.sync.cache_size, replica.n_keys)
-            if n not in versions:
-                keys = np.arange(n, dtype=np.int64)
-                versions[n] = (keys, np.zeros(n), np.full(n, ORIGIN, dtype=np.int16), 1 + keys, np.zeros(n),
-                               np.zeros(n, dtype=bool))
-            replica.apply(*versions[n])
-            replica.knowledge[ORIGIN] = n
+    # -- comparing with the origin -------------------------------------------------------------
 
-    def replica(self, rid: ReplicaId) -> ShardReplica:
-        return self.replicas[self.index[rid]]
+    def live_stores(self) -> Iterator[tuple[Server, int, Store]]:
+        for (server, m), store in self.stores.items():
+            if self.is_up(server):
+                yield server, m, store
 
-    def server(self, rid: ReplicaId) -> Server:
-        return server_of(self.dcs, rid)
+    def _by_origin(self, m: int, keys: np.ndarray):
+        """Per origin server of model `m`, its store and the positions of `keys` it holds."""
+        origin_dc = self.scenario.training_dc.name
+        servers = keys % self.scenario.models[m].shards % self.dcs[origin_dc].servers
+        for i in np.unique(servers):
+            yield self.stores[(Server(origin_dc, int(i)), m)], servers == i
 
-    def origin(self, model: int, shard: int) -> ReplicaId:
-        return ReplicaId(model, shard, self.scenario.training_dc.name, 0)
+    def origin_versions(self, m: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(time, origin, counter) of `keys` at their origins."""
+        versions = (np.empty(keys.size), np.empty(keys.size, dtype=np.int16), np.empty(keys.size, dtype=np.int64))
+        for store, at in self._by_origin(m, keys):
+            for column, part in zip(versions, store.versions(keys[at])[1:]):
+                column[at] = part
+        return versions
 
-    def holders(self) -> dict[tuple[int, int], int]:
-        """Per (model, shard): how many replicas receive its updates (all but the origin)."""
-        counts: dict[tuple[int, int], int] = {}
-        for rid in self.ids:
-            if upstream(self.scenario, rid) is not None:
-                counts[(rid.model, rid.shard)] = counts.get((rid.model, rid.shard), 0) + 1
-        return counts
+    def origin_values(self, m: int, keys: np.ndarray) -> np.ndarray:
+        values = np.empty(keys.size)
+        for store, at in self._by_origin(m, keys):
+            values[at] = store.values(keys[at])
+        return values
 
-    def live(self) -> list[ReplicaId]:
-        """The replicas on servers that are up."""
-        return [rid for rid in self.ids if self.is_up(self.server(rid))]
+    def _against_origin(self, m: int, store: Store, keys: np.ndarray):
+        """Versions of `keys` in `store` and at their origins (values too)."""
+        _, *mine = store.versions(keys)
+        return mine, self.origin_versions(m, keys), store.values(keys), self.origin_values(m, keys)
+
+    def _written_by_shard(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every key written at an origin of model `m`, sorted by shard, and its shard."""
+        origin_dc = self.scenario.training_dc.name
+        keys = np.concatenate([self.stores[(Server(origin_dc, i), m)].rows.key
+                               for i in range(self.dcs[origin_dc].servers)])
+        shard = keys % self.scenario.models[m].shards
+        order = np.argsort(shard, kind="stable")
+        return keys[order], shard[order]
+
+    def _keys_to_compare(self, store: Store, written: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Keys where `store` or the origins of its shards may differ from the base state: every
+        key either has a row for, in the store's shards."""
+        keys, shard = written
+        starts, ends = shard.searchsorted(store.shards), shard.searchsorted(store.shards, side="right")
+        lengths = ends - starts
+        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        return np.unique(np.concatenate([store.rows.key, keys[at]]))
+
+    def origin_knowledge(self, m: int, shards: np.ndarray) -> np.ndarray:
+        """The knowledge of the origin of each of `shards` (rows)."""
+        origin_dc = self.scenario.training_dc.name
+        knowledge = np.zeros((shards.size, N_ORIGINS), dtype=np.int64)
+        servers = shards % self.dcs[origin_dc].servers
+        for i in np.unique(servers):
+            at = servers == i
+            origin = self.stores[(Server(origin_dc, int(i)), m)]
+            knowledge[at] = origin.knowledge[origin.shards.searchsorted(shards[at])]
+        return knowledge
+
+    def first_difference(self) -> tuple[ReplicaId, int | None] | None:
+        """The first live replica that differs from its origin, with the first key that differs
+        (None: only the knowledge does); None if every live replica equals its origin."""
+        found: list[tuple[int, int | None]] = []
+        written = {m: self._written_by_shard(m) for m in range(len(self.scenario.models))}
+        for server, m, store in self.live_stores():
+            keys = self._keys_to_compare(store, written[m])
+            (t, o, c), (ot, oo, oc), value, origin_value = self._against_origin(m, store, keys)
+            differs = (t != ot) | (o != oo) | (c != oc) | (value != origin_value)
+            if differs.any():
+                key = keys[differs]
+                shard = key % store.model_shards
+                h = store.shards.searchsorted(shard)
+                first = int(np.lexsort((key, store.replica[h]))[0])
+                found.append((int(store.replica[h][first]), int(key[first])))
+            differs = (store.knowledge != self.origin_knowledge(m, store.shards)).any(axis=1)
+            if differs.any():
+                found.append((int(store.replica[differs].min()), None))
+        if not found:
+            return None
+        number, key = min(found, key=lambda f: (f[0], f[1] is None, f[1] or 0))
+        return self.rid(number), None if key is None else key // self.scenario.models[self.rid(number).model].shards
 
     def converged(self) -> bool:
         """Does every live replica of every shard equal its origin: every key's version and value,
         and its knowledge?"""
         return self.first_difference() is None
 
-    def first_difference(self) -> tuple[ReplicaId, int | None] | None:
-        """The first live replica that differs from its origin, with the first key that differs
-        (None: only the knowledge does); None if every live replica equals its origin."""
-        for rid in self.live():
-            replica, origin = self.replica(rid), self.replica(self.origin(rid.model, rid.shard))
-            differs = ((replica.time != origin.time) | (replica.origin != origin.origin)
-                       | (replica.counter != origin.counter) | (replica.value != origin.value))
-            if differs.any():
-                return rid, int(differs.argmax())
-            if not np.array_equal(replica.knowledge, origin.knowledge):
-                return rid, None
-        return None
-
     def lost_updates(self) -> int:
         """Keys whose newest version at the origin, the effect of the last update a trainer (or a
         rollback) wrote there, some live replica does not hold, nor a newer one."""
-        behind: dict[tuple[int, int], np.ndarray] = {}
-        for rid in self.live():
-            replica, origin = self.replica(rid), self.replica(self.origin(rid.model, rid.shard))
-            lacks = newer(origin.time, origin.origin, origin.counter, replica.time, replica.origin, replica.counter)
-            shard = (rid.model, rid.shard)
-            behind[shard] = lacks if shard not in behind else behind[shard] | lacks
-        return sum(int(lacks.sum()) for lacks in behind.values())
+        behind: dict[int, list[np.ndarray]] = {}
+        written = {m: self._written_by_shard(m) for m in range(len(self.scenario.models))}
+        for server, m, store in self.live_stores():
+            keys = self._keys_to_compare(store, written[m])
+            (t, o, c), (ot, oo, oc), _, _ = self._against_origin(m, store, keys)
+            behind.setdefault(m, []).append(keys[newer(ot, oo, oc, t, o, c)])
+        return sum(np.unique(np.concatenate(keys)).size for keys in behind.values())

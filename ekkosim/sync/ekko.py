@@ -13,16 +13,17 @@ import functools
 
 import numpy as np
 
-from ekkosim.manager.state import StateManager
+from ekkosim.sync.state_manager import StateManager
 from ekkosim.metrics.latency import LatencyTracker
-from ekkosim.results.files import LATENCY, QUALITY
+from ekkosim.metrics.regime import regime
+from ekkosim.run_files import LATENCY, QUALITY
 from ekkosim.simulation import Outcome, Simulation
 from ekkosim.sync.cluster import Cluster
 from ekkosim.sync.faults import FaultSchedule
 from ekkosim.sync.invariants import Checker
 from ekkosim.sync.puller import Pullers, SyncCounters
 from ekkosim.scheduler.grader import PriorityGrader
-from ekkosim.sync.service import Service
+from ekkosim.quality.service import Service
 from ekkosim.sync.trainer import train, update_sources
 
 
@@ -42,20 +43,55 @@ class EkkoOutcome(Outcome):
         """One row per (sampled update, replica that received it), in delivery order."""
         update, replica, latency = self.tracker.rows()
         models, keys, produced, high = self.tracker.sampled_updates()
-        ids = self.cluster.ids
         model_names = np.array([m.name for m in self.sim.scenario.models], dtype=object)
-        replica_dc = np.array([rid.dc for rid in ids], dtype=object)
-        replica_name = np.array([f"{self.cluster.server(rid)}/shard{rid.shard}/copy{rid.copy}" for rid in ids], dtype=object)
+        replica_dc, replica_name = self.cluster.names(replica)
         return {
             "update": update,
             "produced_s": produced[update],
             "model": model_names[models[update]],
             "key": keys[update],
-            "dc": replica_dc[replica],
-            "replica": replica_name[replica],
+            "dc": replica_dc,
+            "replica": replica_name,
             "latency_s": latency,
             **({"high_priority": high[update]} if self.sim.scenario.scheduler.enabled else {}),
         }
+
+    def state_table(self) -> dict[str, np.ndarray]:
+        """The final per-key state of every live replica (the differential test's contract): one
+        row per (replica, model key) that holds a version, by replica number, then key; `replica`
+        is "model/shard/dc/copy" and `key` the model's key."""
+        parts = []
+        for _, m, store in self.cluster.live_stores():
+            keys = store.held_keys()
+            rows, time, origin, counter = store.versions(keys)
+            high = np.zeros(keys.size, dtype=bool)
+            high[rows >= 0] = store.rows.high[rows[rows >= 0]]
+            replica = store.replica[store.holdings_of(keys)]
+            parts.append((replica, keys, time, origin.astype(np.int64), counter, store.values(keys), high))
+        columns = [np.concatenate(c) for c in zip(*parts)]
+        order = np.lexsort((columns[1], columns[0]))
+        replica, *rest = (c[order] for c in columns)
+        return {"replica": self._labels(replica),
+                **dict(zip(("key", "time", "origin", "counter", "value", "high"), rest))}
+
+    def knowledge_table(self) -> dict[str, np.ndarray]:
+        """Every live replica's knowledge entries above 0 (the differential test's contract): by
+        replica number, then origin."""
+        replicas = [store.replica for _, _, store in self.cluster.live_stores()]
+        knowledge = [store.knowledge for _, _, store in self.cluster.live_stores()]
+        replica, knowledge = np.concatenate(replicas), np.concatenate(knowledge)
+        by_replica = np.argsort(replica, kind="stable")
+        replica, knowledge = replica[by_replica], knowledge[by_replica]
+        row, origin = np.nonzero(knowledge > 0)
+        return {"replica": self._labels(replica[row]), "origin": origin.astype(np.int64),
+                "counter": knowledge[row, origin]}
+
+    def _labels(self, numbers: np.ndarray) -> np.ndarray:
+        """"model/shard/dc/copy" of each replica number."""
+        distinct, inverse = np.unique(numbers, return_inverse=True)
+        labels = np.array([f"{r.model}/{r.shard}/{r.dc}/{r.copy}" for r in map(self.cluster.rid, distinct.tolist())],
+                          dtype=object)
+        return labels[inverse.reshape(-1)] if numbers.size else np.zeros(0, dtype=object)
 
     def tables(self) -> dict[str, dict]:
         tables = {LATENCY: self.latency_table}
@@ -90,6 +126,7 @@ class EkkoOutcome(Outcome):
             "keys_sent": self.counters.keys_sent,
             "keys_examined": self.counters.keys_examined,
             "full_scans": self.counters.full_scans,
+            "regime": regime(self.sim, self.cluster, self.counters),
             **({"slo": self.service.summary()} if self.service is not None else {}),
             **({"manager": self.manager.summary()} if self.manager is not None else {}),
             **({"faults": self.faults.summary()} if self.faults is not None else {}),
@@ -103,8 +140,7 @@ def _slowest_per_update(update: np.ndarray, latency: np.ndarray, tracker: Latenc
     slowest = np.full(tracker.n_sampled, -np.inf)
     np.maximum.at(slowest, update, latency)
     complete = np.ones(tracker.n_sampled, dtype=bool)
-    for pending in tracker.pending.values():
-        complete[pending.update] = False
+    complete[tracker.incomplete()] = False
     return slowest[complete & np.isfinite(slowest)]
 
 
@@ -119,7 +155,7 @@ def _stats(values: np.ndarray) -> dict:
 def start(sim: Simulation) -> EkkoOutcome:
     scenario = sim.scenario
     cluster = Cluster(sim.env, scenario)
-    tracker = LatencyTracker(scenario.output.latency_sample, [m.shards for m in scenario.models], cluster.holders())
+    tracker = LatencyTracker(scenario.output.latency_sample, [cluster.holders(m) for m in range(len(scenario.models))])
     counters = SyncCounters()
     pullers = Pullers(sim, cluster, tracker, counters)
     sources = update_sources(scenario, sim.randomness)

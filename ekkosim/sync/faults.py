@@ -7,25 +7,30 @@
   shard, the lowest live copy in its DC takes over. On restart its links work again, its pullers
   pull from whoever leads now, with cursor 0, and recover what the checkpoint lacks.
 - `leader_crash`: a `server_crash` of whichever server leads the shard in the DC at that time.
-- `manager_crash`: a model state manager replica crashes (`ekkosim.manager`).
+- `manager_crash`: a model state manager replica crashes (`ekkosim.sync.state_manager`).
 
 A link broken by several faults at once works again when the last of them is repaired.
-docs/faults.md has the model and what it leaves out.
+docs/faults.md has the model and what it leaves out. Each kind is a `FaultKind` in `KINDS`, by
+the `kind` its section in the scenario (`ekkosim.schema`) has.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import simpy
 
-from ekkosim.manager.state import StateManager
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
+from ekkosim.schema import Fault
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import Cluster
 from ekkosim.sync.puller import Pullers
+from ekkosim.sync.state_manager import StateManager
+
+Repair = Callable[[], None]
 
 
 class FaultSchedule:
@@ -38,15 +43,13 @@ class FaultSchedule:
         self.broken: Counter[int] = Counter()  # link id: faults holding it down
         self.log: list[dict] = []
         self.elections = 0
-        if any(fault.kind in ("server_crash", "leader_crash") for fault in sim.scenario.faults):
-            cluster.take_checkpoint()
         for i, fault in enumerate(sim.scenario.faults):
             self.env.process(self._inject(i, fault))
 
-    def _inject(self, i: int, fault) -> Iterator[simpy.Event]:
+    def _inject(self, i: int, fault: Fault) -> Iterator[simpy.Event]:
         yield self.env.timeout(fault.at)
         entry = {"fault": i, "kind": fault.kind, "at_s": self.env.now, "recovered_s": None}
-        repair = self._break(fault, entry)
+        repair = KINDS[fault.kind].inject(self, fault, entry)
         self.log.append(entry)
         if repair is None or fault.recover is None:
             return
@@ -54,28 +57,7 @@ class FaultSchedule:
         repair()
         entry["recovered_s"] = self.env.now
 
-    def _break(self, fault, entry: dict):
-        """Break what `fault` names; return how to repair it (None: nothing was broken)."""
-        if fault.kind == "link_down":
-            return self._fail_links(self.sim.topology.links_of(fault.link))
-        if fault.kind == "partition":
-            return self._fail_links(self._cut(set(fault.dcs)))
-        if fault.kind == "manager_crash":
-            index = self.manager.crash(fault.replica, fault.recover)
-            entry["target"] = "no manager leader" if index is None else f"manager replica {index}"
-            return None if index is None else (lambda: self.manager.recover(index))
-        if fault.kind == "leader_crash":
-            model = next((m for m, spec in enumerate(self.sim.scenario.models) if spec.name == fault.model), 0)
-            server = self.cluster.server(self.cluster.leader(model, fault.shard, fault.dc))
-        else:
-            server = Server(fault.dc, fault.server)
-        entry["target"] = str(server)
-        if not self.cluster.is_up(server):  # already down: this fault changes nothing
-            return None
-        repair_nic = self._crash(server)
-        return lambda: self._restart(server, repair_nic)
-
-    def _cut(self, dcs: set[str]) -> list[int]:
+    def cut(self, dcs: set[str]) -> list[int]:
         """Both directions of every WAN link with one end in `dcs` and the other outside."""
         links = []
         for a, b in self.sim.topology.graph.edges():
@@ -83,7 +65,8 @@ class FaultSchedule:
                 links += self.sim.topology.links_of(f"wan:{a}<->{b}")
         return links
 
-    def _fail_links(self, links: list[int]):
+    def fail_links(self, links: list[int]) -> Repair:
+        """Fail `links` now; return how to repair them."""
         network = self.sim.network
         for link in links:
             self.broken[link] += 1
@@ -101,17 +84,20 @@ class FaultSchedule:
     def _nic(self, server: Server) -> list[int]:
         return [self.sim.network.link_id(f"{server}/{side}") for side in ("tx", "rx")]
 
-    def _crash(self, server: Server):
-        """Crash `server`; return how to repair its NIC."""
-        repair_nic = self._fail_links(self._nic(server))
-        for number, lost in self.cluster.crash(server):
-            rid = self.cluster.ids[number]
-            self.tracker.lost(rid.model, rid.shard, number, lost)
+    def crash(self, server: Server, entry: dict) -> Repair | None:
+        """Crash `server` now; return how to restart it (None: it was down already, and this
+        fault changes nothing)."""
+        entry["target"] = str(server)
+        if not self.cluster.is_up(server):
+            return None
+        repair_nic = self.fail_links(self._nic(server))
+        for model, lost in enumerate(self.cluster.crash(server)):
+            self.tracker.lost(model, lost)
         self.pullers.crashed(server)
         self.env.process(self._elect())
-        return repair_nic
+        return lambda: self._restart(server, repair_nic)
 
-    def _restart(self, server: Server, repair_nic) -> None:
+    def _restart(self, server: Server, repair_nic: Repair) -> None:
         repair_nic()
         self.cluster.restart(server)
         self.env.process(self._elect())
@@ -126,3 +112,44 @@ class FaultSchedule:
 
     def summary(self) -> dict:
         return {"injected": self.log, "leader_changes": self.elections}
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """How a run breaks one kind of fault: `inject(schedule, fault, entry)` breaks what the
+    fault names now, notes its target in `entry` (the fault's line in the summary) if it has
+    one, and returns how to repair it (None: nothing was broken, nothing to repair)."""
+
+    inject: Callable[[FaultSchedule, Fault, dict], Repair | None]
+
+
+def _link_down(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair:
+    return schedule.fail_links(schedule.sim.topology.links_of(fault.link))
+
+
+def _partition(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair:
+    return schedule.fail_links(schedule.cut(set(fault.dcs)))
+
+
+def _server_crash(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair | None:
+    return schedule.crash(Server(fault.dc, fault.server), entry)
+
+
+def _leader_crash(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair | None:
+    model = next((m for m, spec in enumerate(schedule.sim.scenario.models) if spec.name == fault.model), 0)
+    return schedule.crash(schedule.cluster.server(schedule.cluster.leader(model, fault.shard, fault.dc)), entry)
+
+
+def _manager_crash(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair | None:
+    index = schedule.manager.crash(fault.replica, fault.recover)
+    entry["target"] = "no manager leader" if index is None else f"manager replica {index}"
+    return None if index is None else (lambda: schedule.manager.recover(index))
+
+
+KINDS = {  # by the `kind` of the fault's section in the scenario
+    "link_down": FaultKind(_link_down),
+    "partition": FaultKind(_partition),
+    "server_crash": FaultKind(_server_crash),
+    "leader_crash": FaultKind(_leader_crash),
+    "manager_crash": FaultKind(_manager_crash),
+}

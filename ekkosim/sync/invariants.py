@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ekkosim.ps.placement import ReplicaId
-from ekkosim.ps.shard import Change, ShardReplica
+from ekkosim.net.topology import Server
+from ekkosim.ps.store import Change, Store
 from ekkosim.ps.version import newer
 from ekkosim.sync.cluster import Cluster
 
@@ -51,44 +52,64 @@ class Checker:
 
     def __init__(self, cluster: Cluster, now):
         self.cluster, self.now = cluster, now
-        self.seen: dict[int, tuple[ShardReplica, int, np.ndarray]] = {}  # number: (incarnation, version, knowledge)
+        # per (server, model): the incarnation (store) last seen, its shard versions and knowledge
+        self.seen: dict[tuple[Server, int], tuple[Store, np.ndarray, np.ndarray]] = {}
         cluster.apply_hooks.append(self.applied)
 
     def _where(self, rid: ReplicaId) -> str:
         return f"replica {self.cluster.server(rid)}/shard{rid.shard}/copy{rid.copy} (model {rid.model}, DC {rid.dc})"
 
-    def applied(self, rid: ReplicaId, replica: ShardReplica, change: Change, now: float) -> None:
-        where = self._where(rid)
-        keys = change.keys
-        back = ~newer(replica.time[keys], replica.origin[keys], replica.counter[keys],
-                      change.prev_time, change.prev_origin, change.prev_counter)
-        if back.any():
-            raise _violation("versions never go backwards", where, int(keys[back.argmax()]),
-                                     "an apply left a key at a version no newer than before", now)
-        number = self.cluster.index[rid]
-        incarnation, version, knowledge = self.seen.get(number, (None, 0, None))
-        if incarnation is replica:
-            if replica.version < version:
-                raise _violation("versions never go backwards", where, None,
-                                         f"shard version {replica.version} after {version}", now)
-            if np.any(replica.knowledge < knowledge):
-                raise _violation("versions never go backwards", where, None,
-                                         f"knowledge {replica.knowledge.tolist()} after {knowledge.tolist()}", now)
-        self.seen[number] = (replica, replica.version, replica.knowledge.copy())
-        if incarnation is not replica or not np.array_equal(replica.knowledge, knowledge):
-            self._sound(rid, replica, where, now)
+    def _where_holding(self, store: Store, holding: int) -> str:
+        return self._where(self.cluster.rid(int(store.replica[holding])))
 
-    def _sound(self, rid: ReplicaId, replica: ShardReplica, where: str, now: float) -> None:
-        origin = self.cluster.replica(self.cluster.origin(rid.model, rid.shard))
-        claimed = (origin.counter > 0) & (origin.counter <= replica.knowledge[origin.origin])
-        lacking = claimed & newer(origin.time, origin.origin, origin.counter,
-                                  replica.time, replica.origin, replica.counter)
-        if lacking.any():
-            key = int(lacking.argmax())
-            raise _violation(
-                "knowledge is sound", where, key,
-                f"knowledge {replica.knowledge.tolist()} claims the origin's version (origin {origin.origin[key]}, "
-                f"counter {origin.counter[key]}), but the replica holds counter {replica.counter[key]}", now)
+    def applied(self, server: Server, m: int, store: Store, change: Change, now: float) -> None:
+        keys = change.keys
+        _, *held = store.versions(keys, change.holding)
+        back = ~newer(*held, change.prev_time, change.prev_origin, change.prev_counter)
+        if back.any():
+            i = int(back.argmax())
+            raise _violation("versions never go backwards", self._where_holding(store, change.holding[i]),
+                             int(keys[i] // store.model_shards), "an apply left a key at a version no newer than before", now)
+        incarnation, version, knowledge = self.seen.get((server, m), (None, None, None))
+        if incarnation is store:
+            went_back = np.flatnonzero(store.version < version)
+            if went_back.size:
+                h = int(went_back[0])
+                raise _violation("versions never go backwards", self._where_holding(store, h), None,
+                                 f"shard version {store.version[h]} after {version[h]}", now)
+            went_back = np.flatnonzero((store.knowledge < knowledge).any(axis=1))
+            if went_back.size:
+                h = int(went_back[0])
+                raise _violation("versions never go backwards", self._where_holding(store, h), None,
+                                 f"knowledge {store.knowledge[h].tolist()} after {knowledge[h].tolist()}", now)
+            grown = np.flatnonzero((store.knowledge != knowledge).any(axis=1))
+        else:
+            grown = np.arange(store.shards.size)
+        self.seen[(server, m)] = (store, store.version.copy(), store.knowledge.copy())
+        if grown.size:
+            self._sound(m, store, grown, now)
+
+    def _sound(self, m: int, store: Store, holdings: np.ndarray, now: float) -> None:
+        """Every origin version the knowledge of `holdings` claims is held (or a newer one)."""
+        origin_dc = self.cluster.scenario.training_dc.name
+        shards = store.shards[holdings]
+        for i in range(self.cluster.dcs[origin_dc].servers):
+            origin = self.cluster.stores[(Server(origin_dc, i), m)]
+            rows = origin.rows_of(shards)
+            if not rows.size:
+                continue
+            keys, o, c = origin.rows.key[rows], origin.rows.origin[rows], origin.rows.counter[rows]
+            h = store.holdings_of(keys)
+            claimed = c <= store.knowledge[h, o]
+            _, *held = store.versions(keys, h)
+            lacking = claimed & newer(origin.rows.time[rows], o, c, *held)
+            if lacking.any():
+                j = int(np.lexsort((keys[lacking], store.replica[h[lacking]]))[0])
+                key, hj = int(keys[lacking][j]), int(h[lacking][j])
+                raise _violation(
+                    "knowledge is sound", self._where_holding(store, hj), key // store.model_shards,
+                    f"knowledge {store.knowledge[hj].tolist()} claims the origin's version (origin {o[lacking][j]}, "
+                    f"counter {c[lacking][j]}), but the replica holds counter {held[2][lacking][j]}", now)
 
     def at_end(self) -> None:
         """Every live replica equals its origin; call after a drain that followed every repair."""
@@ -97,10 +118,14 @@ class Checker:
         if difference is None:
             return
         rid, key = difference
-        replica, origin = cluster.replica(rid), cluster.replica(cluster.origin(rid.model, rid.shard))
+        store, holding = cluster.replica(rid)
         if key is not None:
+            model_key = np.array([key * store.model_shards + rid.shard])
+            held = store.versions(model_key)[3][0]
+            origin = cluster.origin_versions(rid.model, model_key)[2][0]
             raise _violation("converged", self._where(rid), key,
-                             f"holds counter {replica.counter[key]}, the origin {origin.counter[key]}{LATE}", self.now())
+                             f"holds counter {held}, the origin {origin}{LATE}", self.now())
+        origin_knowledge = cluster.origin_knowledge(rid.model, np.array([rid.shard]))[0]
         raise _violation("converged", self._where(rid), None,
-                         f"knowledge {replica.knowledge.tolist()}, the origin's {origin.knowledge.tolist()}{LATE}",
+                         f"knowledge {store.knowledge[holding].tolist()}, the origin's {origin_knowledge.tolist()}{LATE}",
                          self.now())

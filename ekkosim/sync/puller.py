@@ -34,9 +34,8 @@ import simpy
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.flows import Flow, FlowFailed
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId
-from ekkosim.ps.pull import LANES, ShardAnswer, answer_pull, apply_answer
-from ekkosim.scenario.schema import Costs
+from ekkosim.ps.pull import LANES, Answer, answer_cursor, answer_knowledge, apply_answer
+from ekkosim.schema import Costs
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import N_ORIGINS, Cluster
 
@@ -53,6 +52,10 @@ class SyncCounters:
     keys_examined: int = 0  # keys compared by scans and cache lookups
     full_scans: int = 0
     failed_pulls: int = 0  # pulls that failed or timed out
+    shards_asked: int = 0  # shard pairs the completed pulls covered
+    shards_moved: int = 0  # of those, shards with news (answered)
+    request_bytes: float = 0.0
+    reply_bytes: float = 0.0
 
 
 def lanes(scenario) -> tuple[str, ...]:
@@ -95,48 +98,62 @@ class Pullers:
                 puller.interrupt(CRASHED)
 
 
+class _Model:
+    """A puller's pairs of one model: its store and holdings, the peer's store and holdings."""
+
+    def __init__(self, cluster: Cluster, puller: Server, peer: Server, m: int, shards, copies, peer_copies):
+        self.m, self.shards = m, shards
+        self.store, self.peer = cluster.stores[(puller, m)], cluster.stores[(peer, m)]
+        self.mine = self.store.shards.searchsorted(shards)
+        self.theirs = self.peer.shards.searchsorted(shards)
+        self.value_bytes = cluster.scenario.models[m].value_bytes
+
+
 class Puller:
-    """`puller` pulling the replicas of its pairs (its replica, the peer's) from `peer`, one
-    process per lane. At time 0 every replica starts alike (empty, or warm-started the same way),
-    so a puller has seen all of its peers' state: every lane's cursors are their shard versions;
-    a puller or pair that starts later has seen nothing (cursor 0)."""
+    """`puller` pulling the shard copies of its pairs from `peer`, one process per lane. At time 0
+    every replica starts alike (empty, or warm-started the same way), so a puller has seen all of
+    its peers' state: every lane's cursors are their shard versions; a puller or pair that starts
+    later has seen nothing (cursor 0)."""
 
     def __init__(self, pullers: Pullers, puller: Server, peer: Server, seen_all: bool):
         self.pullers = pullers
         self.sim, self.cluster, self.tracker, self.counters = pullers.sim, pullers.cluster, pullers.tracker, pullers.counters
         self.puller, self.peer = puller, peer
         self.retired = False
-        self.pairs: list[tuple[ReplicaId, ReplicaId]] = []
-        self.mine: list = []
-        self.theirs: list = []
-        self.cursors = {lane: np.zeros(0, dtype=np.int64) for lane in lanes(self.sim.scenario)}
+        self.models: list[_Model] = []
+        self.cursors: dict[str, list[np.ndarray]] = {lane: [] for lane in lanes(self.sim.scenario)}
         self._refresh()
         if seen_all:
-            for cursor in self.cursors.values():
-                cursor[:] = [replica.version for replica in self.theirs]
+            for cursors in self.cursors.values():
+                for model, cursor in zip(self.models, cursors):
+                    cursor[:] = model.peer.version[model.theirs]
         self.processes: dict[str, simpy.Process] = {}
         self.attempt: dict[str, object | None] = dict.fromkeys(self.cursors)  # the pull in progress
         self.in_flight: dict[str, Flow] = {}
         self.timeouts = dict.fromkeys(self.cursors, 0)  # pulls of each lane timed out in a row
 
+    @property
+    def n_pairs(self) -> int:
+        return sum(model.shards.size for model in self.models)
+
     def _refresh(self) -> None:
-        """Take this puller's pairs afresh, keeping the cursors of pairs whose replicas are the
+        """Take this puller's pairs afresh, keeping the cursors of pairs whose stores are the
         incarnations they were."""
-        cluster = self.cluster
-        kept = {pair: (self.mine[i], self.theirs[i], i) for i, pair in enumerate(self.pairs)}
-        self.pairs = list(self.pullers.groups.get((self.puller, self.peer), []))
-        self.mine = [cluster.replica(rid) for rid, _ in self.pairs]
-        self.theirs = [cluster.replica(source) for _, source in self.pairs]
-        self.indices = [cluster.index[rid] for rid, _ in self.pairs]
-        self.value_bytes = [self.sim.scenario.models[rid.model].value_bytes for rid, _ in self.pairs]
-        for lane, old in self.cursors.items():
-            cursor = np.zeros(len(self.pairs), dtype=np.int64)
-            for i, pair in enumerate(self.pairs):
-                mine, theirs, j = kept.get(pair, (None, None, None))
-                if mine is self.mine[i] and theirs is self.theirs[i]:
-                    cursor[i] = old[j]
-            self.cursors[lane] = cursor
-        self.epoch = cluster.epoch
+        old = {model.m: (model, i) for i, model in enumerate(self.models)}
+        self.models = [_Model(self.cluster, self.puller, self.peer, *group)
+                       for group in self.pullers.groups.get((self.puller, self.peer), [])]
+        for lane, cursors in self.cursors.items():
+            fresh = []
+            for model in self.models:
+                cursor = np.zeros(model.shards.size, dtype=np.int64)
+                was, i = old.get(model.m, (None, None))
+                if was is not None and was.store is model.store and was.peer is model.peer:
+                    at = np.minimum(was.shards.searchsorted(model.shards), was.shards.size - 1)
+                    kept = was.shards[at] == model.shards
+                    cursor[kept] = cursors[i][at[kept]]
+                fresh.append(cursor)
+            self.cursors[lane] = fresh
+        self.epoch = self.cluster.epoch
 
     def start(self) -> None:
         for lane in self.cursors:
@@ -164,7 +181,7 @@ class Puller:
                     yield cluster.down[self.puller]  # the event of its restart
                 if self.epoch != cluster.epoch:
                     self._refresh()
-                if self.retired or not self.pairs:
+                if self.retired or not self.n_pairs:
                     self.pullers.retire(self)
                     return
                 started = env.now
@@ -214,64 +231,75 @@ class Puller:
         sim, cluster, counters, env = self.sim, self.cluster, self.counters, self.sim.env
         sync = sim.scenario.sync
         costs = sync.costs
-        mine, theirs, pairs, indices, epoch = self.mine, self.theirs, self.pairs, self.indices, self.epoch
-        value_bytes = self.value_bytes
+        models, epoch, n_pairs = self.models, self.epoch, self.n_pairs
         own = self.cursors[lane]
         express = self.cursors.get("high") if lane == "all" else None
         if sync.shard_version:
-            request_bytes = costs.header_bytes + len(mine) * costs.shard_version_bytes * (1 if express is None else 2)
+            request_bytes = costs.header_bytes + n_pairs * costs.shard_version_bytes * (1 if express is None else 2)
         else:
-            request_bytes = costs.header_bytes + len(mine) * N_ORIGINS * costs.vector_entry_bytes
+            request_bytes = costs.header_bytes + n_pairs * N_ORIGINS * costs.vector_entry_bytes
 
-        asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
-        sent_express = None if express is None else express.copy()
+        asked = None if sync.shard_version else [model.store.knowledge[model.mine].copy() for model in models]
+        sent_express = None if express is None else [cursor.copy() for cursor in express]
         yield self._send(lane, self.puller, self.peer, request_bytes, REQUEST)
 
         with cluster.cpu[self.peer].request() as core:
             yield core
             if epoch != cluster.epoch and (not cluster.is_up(self.peer) or any(
-                    cluster.replica(source) is not replica for (_, source), replica in zip(pairs, theirs))):
+                    cluster.stores[(self.peer, model.m)] is not model.peer for model in models)):
                 raise FlowFailed(f"{self.peer} crashed before it answered")
-            answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
-            yield env.timeout(_answer_cpu_s(costs, len(mine), answers))
+            answers = []
+            for i, model in enumerate(models):
+                if asked is None:
+                    answers.append(answer_cursor(model.peer, model.theirs, own[i], sync.update_cache, lane,
+                                                 None if sent_express is None else sent_express[i]))
+                else:
+                    answers.append(answer_knowledge(model.peer, model.theirs, asked[i], sync.update_cache))
+            yield cluster.work(self.peer, _answer_cpu_s(costs, n_pairs, answers))
 
-        reply = _reply_bytes(costs, answers, value_bytes, whole=lane == "all")
+        whole = lane == "all"
+        reply = _reply_bytes(costs, answers, [model.value_bytes for model in models], whole)
         yield self._send(lane, self.peer, self.puller, reply, REPLY)
         del self.in_flight[lane]
 
-        sent = sum(len(answer) for _, answer in answers)
+        sent = sum(len(answer) for answer in answers)
         with cluster.cpu[self.puller].request() as core:
             yield core
-            yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
-            for i, answer in answers:
-                rid = pairs[i][0]
-                if epoch != cluster.epoch and cluster.replica(rid) is not mine[i]:
-                    continue  # the replica that asked crashed meanwhile
-                change = apply_answer(mine[i], answer, whole=lane == "all")
+            yield cluster.work(self.puller, costs.cpu_per_shard * sum(a.moved.size for a in answers)
+                               + costs.cpu_per_key_applied * sent)
+            for i, (model, answer) in enumerate(zip(models, answers)):
+                if epoch != cluster.epoch and cluster.stores[(self.puller, model.m)] is not model.store:
+                    continue  # the server that asked crashed meanwhile
+                change = apply_answer(model.store, model.mine, answer, whole)
                 if epoch == cluster.epoch:  # else the cursors are taken afresh
-                    own[i] = answer.version
-                self.tracker.applied(rid.model, rid.shard, indices[i], change, env.now)
+                    own[i][answer.moved] = answer.version
+                self.tracker.applied(model.m, model.store, change, env.now)
                 for hook in cluster.apply_hooks:
-                    hook(rid, mine[i], change, env.now)
+                    hook(self.puller, model.m, model.store, change, env.now)
 
         counters.pulls += 1
         counters.keys_sent += sent
-        counters.keys_examined += sum(answer.examined for _, answer in answers)
-        counters.full_scans += sum(1 for _, answer in answers if answer.full_scan)
+        counters.keys_examined += sum(answer.cache_entries + answer.scanned for answer in answers)
+        counters.full_scans += sum(answer.full_scans for answer in answers)
+        counters.shards_asked += n_pairs
+        counters.shards_moved += sum(answer.moved.size for answer in answers)
+        counters.request_bytes += request_bytes
+        counters.reply_bytes += reply
 
 
-def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[tuple[int, ShardAnswer]]) -> float:
+def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[Answer]) -> float:
     """CPU seconds a peer spends answering: the request, every shard examined, every key compared."""
-    scanned = sum(answer.examined for _, answer in answers if answer.full_scan)
-    cached = sum(answer.examined for _, answer in answers if not answer.full_scan)
+    scanned = sum(answer.scanned for answer in answers)
+    cached = sum(answer.cache_entries for answer in answers)
     return (costs.cpu_per_request + costs.cpu_per_shard * n_shards
             + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
 
 
-def _reply_bytes(costs: Costs, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float], whole: bool) -> float:
+def _reply_bytes(costs: Costs, answers: list[Answer], value_bytes: list[float], whole: bool) -> float:
     """Bytes of a reply: header; per shard answered its shard version, and its knowledge if the
     answer is whole (not the express lane's); per key its id, version and value."""
     per_shard = costs.shard_version_bytes + (N_ORIGINS * costs.vector_entry_bytes if whole else 0)
     return costs.header_bytes + sum(
-        len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard for i, answer in answers
+        len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard * answer.moved.size
+        for i, answer in enumerate(answers)
     )

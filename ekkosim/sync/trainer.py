@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import numpy as np
 import simpy
 
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.shard import ShardReplica, rows_by_shard
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
 from ekkosim.kernel import Randomness
-from ekkosim.scenario.schema import Scenario
+from ekkosim.schema import Scenario
 from ekkosim.scheduler.grader import PriorityGrader
-from ekkosim.sync.service import Service
+from ekkosim.quality.service import Service
 from ekkosim.workload.batch import UpdateBatch, UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
 from ekkosim.workload.trace import TraceWorkload
@@ -62,11 +60,20 @@ def train(
         batch = source.batch(t, t_next)
         if len(batch) == 0:
             continue
-        servers: dict[Server, dict[int, np.ndarray]] = {}  # per server, its shards' rows of the batch
-        for shard, rows in rows_by_shard(batch.keys, shards).items():
-            servers.setdefault(cluster.server(cluster.origin(model, shard)), {})[shard] = rows
-        for server, shard_rows in servers.items():
-            env.process(_push(sim, cluster, tracker, model, host, server, shard_rows, batch, service, grader))
+        for server, rows in origin_rows(batch.keys, shards, cluster.dcs[host.dc].servers):
+            env.process(_push(sim, cluster, tracker, model, host, Server(host.dc, server), rows, batch, service, grader))
+
+
+def origin_rows(keys: np.ndarray, shards: int, servers: int) -> list[tuple[int, np.ndarray]]:
+    """Per origin server (copy 0 of shard s is on server s mod `servers`), the positions in
+    `keys` of its shards' keys, by shard, then position; servers in the order of their first
+    shard."""
+    by_shard = np.argsort(keys % shards, kind="stable")
+    server = keys[by_shard] % shards % servers
+    by_server = np.argsort(server, kind="stable")
+    present, first, counts = np.unique(server, return_index=True, return_counts=True)
+    groups = np.split(by_shard[by_server], np.cumsum(counts)[:-1])
+    return [(int(present[g]), groups[g]) for g in np.argsort(first, kind="stable")]
 
 
 def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value_bytes: float,
@@ -77,43 +84,23 @@ def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value
     yield sim.send(host, server, costs.header_bytes + n_keys * (costs.key_bytes + value_bytes), tag).done
     with cluster.cpu[server].request() as core:
         yield core
-        yield sim.env.timeout(costs.cpu_per_key_applied * n_keys)
+        yield cluster.work(server, costs.cpu_per_key_applied * n_keys)
 
 
 def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,
-          shard_rows: dict[int, np.ndarray], batch: UpdateBatch,
-          service: Service | None, grader: PriorityGrader | None) -> Iterator[simpy.Event]:
+          rows: np.ndarray, batch: UpdateBatch, service: Service | None, grader: PriorityGrader | None
+          ) -> Iterator[simpy.Event]:
     env, spec = sim.env, sim.scenario.models[model]
-    yield from push(sim, cluster, host, server, sum(rows.size for rows in shard_rows.values()), spec.value_bytes, PUSH)
-    writes = []
-    for shard, rows in shard_rows.items():
-        local = batch.keys[rows] // spec.shards
-        replica = cluster.replica(cluster.origin(model, shard))
-        if service is None:
-            magnitudes = batch.magnitudes[rows]
-            values = replica.value[local] + magnitudes
-        else:
-            keys = batch.keys[rows]
-            values, magnitudes = service.train(model, keys, service.clean_values(model, shard, local),
-                                              batch.examples[rows], env.now)
-            values = service.publish(model, shard, local, keys, values, env.now)
-        writes.append(_Write(shard, replica, local, values, magnitudes, batch.is_new[rows]))
-    high = [False] * len(writes)
+    yield from push(sim, cluster, host, server, rows.size, spec.value_bytes, PUSH)
+    store = cluster.stores[(server, model)]
+    keys = batch.keys[rows]
+    if service is None:
+        magnitudes = batch.magnitudes[rows]
+        values = store.values(keys) + magnitudes
+    else:
+        values, magnitudes = service.train(model, keys, service.clean_values(model, keys), batch.examples[rows], env.now)
+        values = service.publish(model, keys, values, env.now)
+    high = False
     if grader is not None:  # one grading for all the server's writes of the batch
-        graded = grader.grade(model, np.concatenate([w.magnitudes for w in writes]),
-                              np.concatenate([w.created for w in writes]), env.now)
-        high = np.split(graded, np.cumsum([w.local.size for w in writes])[:-1])
-    for w, is_high in zip(writes, high):
-        change = w.replica.write(ORIGIN, w.local, w.values, env.now, is_high)
-        tracker.produced(model, w.shard, change)
-
-
-class _Write(NamedTuple):
-    """A batch's updates to one shard at its origin, before they are written."""
-
-    shard: int
-    replica: ShardReplica
-    local: np.ndarray  # local key indices
-    values: np.ndarray  # the new values
-    magnitudes: np.ndarray
-    created: np.ndarray  # does the update create its key
+        high = grader.grade(model, magnitudes, batch.is_new[rows], env.now)
+    tracker.produced(model, store.write(ORIGIN, keys, values, env.now, high))

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ekkosim.scenario.schema import Model
+from ekkosim.schema import Model
 from ekkosim.workload.batch import UpdateBatch
 
 # The golden-ratio conjugate: the multiples of a ~ 0.618 n modulo n are as evenly spread over

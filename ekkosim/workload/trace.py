@@ -22,8 +22,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ekkosim.input_file import InputFileError, read_bytes
-from ekkosim.scenario.schema import Model
-from ekkosim.scenario.units import cut, shown
+from ekkosim.schema import Model
+from ekkosim.units import cut, shown
 from ekkosim.workload.batch import UpdateBatch
 
 COLUMNS = ("time_s", "model", "key", "magnitude")

@@ -12,15 +12,13 @@ import numpy as np
 import pytest
 
 from ekkosim.manager.detector import (
-    DAMAGED,
-    HEALTHY,
-    UNCERTAIN,
     Cusum,
     cusum_path,
     estimate_scale,
     level_of,
     standardise,
 )
+from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 
 # A realistic window of one model in one DC (docs/manager.md, "The anomaly detector"): 2,000 requests to the
 # online model, 20 to the baseline (1%), and a per-request coefficient of variation of the log

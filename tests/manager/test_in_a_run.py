@@ -9,16 +9,18 @@ import json
 import numpy as np
 import pytest
 
-from ekkosim.ps.placement import ReplicaId
+from ekkosim.ps.placement import ReplicaId, all_replicas
 from ekkosim.scenario import ScenarioError, load
 from ekkosim.simulation import Simulation
+from ekkosim.strategies import STRATEGIES
 from tests.conftest import SCENARIOS, run_cli
 
 BIASED = SCENARIOS / "biased_update.yaml"
 
 
 def _simulate(*overrides: str) -> Simulation:
-    sim = Simulation(load(BIASED, list(overrides)))
+    scenario = load(BIASED, list(overrides))
+    sim = Simulation(scenario, STRATEGIES[scenario.strategy])
     sim.run()
     return sim
 
@@ -78,15 +80,15 @@ def test_after_the_rollback_and_drain_every_replica_holds_the_witness_state(mana
     touched = np.array(sorted(manager.service.bias[0].touched), dtype=np.int64)
     shards = managed.scenario.models[0].shards
     checked = 0
-    for m, shard, local, (_, time, origin, counter), values in manager.republished:
-        assert m == 0
+    for m, shard, keys, (_, time, origin, counter), values in manager.republished:
+        assert m == 0 and np.all(keys % shards == shard)
         # keys of the burst whose rollback version is still the newest at the origin
-        origin_replica = cluster.replica(cluster.origin(m, shard))
-        keep = (np.isin(local * shards + shard, touched) & (origin_replica.time[local] == time)
-                & (origin_replica.counter[local] == counter) & (origin_replica.origin[local] == origin))
-        for rid in cluster.ids:
+        now_time, now_origin, now_counter = cluster.origin_versions(m, keys)
+        keep = np.isin(keys, touched) & (now_time == time) & (now_counter == counter) & (now_origin == origin)
+        for rid in all_replicas(managed.scenario):
             if (rid.model, rid.shard) == (m, shard):
-                np.testing.assert_array_equal(cluster.replica(rid).value[local[keep]], values[keep])
+                store, _ = cluster.replica(rid)
+                np.testing.assert_array_equal(store.values(keys[keep]), values[keep])
         checked += int(keep.sum())
     assert checked > 100
 

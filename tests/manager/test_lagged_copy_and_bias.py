@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ekkosim.manager.baseline import LaggedCopy
-from ekkosim.manager.bias import Bias
-from ekkosim.scenario.schema import BiasedUpdates
+from ekkosim.quality.bias import Bias
+from ekkosim.schema import BiasedUpdates
 
 
 def test_a_lagged_copy_holds_the_published_model_delay_ago():

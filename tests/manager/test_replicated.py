@@ -11,13 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ekkosim.kernel import Environment
+from ekkosim.manager.health import DAMAGED, HEALTHY, STATES, UNCERTAIN
 from ekkosim.manager.replicated import (
-    DAMAGED,
-    HEALTHY,
     LEADER,
     ROLLBACK,
-    STATES,
-    UNCERTAIN,
     Applied,
     ManagerGroup,
     ManagerParams,

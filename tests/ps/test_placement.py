@@ -3,7 +3,7 @@
 import pytest
 
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId, pull_groups, upstream
+from ekkosim.ps.placement import ReplicaId, pull_groups, pull_pairs, upstream
 from ekkosim.scenario import ScenarioError, validate
 
 
@@ -62,3 +62,20 @@ def test_more_copies_than_servers(ekko):
     ekko["models"][0]["replicas"] = 3
     with pytest.raises(ScenarioError, match=r"models\[0\].replicas: 3 copies of a shard need 3 servers; train has 2"):
         validate(ekko)
+
+
+@pytest.mark.parametrize("leaders", [None, {(0, 1, "a"): 1, (0, 3, "b"): 1, (0, 4, "train"): 0}])
+@pytest.mark.parametrize("sync", [{}, {"local_leader": False}, {"pull_graph": [{"dc": "b", "source": "a"}]}])
+def test_pull_pairs_are_the_pull_groups_as_arrays(ekko, sync, leaders):
+    ekko["sync"] = sync
+    ekko["models"][0].update(shards=5, replicas=2)
+    scenario = validate(ekko)
+    groups, pairs = pull_groups(scenario, leaders), pull_pairs(scenario, leaders)
+    assert list(pairs) == list(groups)
+    for (puller, peer), models in pairs.items():
+        as_ids = set()
+        for m, shards, copies, peer_copies in models:
+            assert shards.tolist() == sorted(shards.tolist())
+            as_ids |= {(ReplicaId(m, s, puller.dc, c), ReplicaId(m, s, peer.dc, p))
+                       for s, c, p in zip(shards.tolist(), copies.tolist(), peer_copies.tolist())}
+        assert as_ids == set(groups[(puller, peer)])

@@ -115,6 +115,9 @@ def test_rtt_weighted_needs_latency_everywhere(small):
     ("changes", "message"),
     [
         ({"until": "900s", "output": {"window": "100us"}}, r"output.window: 9,000,000 windows over 900 s"),
+        # no `until`: the ekko strategy ends after the workload and the drain
+        ({"strategy": "ekko", "workload": {"duration": "10s"}, "sync": {"drain": "0s"}, "output": {"window": "1us"}},
+         r"output.window: 10,000,000 windows over 10 s"),
         ({"strategy": "chain", "chain": {"chunk": "100B"}}, r"chain.chunk: 10,000,000 chunks; at most 1,000,000"),
         ({"strategy": "ekko", "models": [{"name": "m", "keys": 10**11}]}, r"models\[0\].keys: 100,000,000,000 keys in 3 shard copies"),
     ],
@@ -122,6 +125,14 @@ def test_rtt_weighted_needs_latency_everywhere(small):
 def test_runs_too_large_to_finish_are_refused_up_front(small, changes, message):
     with pytest.raises(ScenarioError, match=message):
         validate(small | changes)
+
+
+@pytest.mark.parametrize("section", ["quality", "scheduler"])
+def test_sections_only_ekko_models_are_refused_under_other_strategies(small, section):
+    small["strategy"] = "chain"
+    small[section] = {"enabled": True}
+    with pytest.raises(ScenarioError, match=rf"{section}.enabled: works with strategy ekko only, not chain"):
+        validate(small)
 
 
 def test_no_silent_coercion(small):

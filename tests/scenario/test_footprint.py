@@ -12,6 +12,8 @@ import sys
 import pytest
 import yaml
 
+from ekkosim import schema
+from ekkosim.ps.placement import pull_groups
 from ekkosim.scenario import ScenarioError, validate
 from ekkosim.scenario import footprint as fp
 from tests.conftest import REPO, SCENARIOS, SMALL, call_cli
@@ -32,25 +34,50 @@ def test_terms_of_a_small_ekko_scenario():
         "servers": 3 * fp.SERVER_BYTES,
         # 2 NIC links per server, 6 directed WAN links, an uplink and a downlink per DC; 0.6 s in 1 s windows
         "link time series": (6 + 6 + 6) * 0.6 * fp.TIMESERIES_ROW_BYTES,
-        # 150 updates could touch 150 keys, and a warm start fills 2 x 4,096: all 1,000 keys
-        "per-key state of model m": 1000 * copies * fp.KEY_STATE_BYTES,
+        # a key space this small is held whole, in every copy
+        "per-key state of model m": 1000 * copies * schema.KEY_STATE_BYTES,
+        "end-of-run comparisons of model m": fp.END_CHECKS_SHARE * 1000 * copies * schema.KEY_STATE_BYTES,
         "per-shard state of model m": 2 * copies * fp.SHARD_COPY_BYTES,
-        "update caches of model m (sync.cache_size 4,096)": 2 * copies * 2 * 4096 * fp.CACHE_ENTRY_BYTES,
+        # 150 updates, fewer than the caches hold (2 x 4,096 per shard)
+        "update caches of model m (sync.cache_size 4,096)": 150 * copies * fp.JOURNAL_ENTRY_BYTES,
         "update batches of model m": 500 * 0.1 * fp.BATCHES_HELD * fp.UPDATE_BYTES,
         "latency samples of model m": 500 * 0.3 * (copies - 1) * fp.LATENCY_ROW_BYTES,
-        # 2 shards x 2 pulling copies, one lane, every 50 ms for 0.6 s, two flows a pull
-        "pull flows of model m": 2 * (2 * 2 * 0.6 / 0.05) * fp.FLOW_BYTES,
+        # one puller in each inference DC (its one server pulls both shards from the training DC's
+        # one server), every 50 ms for 0.6 s, two flows a pull
+        "pull flows of model m": 2 * (2 * 0.6 / 0.05) * fp.FLOW_BYTES,
     }
     assert {name: term.bytes for name, term in terms.items()} == pytest.approx(expected, rel=1e-12)
-    assert terms["per-key state of model m"].field == "models[0].keys"
 
 
-def test_touched_keys_follow_the_workload_when_the_model_is_larger():
+@pytest.mark.parametrize(("servers", "replicas", "local_leader", "expected"), [
+    # 4 servers pulling from 4: each server's shards lead on one server of the source (gcd 4)
+    ((4, 4, 4), 1, True, 8),
+    # two copies: copy 1 pulls from its DC's leader, one peer each; in the training DC too
+    ((4, 4, 4), 2, True, 4 + 8 + 8),
+    # without local leaders, copy 1 of the inference DCs pulls from the training DC
+    ((4, 4, 4), 2, False, 4 + 8 + 8),
+    # 3 servers pulling from 4: a server's shards (s = c mod 3) lead on all 4 of the source
+    ((4, 3, 3), 1, True, 2 * 3 * 4),
+])
+def test_pullers_are_server_pairs(servers, replicas, local_leader, expected):
     data = tiny()
-    data["models"][0]["keys"] = 10**8
-    data["sync"]["warm_start"] = False
-    term = next(t for t in fp.estimate(validate(data)).terms if t.name.startswith("per-key"))
-    assert (term.count, term.field) == (500 * 0.3 * 3, "models[0].workload.rate")
+    data["topology"]["datacenters"] = [
+        {"name": name, "role": role, "servers": n} for name, role, n in zip(("train", "a", "b"),
+                                                                             ("training", "inference", "inference"), servers)]
+    data["models"][0].update(shards=240, replicas=replicas)
+    data["sync"]["local_leader"] = local_leader
+    scenario = validate(data)
+    assert fp.pullers(scenario, scenario.models[0]) == expected
+    assert fp.pullers(scenario, scenario.models[0]) >= len(pull_groups(scenario))
+
+
+def test_per_key_state_is_the_syncs_own_estimate():
+    data = tiny()
+    data["models"][0]["keys"] = 10**9  # far beyond what a store keeps whole: the keys touched count
+    scenario = validate(data)
+    term = next(t for t in fp.estimate(scenario).terms if t.name.startswith("per-key"))
+    assert term.bytes == schema.key_state_bytes(scenario, scenario.models[0]) == \
+        500 * 0.3 * 3 * (schema.KEY_STATE_BYTES + schema.HASHED_ROW_BYTES)
 
 
 def test_refused_with_the_number_and_the_largest_part():
@@ -68,9 +95,9 @@ def test_cli_prints_the_estimate_and_takes_the_limit(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny()))
     code, out, _ = call_cli(capsys, "validate", str(path))
-    assert (code, out) == (0, f"{path}: ok (small, strategy ekko, about 258 MiB of memory)\n")
+    assert (code, out) == (0, f"{path}: ok (small, strategy ekko, about 256 MiB of memory)\n")
     code, _, err = call_cli(capsys, "validate", str(path), "--max-memory", "100MB")
-    assert code == 2 and err.startswith(f"{path}: (scenario): a run needs about 258 MiB of memory, more than the "
+    assert code == 2 and err.startswith(f"{path}: (scenario): a run needs about 256 MiB of memory, more than the "
                                         "limit of 95.4 MiB")
     for bad in ("-1GB", "0", "lots"):
         code, _, err = call_cli(capsys, "validate", str(path), "--max-memory", bad)

@@ -12,8 +12,8 @@ import pytest
 
 from ekkosim.runner import run
 from ekkosim.scenario import ScenarioError, validate
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.user_code import PRIORITY_GROUP, priority_function
+from ekkosim.schema import Scenario
+from ekkosim.scenario.user_code import PRIORITY_GROUP, import_code
 from ekkosim.scheduler.priority import PriorityFunctionError
 from tests.conftest import SMALL
 
@@ -54,7 +54,8 @@ def test_module_function_needs_the_flag_and_validation_imports_nothing(tmp_path)
         validate(scenario("prio:f"), tmp_path)
     allowed = validate(scenario("prio:newest"), tmp_path, allow_code=True)
     assert not (tmp_path / "IMPORTED").exists()
-    assert priority_function(allowed).__name__ == "newest"  # a run's start imports it
+    assert import_code(allowed).__name__ == "newest"  # a run's start imports it
+    assert allowed.priority_function is import_code(allowed)  # once
     assert (tmp_path / "IMPORTED").read_text() == "ran"
 
 
@@ -82,4 +83,4 @@ def test_anything_else_is_refused_even_with_the_flag(spec):
 def test_a_scenario_not_validated_runs_no_code():
     unchecked = Scenario.model_validate(scenario("prio:f"))
     with pytest.raises(PriorityFunctionError, match="was not allowed when the scenario was validated"):
-        priority_function(unchecked)
+        import_code(unchecked)

@@ -12,14 +12,17 @@ DURATION_S = 2.0
 
 
 @st.composite
-def faults(draw, data: dict) -> list[dict]:
+def faults(draw, data: dict, duration_s: float = DURATION_S) -> list[dict]:
+    """1 to 4 faults of `data`'s DCs, servers and shards, each at a tenth of a second and
+    repaired by `duration_s`."""
+    tenths = round(duration_s * 10)
     dcs = data["topology"]["datacenters"]
     inference = [dc for dc in dcs if dc["role"] == "inference"]
     model = data["models"][0]
     schedule = []
     for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, 18)) / 10
-        recover = f"{at + draw(st.integers(1, 20 - int(at * 10))) / 10:.1f}s"
+        at = draw(st.integers(0, tenths - 2)) / 10
+        recover = f"{at + draw(st.integers(1, tenths - int(at * 10))) / 10:.1f}s"
         kind = draw(st.sampled_from(["link_down", "partition", "server_crash", "leader_crash"]))
         fault = {"kind": kind, "at": f"{at:.1f}s", "recover": recover}
         if kind == "link_down":

@@ -1,31 +1,31 @@
 """The invariant checker can fail: deliberately broken variants of the protocol are caught, with
 the rule, the replica, the shard and the key named, and the run stops incomplete."""
 
+import dataclasses
+
 import pytest
 import yaml
 
 import ekkosim.sync.puller as puller_module
 from ekkosim.cli import EXIT_RUN_FAILED, main
-from ekkosim.ps.pull import ShardAnswer, apply_answer
+from ekkosim.ps.pull import apply_answer
 from ekkosim.runner import run
 from ekkosim.scenario import validate
 from ekkosim.sync.invariants import InvariantViolation
 from tests.sync.test_faults import three_dcs
 
 
-def without_knowledge(puller, answer, whole=True):
+def without_knowledge(store, mine, answer, whole=True):
     """Broken: the puller never takes the union of knowledge."""
-    return apply_answer(puller, answer, whole=False)
+    return apply_answer(store, mine, answer, whole=False)
 
 
-def dropping_a_key(puller, answer, whole=True):
+def dropping_a_key(store, mine, answer, whole=True):
     """Broken: the puller loses the last key of each whole answer, yet takes its knowledge."""
     if not whole or len(answer) == 0:
-        return apply_answer(puller, answer, whole)
-    fields = {name: getattr(answer, name) for name in ("keys", "time", "origin", "counter", "value", "high")}
-    kept = ShardAnswer(**{name: column[:-1] for name, column in fields.items()}, knowledge=answer.knowledge,
-                       version=answer.version, examined=answer.examined, full_scan=answer.full_scan)
-    return apply_answer(puller, kept, whole)
+        return apply_answer(store, mine, answer, whole)
+    fields = {name: getattr(answer, name)[:-1] for name in ("pair", "keys", "time", "origin", "counter", "value", "high")}
+    return apply_answer(store, mine, dataclasses.replace(answer, **fields), whole)
 
 
 def test_the_correct_protocol_passes_the_checker(tmp_path):
@@ -69,11 +69,12 @@ def test_the_cli_reports_a_violation_in_one_line_with_exit_code_3(tmp_path, monk
 
 
 def test_versions_going_backwards_are_caught(tmp_path, monkeypatch):
-    def rewinding(puller, answer, whole=True):
-        change = apply_answer(puller, answer, whole)
+    def rewinding(store, mine, answer, whole=True):
+        change = apply_answer(store, mine, answer, whole)
         if change.keys.size:
-            puller.counter[change.keys[0]] = 0  # a buggy apply that leaves a key behind
-            puller.time[change.keys[0]] = 0.0
+            row = store.index.find(change.keys[:1])
+            store.rows.counter[row] = 0  # a buggy apply that leaves a key behind
+            store.rows.time[row] = 0.0
         return change
 
     monkeypatch.setattr(puller_module, "apply_answer", rewinding)

@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from ekkosim.scenario.schema import Model
+from ekkosim.schema import Model
 from ekkosim.workload import BoundedZipf, SyntheticWorkload, UpdateBatch, spread_multiplier
 
 

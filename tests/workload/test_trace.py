@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ekkosim.scenario.schema import Model
+from ekkosim.schema import Model
 from ekkosim.workload import TraceError, TraceWorkload, read_trace
 
 MODELS = [Model(name="a", keys=100), Model(name="b", keys=10)]

@@ -16,8 +16,8 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension
+from ekkosim.schema import Scenario
+from ekkosim.units import BANDWIDTH, DURATION, SIZE, Dimension
 
 JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"  # what yaml-language-server supports
 _SCALARS = {int: "integer", float: "number", bool: "boolean", str: "string"}
@@ -143,7 +143,7 @@ def markdown() -> str:
     lines = [
         "# Scenario reference",
         "",
-        "Every field a scenario may set, generated from the schema (`ekkosim/scenario/schema.py`) when",
+        "Every field a scenario may set, generated from the schema (`ekkosim/schema.py`) when",
         "the site is built, so it always matches the code. A path such as `topology.datacenters[i].nic`",
         "is also what `ekkosim run --set` takes (with an index for `[i]`). Unknown fields are errors.",
         "",

@@ -19,17 +19,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from ekkosim.manager.bias import Bias
-from ekkosim.ps.placement import ReplicaId
-from ekkosim.quality import GroundTruth, QualityAccumulator, RequestSampler, expected_log_loss, train_step
+from ekkosim.quality.bias import Bias
+from ekkosim.quality.learning import train_step
+from ekkosim.quality.requests import RequestSampler
+from ekkosim.quality.score import QualityAccumulator, expected_log_loss
+from ekkosim.quality.truth import GroundTruth
 from ekkosim.simulation import Simulation
-from ekkosim.sync.cluster import Cluster
 from ekkosim.workload.batch import UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
+
+if TYPE_CHECKING:  # the cluster is the ekko strategy's, which builds the service
+    from ekkosim.sync.cluster import Cluster
 
 
 def _popularity(source: UpdateSource, keys: int) -> tuple[Callable[[], int], Callable]:
@@ -56,37 +61,36 @@ class Service:
         self.labels = [sim.randomness.stream(f"quality.labels.{model.name}") for model in scenario.models]
         self.streams = {}
         self.existing = []  # per model: a callable, how many keys exist now (keys 0 .. n - 1)
+        self.existing_at_start = []
         for m, (model, source) in enumerate(zip(scenario.models, sources)):
             existing, keys_of_ranks = _popularity(source, model.keys)
             self.existing.append(existing)
+            self.existing_at_start.append(existing())
             for d, dc in enumerate(self.dcs):
                 rng = sim.randomness.stream(f"quality.requests.{dc}.{model.name}")
                 sampler = RequestSampler(rng, quality.requests * model.traffic_share, model.workload.zipf,
                                          existing(), keys_of_ranks)
                 self.streams[(d, m)] = sampler
         self._start_trained(cluster)
-        # the trainer's clean copy of each origin shard; equal to the origin's values unless biased
-        self.clean = {(m, s): cluster.replica(cluster.origin(m, s)).value.copy()
-                      for m, model in enumerate(scenario.models) for s in range(model.shards)}
+        # the trainer's clean copy of each model (by key); equal to the origins' values unless biased
+        self.clean = [self._truth_at_start(m, np.arange(model.keys, dtype=np.int64))
+                      for m, model in enumerate(scenario.models)]
         self.bias = [Bias([b for b in quality.biased_updates if b.model == model.name],
                           sim.randomness.stream(f"quality.bias.{model.name}")) for model in scenario.models]
-        self.manager = None  # the model state manager (`ekkosim.manager.state`), set by it
+        self.manager = None  # the model state manager (`ekkosim.sync.state_manager`), set by it
         self.window, self.end_s = scenario.output.window, end_s
         self.accumulator = QualityAccumulator(len(self.dcs), len(self.models), max(1, math.ceil(end_s / self.window)))
 
     def _start_trained(self, cluster: Cluster) -> None:
         """The run starts from a trained model, as a deployment does: every replica serves the
         truth of time 0 for every key that exists then (keys created later start at 0)."""
-        truth_at_start: dict[tuple[int, int], np.ndarray] = {}
-        for rid in cluster.ids:
-            replica = cluster.replica(rid)
-            if (rid.model, rid.shard) not in truth_at_start:
-                shards = self.models[rid.model].shards
-                keys = np.arange(replica.n_keys, dtype=np.int64) * shards + rid.shard
-                values = self.truths[rid.model].value(keys, 0.0)
-                values[keys >= self.existing[rid.model]()] = 0.0
-                truth_at_start[(rid.model, rid.shard)] = values
-            replica.value[:] = truth_at_start[(rid.model, rid.shard)]
+        for m in range(len(self.models)):
+            cluster.set_base_value(m, lambda keys, m=m: self._truth_at_start(m, keys))
+
+    def _truth_at_start(self, m: int, keys: np.ndarray) -> np.ndarray:
+        values = self.truths[m].value(keys, 0.0)
+        values[keys >= self.existing_at_start[m]] = 0.0
+        return values
 
     def train(self, model: int, keys: np.ndarray, current: np.ndarray, examples: np.ndarray,
               now: float) -> tuple[np.ndarray, np.ndarray]:
@@ -95,15 +99,14 @@ class Service:
         return train_step(self.truths[model], keys, current, now, self.sim.scenario.quality.learning_rate,
                           examples, self.labels[model])
 
-    def clean_values(self, model: int, shard: int, local: np.ndarray) -> np.ndarray:
-        """The trainer's clean values of `local` keys of a shard."""
-        return self.clean[(model, shard)][local]
+    def clean_values(self, model: int, keys: np.ndarray) -> np.ndarray:
+        """The trainer's clean values of `keys`."""
+        return self.clean[model][keys]
 
-    def publish(self, model: int, shard: int, local: np.ndarray, keys: np.ndarray, values: np.ndarray,
-                now: float) -> np.ndarray:
-        """The trainer's new clean `values` of `local` keys (global ids `keys`): keep them, and
-        return what the origin publishes (biased during a burst)."""
-        self.clean[(model, shard)][local] = values
+    def publish(self, model: int, keys: np.ndarray, values: np.ndarray, now: float) -> np.ndarray:
+        """The trainer's new clean `values` of `keys`: keep them, and return what the origin
+        publishes (biased during a burst)."""
+        self.clean[model][keys] = values
         bias = self.bias[model]
         if bias.active(now) is not None:
             values = bias.apply(keys, values, self.truths[model].value(keys, now), now)
@@ -131,15 +134,9 @@ class Service:
     def _score(self, d: int, m: int, times: np.ndarray, keys: np.ndarray) -> None:
         model = self.models[m]
         dc = self.dcs[d]
-        shard, local = keys % model.shards, keys // model.shards
         copy = np.arange(keys.size) % model.replicas
-        served, ideal = np.empty(keys.size), np.empty(keys.size)
-        for s in np.unique(shard):
-            in_shard = shard == s
-            ideal[in_shard] = self.clean[(m, int(s))][local[in_shard]]
-            for c in range(model.replicas):
-                rows = in_shard & (copy == c)
-                served[rows] = self.cluster.serving(ReplicaId(m, int(s), dc, c)).value[local[rows]]
+        ideal = self.clean[m][keys]
+        served = self.cluster.serving_values(m, dc, keys, copy)
         truth = self.truths[m].value(keys, times)
         window = np.minimum((times // self.window).astype(np.int64), self.accumulator.requests.shape[2] - 1)
         if self.manager is None:

@@ -2,7 +2,9 @@
 
 This module knows nothing of SimPy or the simulator. Structure, types, units and ranges are
 checked here by pydantic; references between sections (a link naming a data center, a chain
-order) are checked by `ekkosim.scenario.references`, which needs the whole scenario.
+order) are checked by `ekkosim.scenario.checks`, which needs the whole scenario. The sections of
+the extension points say what the checks need to know of them: a strategy's own section
+(`StrategySection`) and a fault kind (`Fault`) each carry their checks.
 
 Every default that stands in for something we do not know says where its value comes from:
 "paper" (a fact of Ekko, OSDI 2022, or the book chapter in shared/seed) or "assumption".
@@ -10,8 +12,10 @@ Every default that stands in for something we do not know says where its value c
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -24,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE, Dimension, shown
+from ekkosim.units import BANDWIDTH, DURATION, SIZE, Dimension, shown, shown_count
 
 
 def _written(raw: Any) -> str:
@@ -52,7 +56,7 @@ def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = Non
     schema = {"anyOf": [unit, {"type": "number"}]}
     return Annotated[
         float,
-        dim,  # read by ekkosim.scenario.reference, which names the unit in the docs and for editors
+        dim,  # read by ekkosim.scenario.describe, which names the unit in the docs and for editors
         BeforeValidator(parse),
         PlainSerializer(dim.format, when_used="json"),
         WithJsonSchema(schema),
@@ -74,6 +78,86 @@ class Section(BaseModel):
 
     # strict: no silent coercion (`shards: true` is not 1, `servers: "3"` is not 3); floats take ints
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, strict=True)
+
+
+Problem = tuple[str, str]  # a problem of a scenario: the dotted path of the field, and what is wrong
+
+_LINK_REF = re.compile(r"^(uplink|downlink):(\S+)$|^wan:(\S+?)(->|<->)(\S+)$")
+
+
+def parse_link_ref(ref: str) -> tuple[str, tuple[str, ...], bool] | None:
+    """Split a link reference: ("uplink", (dc,), False), ("wan", (a, b), both_directions)."""
+    match = _LINK_REF.match(ref)
+    if match is None:
+        return None
+    kind, dc, a, arrow, b = match.groups()
+    if kind:
+        return kind, (dc,), False
+    return "wan", (a, b), arrow == "<->"
+
+
+def link_ref_problems(path: str, ref: str, known: set[str]) -> Iterator[Problem]:
+    """A link reference's problems: its form, and ends that are not DCs or WAN nodes in `known`."""
+    parsed = parse_link_ref(ref)
+    if parsed is None:
+        yield path, f"expected uplink:DC, downlink:DC, wan:A->B or wan:A<->B, got {ref!r}"
+        return
+    for name in parsed[1]:
+        if name not in known:
+            yield path, f"unknown DC {name!r} in {ref!r}"
+
+
+class StrategySection(Section):
+    """A strategy's own section, and what the rest of the scenario needs to know of the strategy:
+    whether it has trainer hosts, which optional sections it models, when it ends, what it refuses.
+    What it does in a run is its `start` function (`ekkosim.strategies`)."""
+
+    trainers: ClassVar[bool] = False  # trainer hosts in the training DC, each with a NIC of its own
+    supports: ClassVar[frozenset[str]] = frozenset()  # the optional sections it models (`quality`, ...)
+
+    def end_s(self, scenario: Scenario) -> float | None:
+        """When the strategy is done, if known before it runs."""
+        return None
+
+    def problems(self, scenario: Scenario) -> Iterator[Problem]:
+        """What is wrong with this section in `scenario`, whichever strategy runs: names of
+        other sections' things that do not exist."""
+        return iter(())
+
+    def run_problems(self, scenario: Scenario) -> Iterator[Problem]:
+        """What the strategy cannot run, when it is the scenario's (beyond what
+        `ekkosim.scenario.checks` refuses of every scenario)."""
+        return iter(())
+
+    def route_problems(self, scenario: Scenario, round_trip_s: Callable[[str, str], float | None]
+                       ) -> Iterator[Problem]:
+        """What the strategy cannot run given the WAN, when it is the scenario's:
+        `round_trip_s(a, b)` is the round trip of the lowest-latency path between two DCs (None:
+        there is none)."""
+        return iter(())
+
+
+# What a run may hold, refused up front by the strategies' `run_problems`
+MAX_CHUNKS = 1_000_000  # chunks of chain replication
+MAX_KEY_STATE_BYTES = 16 * 2**30  # the sync's per-key state
+KEY_STATE_BYTES = 43  # per row: key, holding, version (time, origin, counter), value, seq, class
+HASHED_ROW_BYTES = 32  # per row of a sparse store: its hash-table slots (at most half full) and journal entry
+# A parameter server's store of at most this many keys keeps a row for every key (about 43 bytes
+# a key, no hashing: the testbed's 10^6-key model on every server); a larger one keeps rows for
+# the keys written only (ekkosim/ps/store.py).
+DENSE_KEYS = 2**22
+
+
+def key_state_bytes(scenario: Scenario, model: Model) -> float:
+    """Per-key state of every copy of `model` at the end of a run: a store of a small key space
+    keeps every key (`DENSE_KEYS`), a larger one the keys written, at most one per update (the
+    warm start's keys have no rows)."""
+    copies = model.replicas * len(scenario.topology.datacenters)
+    servers = min(dc.servers for dc in scenario.topology.datacenters)
+    if model.keys * model.replicas / servers <= DENSE_KEYS:
+        return model.keys * copies * KEY_STATE_BYTES
+    touched = min(model.keys, model.workload.rate * scenario.workload.duration)
+    return touched * copies * (KEY_STATE_BYTES + HASHED_ROW_BYTES)
 
 
 class DataCenter(Section):
@@ -266,7 +350,7 @@ class Model(Section):
         return self.keys * self.value_bytes
 
 
-class Offline(Section):
+class Offline(StrategySection):
     """The offline update: checkpoint, validate, then broadcast the whole model."""
 
     checkpoint_time: Duration = Field(
@@ -277,7 +361,7 @@ class Offline(Section):
     )
 
 
-class Chain(Section):
+class Chain(StrategySection):
     """Chain replication: the model passes DC to DC in chunks, each DC forwarding what it received."""
 
     chunk: PositiveSize = Field(64e6, description="Chunk size (assumption: 64 MB).")
@@ -285,8 +369,23 @@ class Chain(Section):
         None, description="Inference DCs in chain order; default: their order in `topology.datacenters`."
     )
 
+    def problems(self, scenario: Scenario) -> Iterator[Problem]:
+        if self.order is None:
+            return
+        remote = scenario.receiving_dcs
+        for j, name in enumerate(self.order):
+            if name not in remote:
+                yield f"chain.order[{j}]", f"{name!r} is not an inference DC (inference DCs: {', '.join(remote)})"
+        if sorted(self.order) != sorted(remote) and all(name in remote for name in self.order):
+            yield "chain.order", f"must name every inference DC exactly once: {', '.join(remote)}"
 
-class CentralPush(Section):
+    def run_problems(self, scenario: Scenario) -> Iterator[Problem]:
+        chunks = sum(model.size_bytes for model in scenario.models) / self.chunk
+        if chunks > MAX_CHUNKS:
+            yield "chain.chunk", f"{shown_count(chunks)} chunks; at most {MAX_CHUNKS:,}: use larger chunks"
+
+
+class CentralPush(StrategySection):
     """Central push: the training DC sends every DC its copy, then commits (two-phase commit)."""
 
     commit: bool = Field(
@@ -361,8 +460,11 @@ class Retry(Section):
         return self
 
 
-class Sync(Section):
+class Sync(StrategySection):
     """Ekko's peer-to-peer, log-less, state-based sync (DESIGN.md section 2) and its switches."""
+
+    trainers: ClassVar[bool] = True
+    supports: ClassVar[frozenset[str]] = frozenset({"quality", "scheduler", "faults"})
 
     shard_version: bool = Field(
         True, description="Pullers send the shard version they last saw; unchanged shards are skipped."
@@ -397,6 +499,31 @@ class Sync(Section):
         1.0, description="How long after a local leader's server crashes the lowest-index live copy of "
         "the shard in its DC takes over (assumption: a lease of a second).",
     )
+
+    def end_s(self, scenario: Scenario) -> float:
+        return scenario.workload.duration + self.drain
+
+    def run_problems(self, scenario: Scenario) -> Iterator[Problem]:
+        for i, model in enumerate(scenario.models):
+            need = key_state_bytes(scenario, model)
+            if need > MAX_KEY_STATE_BYTES:
+                yield f"models[{i}].workload.rate", (
+                    f"{model.keys:,} keys, {shown_count(model.workload.rate)} updates a second for "
+                    f"{scenario.workload.duration:g} s in {model.replicas * len(scenario.topology.datacenters)} shard "
+                    f"copies need about {need / 2**30:,.0f} GiB of per-key state (at most "
+                    f"{MAX_KEY_STATE_BYTES // 2**30} GiB); fewer updates, a shorter run or a smaller key space")
+
+    def route_problems(self, scenario: Scenario, round_trip_s: Callable[[str, str], float | None]
+                       ) -> Iterator[Problem]:
+        """A pull's timeout must exceed the round trip of the longest pull between DCs: below it,
+        every pull would time out."""
+        trips = {(dc, source): trip for dc, source in scenario.source_dcs.items()
+                 if (trip := round_trip_s(dc, source)) is not None}  # no path: another check says so
+        (dc, source), trip = max(trips.items(), key=lambda item: item[1], default=((None, None), 0.0))
+        if self.retry.timeout <= trip:
+            yield "sync.retry.timeout", (f"{DURATION.format(self.retry.timeout)} is not above the "
+                                         f"{DURATION.format(trip)} round trip of the pulls of {dc} from {source}: "
+                                         "every such pull would time out")
 
 
 class BiasedUpdates(Section):
@@ -500,7 +627,9 @@ class Manager(Section):
 
 
 class Fault(Section):
-    """Something that breaks at `at` and, if `recover` is set, is repaired then."""
+    """Something that breaks at `at` and, if `recover` is set, is repaired then. A kind of fault
+    is a subclass with its `kind`, its target's fields and its checks; how a run breaks and
+    repairs it is in `ekkosim.sync.faults`."""
 
     at: Duration = Field(description="When it breaks.")
     recover: PositiveDuration | None = Field(None, description="When it is repaired; null: never.")
@@ -511,6 +640,28 @@ class Fault(Section):
             raise ValueError(f"`recover` ({DURATION.format(self.recover)}) must be after `at` ({DURATION.format(self.at)})")
         return self
 
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        """What is wrong with this fault's target in `scenario` (`path`: the fault's own;
+        `known`: the names of the DCs and WAN nodes)."""
+        return iter(())
+
+    def named_links(self) -> list[tuple[str, str]]:
+        """The links this fault names, as (field, link reference): each must exist in the WAN."""
+        return []
+
+
+def _crash_problems(scenario: Scenario, path: str, dc: str) -> list[Problem]:
+    """A server crash names an inference DC: a crash would lose the training DC's origins'
+    unreplicated writes."""
+    dcs = [d.name for d in scenario.topology.datacenters]
+    training = [d.name for d in scenario.topology.datacenters if d.role in ("training", "both")]
+    if dc not in dcs:
+        return [(f"{path}.dc", f"unknown DC {dc!r} (known: {', '.join(dcs)})")]
+    if training == [dc]:
+        return [(f"{path}.dc", f"{dc} is the training DC: its servers hold the origins, whose unreplicated "
+                               "writes a crash would lose; crash servers of inference DCs")]
+    return []
+
 
 class LinkDown(Fault):
     """A link fails: every flow over it fails, and so does every flow started over it until it is
@@ -519,12 +670,28 @@ class LinkDown(Fault):
     kind: Literal["link_down"]
     link: str = Field(description="`wan:A->B`, `wan:A<->B` (both directions), `uplink:DC` or `downlink:DC`.")
 
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        return link_ref_problems(f"{path}.link", self.link, known)
+
+    def named_links(self) -> list[tuple[str, str]]:
+        return [("link", self.link)]
+
 
 class Partition(Fault):
     """Every WAN link between `dcs` and the rest of the WAN (other DCs and transit nodes) fails."""
 
     kind: Literal["partition"]
     dcs: list[Name] = Field(min_length=1, description="The DCs cut off from the rest.")
+
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        dcs = [dc.name for dc in scenario.topology.datacenters]
+        for j, name in enumerate(self.dcs):
+            if name not in dcs:
+                yield f"{path}.dcs[{j}]", f"unknown DC {name!r} (known: {', '.join(dcs)})"
+            elif name in self.dcs[:j]:
+                yield f"{path}.dcs[{j}]", f"{name} is named twice"
+        if set(self.dcs) >= set(dcs):
+            yield f"{path}.dcs", "names every DC: no DC is left on the other side, and nothing would be cut"
 
 
 class ServerCrash(Fault):
@@ -536,6 +703,15 @@ class ServerCrash(Fault):
     dc: Name = Field(description="The server's DC (not the training DC: its servers hold the origins).")
     server: int = Field(ge=0, description="The server's index in its DC.")
 
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        problems = _crash_problems(scenario, path, self.dc)
+        if problems:
+            yield from problems
+            return
+        servers = next(dc.servers for dc in scenario.topology.datacenters if dc.name == self.dc)
+        if self.server >= servers:
+            yield f"{path}.server", f"{self.dc} has servers 0 to {servers - 1}, not {self.server}"
+
 
 class LeaderCrash(Fault):
     """The server of a shard's local leader in a DC crashes, whichever server leads at `at`."""
@@ -545,6 +721,16 @@ class LeaderCrash(Fault):
     model: Name | None = Field(None, description="The model; default the first.")
     shard: int = Field(0, ge=0, description="The shard.")
 
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        yield from _crash_problems(scenario, path, self.dc)
+        models = [m.name for m in scenario.models]
+        if self.model is not None and self.model not in models:
+            yield f"{path}.model", f"unknown model {self.model!r} (known: {', '.join(models)})"
+            return
+        model = scenario.models[0 if self.model is None else models.index(self.model)]
+        if self.shard >= model.shards:
+            yield f"{path}.shard", f"model {model.name} has shards 0 to {model.shards - 1}, not {self.shard}"
+
 
 class ManagerCrash(Fault):
     """A model state manager replica crashes and, if `recover` is set, restarts then."""
@@ -552,10 +738,16 @@ class ManagerCrash(Fault):
     kind: Literal["manager_crash"]
     replica: int | Literal["leader"] = Field(description="The replica's index, or `leader`: whichever leads at that instant.")
 
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        if not scenario.manager.enabled:
+            yield path, "a manager replica crash needs manager.enabled: true"
+        elif isinstance(self.replica, int) and not 0 <= self.replica < scenario.manager.replicas:
+            yield f"{path}.replica", f"no replica {self.replica}: manager.replicas is {scenario.manager.replicas}"
 
-FaultEvent = Annotated[LinkDown | Partition | ServerCrash | LeaderCrash | ManagerCrash, Field(discriminator="kind")]
-FAULT_KINDS = tuple(kind.model_fields["kind"].annotation.__args__[0]
-                    for kind in (LinkDown, Partition, ServerCrash, LeaderCrash, ManagerCrash))
+
+FAULTS = (LinkDown, Partition, ServerCrash, LeaderCrash, ManagerCrash)  # every kind of fault
+FaultEvent = Annotated[Union[FAULTS], Field(discriminator="kind")]
+FAULT_KINDS = tuple(kind.model_fields["kind"].annotation.__args__[0] for kind in FAULTS)
 
 
 class Scheduler(Section):
@@ -592,13 +784,17 @@ class Output(Section):
     )
 
 
+# Each strategy a scenario can name, and the field of its own section.
+STRATEGY_SECTIONS = {"ekko": "sync", "offline": "offline", "chain": "chain", "central_push": "central_push"}
+
+
 class Scenario(Section):
     """A whole scenario: topology, network, models, the strategy that moves updates, and outputs."""
 
     name: Name = Field(description="Scenario name; the default run folder is runs/<name>-<seed>/.")
     description: str = Field("", description="Free text for readers.")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed of every random stream in the run.")
-    strategy: Literal["ekko", "offline", "chain", "central_push"] = Field(
+    strategy: Literal[tuple(STRATEGY_SECTIONS)] = Field(
         description="How model updates reach inference DCs: `ekko` (P2P state-based sync of sparse "
         "updates), `offline` (checkpoint, validate, broadcast), `chain` (DC to DC), "
         "`central_push` (training DC to every DC, two-phase commit)."
@@ -643,6 +839,12 @@ class Scenario(Section):
         return self._traces
 
     @property
+    def priority_function(self):
+        """The user's priority function of `scheduler.priority`, once a run has imported it
+        (`ekkosim.scenario.user_code`); None before, and for Ekko's formula."""
+        return self._priority_function
+
+    @property
     def training_dc(self) -> DataCenter:
         return next(dc for dc in self.topology.datacenters if dc.role in ("training", "both"))
 
@@ -650,3 +852,21 @@ class Scenario(Section):
     def receiving_dcs(self) -> list[str]:
         """Names of the inference DCs that are not the training DC, in scenario order."""
         return [dc.name for dc in self.topology.datacenters if dc.role == "inference"]
+
+    @property
+    def source_dcs(self) -> dict[str, str]:
+        """The DC each DC pulls from (the training DC has none): `sync.pull_graph`'s, else the training DC."""
+        origin = self.training_dc.name
+        custom = {edge.dc: edge.source for edge in self.sync.pull_graph}
+        return {dc.name: custom.get(dc.name, origin) for dc in self.topology.datacenters if dc.name != origin}
+
+    @property
+    def strategy_section(self) -> StrategySection:
+        """The section of the strategy's own settings."""
+        return getattr(self, STRATEGY_SECTIONS[self.strategy])
+
+    @staticmethod
+    def strategies_supporting(section: str) -> list[str]:
+        """The strategies that model the optional section `section` (`quality`, `faults`, ...)."""
+        return [name for name, field in STRATEGY_SECTIONS.items()
+                if section in Scenario.model_fields[field].annotation.supports]

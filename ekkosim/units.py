@@ -64,6 +64,11 @@ _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, 60, 60, 
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfrozenset = _SHORT.maxdeque = 6
 
 
+def shown_count(n: float) -> str:
+    """A count for a message: 9,000,000 in full, but 9e+302 rather than a line of 400 digits."""
+    return f"{n:,.0f}" if n < 1e15 else f"{n:.3g}"
+
+
 @dataclass(frozen=True)
 class Dimension:
     """A physical dimension: its base unit, the unit names it accepts, and the ones it prints."""

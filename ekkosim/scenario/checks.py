@@ -1,33 +1,24 @@
 """Checks that need the whole scenario: names that must exist, be unique, or form a path.
 
 Each check yields `(path, message)` with the dotted path of the offending field, so the loader
-can report every problem at once, in the same form as schema errors.
+can report every problem at once, in the same form as schema errors. What only a strategy or a
+kind of fault refuses, its section says (`StrategySection`, `Fault` in `ekkosim.schema`); what a
+sharing model needs, the model says (`ekkosim.net.sharing`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import networkx as nx
 
-from ekkosim.scenario.schema import Scenario
-from ekkosim.scenario.units import DURATION
+from ekkosim.manager.replicated import ManagerParams
+from ekkosim.net.sharing import SHARING
+from ekkosim.schema import STRATEGY_SECTIONS, Problem, Scenario, link_ref_problems, parse_link_ref
+from ekkosim.units import shown_count
+from ekkosim.workload.synthetic import BoundedZipf
 
-_LINK_REF = re.compile(r"^(uplink|downlink):(\S+)$|^wan:(\S+?)(->|<->)(\S+)$")
-
-Problem = tuple[str, str]
-
-
-def parse_link_ref(ref: str) -> tuple[str, tuple[str, ...], bool] | None:
-    """Split a link reference: ("uplink", (dc,), False), ("wan", (a, b), both_directions)."""
-    match = _LINK_REF.match(ref)
-    if match is None:
-        return None
-    kind, dc, a, arrow, b = match.groups()
-    if kind:
-        return kind, (dc,), False
-    return "wan", (a, b), arrow == "<->"
+MAX_WINDOWS = 1_000_000  # time-series windows a run may have
 
 
 def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Problem]:
@@ -59,7 +50,7 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
 
     for i, congestion in enumerate(scenario.network.congestion):
         path = f"network.congestion[{i}].link"
-        problems = list(_check_link_ref(path, congestion.link, known))
+        problems = list(link_ref_problems(path, congestion.link, known))
         yield from problems
         if problems:
             continue
@@ -78,16 +69,16 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
         if flow.end is not None and flow.end <= flow.start:
             yield f"network.background[{i}].end", "must be after start"
 
-    if scenario.network.sharing == "rtt_weighted":
-        # a flow's weight is 1 / its latency: every route needs some latency
+    sharing = scenario.network.sharing
+    if SHARING[sharing].needs_latency:  # every route needs some latency
         for i, dc in enumerate(scenario.topology.datacenters):
             if dc.lan_latency == 0:
-                yield f"topology.datacenters[{i}].lan_latency", "must be > 0 with network.sharing: rtt_weighted"
+                yield f"topology.datacenters[{i}].lan_latency", f"must be > 0 with network.sharing: {sharing}"
         if scenario.topology.wan.latency == 0:
-            yield "topology.wan.latency", "must be > 0 with network.sharing: rtt_weighted"
+            yield "topology.wan.latency", f"must be > 0 with network.sharing: {sharing}"
         for i, link in enumerate(scenario.topology.links):
             if link.latency == 0:
-                yield f"topology.links[{i}].latency", "must be > 0 with network.sharing: rtt_weighted"
+                yield f"topology.links[{i}].latency", f"must be > 0 with network.sharing: {sharing}"
 
     for i, model in enumerate(scenario.models):
         for dc in scenario.topology.datacenters:
@@ -96,8 +87,8 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
                 break
 
     for section in ("quality", "scheduler"):
-        if getattr(scenario, section).enabled and scenario.strategy != "ekko":
-            yield f"{section}.enabled", f"works with strategy ekko only, not {scenario.strategy}"
+        if getattr(scenario, section).enabled and section not in scenario.strategy_section.supports:
+            yield f"{section}.enabled", f"works with strategy {_strategies(section)} only, not {scenario.strategy}"
     if scenario.quality.enabled:
         yield from _check_learning_rate(scenario)
     if scenario.scheduler.priority is not None and not scenario.scheduler.enabled:
@@ -107,30 +98,21 @@ def check(scenario: Scenario, wan_nodes: set[str] | None = None) -> Iterator[Pro
     yield from _check_manager(scenario)
     yield from _check_faults(scenario, known)
     yield from _check_pull_graph(scenario)
-    yield from _check_size(scenario)
-
-    order = scenario.chain.order
-    if order is not None:
-        expected = sorted(remote)
-        for j, name in enumerate(order):
-            if name not in remote:
-                yield f"chain.order[{j}]", f"{name!r} is not an inference DC (inference DCs: {', '.join(remote)})"
-        if sorted(order) != expected and all(name in remote for name in order):
-            yield "chain.order", f"must name every inference DC exactly once: {', '.join(remote)}"
+    yield from _check_windows(scenario)
+    yield from scenario.strategy_section.run_problems(scenario)
+    for field in STRATEGY_SECTIONS.values():
+        yield from getattr(scenario, field).problems(scenario)
 
 
-MAX_WINDOWS = 1_000_000
-MAX_CHUNKS = 1_000_000
-MAX_KEY_STATE_BYTES = 16 * 2**30
-KEY_STATE_BYTES = 34  # per key per shard copy: version (time, origin, counter), value, seq
+def _strategies(section: str) -> str:
+    """The strategies that model `section`, for a message: "ekko", "ekko or chain"."""
+    return " or ".join(Scenario.strategies_supporting(section))
 
 
 def _check_learning_rate(scenario: Scenario) -> Iterator[Problem]:
     """The trainer's SGD step (docs/quality-model.md) contracts toward the truth only while the
     learning rate times a key's examples per batch stays below 8: check the hottest key of every
     synthetic workload, at its expected examples."""
-    from ekkosim.workload.synthetic import BoundedZipf  # the workload imports the schema
-
     rate = scenario.quality.learning_rate
     if scenario.workload.trace is not None:
         return
@@ -139,33 +121,22 @@ def _check_learning_rate(scenario: Scenario) -> Iterator[Problem]:
         hottest = model.workload.rate * scenario.workload.batch_interval * float(BoundedZipf(model.workload.zipf).pmf(initial, [1])[0])
         if rate * hottest >= 8:
             yield "quality.learning_rate", (
-                f"{rate} times the {_count(hottest)} examples per batch of model {model.name}'s hottest key is "
+                f"{rate} times the {shown_count(hottest)} examples per batch of model {model.name}'s hottest key is "
                 f"{rate * hottest:{'.1f' if rate * hottest < 1e15 else '.3g'}}; the trainer's step diverges from 8 on: "
                 f"use a rate below {8 / hottest:.3g}")
             return
 
 
-def _check_size(scenario: Scenario) -> Iterator[Problem]:
-    """Runs this simulator cannot finish in reasonable time and memory, refused up front."""
+def _check_windows(scenario: Scenario) -> Iterator[Problem]:
+    """A run of more time-series windows than this simulator can keep, refused up front (a
+    strategy's own limits are its `run_problems`)."""
     end = scenario.until
-    if scenario.strategy == "ekko":
-        end = min(end or float("inf"), scenario.workload.duration + scenario.sync.drain)
+    strategy_end = scenario.strategy_section.end_s(scenario)
+    if strategy_end is not None:
+        end = min(end or float("inf"), strategy_end)
     if end is not None and end / scenario.output.window > MAX_WINDOWS:
-        yield "output.window", (f"{_count(end / scenario.output.window)} windows over {end:g} s of simulated time; "
+        yield "output.window", (f"{shown_count(end / scenario.output.window)} windows over {end:g} s of simulated time; "
                                 f"at most {MAX_WINDOWS:,}: widen the window")
-    if scenario.strategy == "chain":
-        chunks = sum(model.size_bytes for model in scenario.models) / scenario.chain.chunk
-        if chunks > MAX_CHUNKS:
-            yield "chain.chunk", f"{_count(chunks)} chunks; at most {MAX_CHUNKS:,}: use larger chunks"
-    if scenario.strategy == "ekko":
-        copies = len(scenario.topology.datacenters)
-        for i, model in enumerate(scenario.models):
-            need = model.keys * model.replicas * copies * KEY_STATE_BYTES
-            if need > MAX_KEY_STATE_BYTES:
-                yield f"models[{i}].keys", (
-                    f"{model.keys:,} keys in {model.replicas * copies} shard copies need about {need / 2**30:,.0f} GiB "
-                    f"of per-key state (at most {MAX_KEY_STATE_BYTES // 2**30} GiB); simulate a smaller key space: "
-                    "the sync's cost follows the updated keys, not the model size")
 
 
 def _check_manager(scenario: Scenario) -> Iterator[Problem]:
@@ -182,70 +153,19 @@ def _check_manager(scenario: Scenario) -> Iterator[Problem]:
         yield "manager.enabled", "needs quality.enabled: true (the detector compares service quality)"
     if manager.enabled:
         try:
-            from ekkosim.manager.replicated import ManagerParams
-
             ManagerParams(replicas=manager.replicas, one_way_delay_s=manager.one_way_delay)
         except ValueError as err:
             yield "manager.one_way_delay", str(err)
 
 
 def _check_faults(scenario: Scenario, known: set[str]) -> Iterator[Problem]:
-    """Faults name things that exist and that this simulator can break: links, inference DCs'
-    servers and leaders, manager replicas; and only strategy ekko models them."""
-    if scenario.faults and scenario.strategy != "ekko":
-        yield "faults", f"work with strategy ekko only, not {scenario.strategy}"
+    """Faults name things that exist and that this simulator can break (each kind says what:
+    `Fault.problems`), under a strategy that models them."""
+    if scenario.faults and "faults" not in scenario.strategy_section.supports:
+        yield "faults", f"work with strategy {_strategies('faults')} only, not {scenario.strategy}"
         return
-    dcs = {dc.name: dc for dc in scenario.topology.datacenters}
-    training = scenario.training_dc.name if len([d for d in dcs.values() if d.role in ("training", "both")]) == 1 else None
-    models = [m.name for m in scenario.models]
     for i, fault in enumerate(scenario.faults):
-        path = f"faults[{i}]"
-        if fault.kind == "link_down":
-            yield from _check_link_ref(f"{path}.link", fault.link, known)
-        elif fault.kind == "partition":
-            for j, name in enumerate(fault.dcs):
-                if name not in dcs:
-                    yield f"{path}.dcs[{j}]", f"unknown DC {name!r} (known: {', '.join(dcs)})"
-                elif name in fault.dcs[:j]:
-                    yield f"{path}.dcs[{j}]", f"{name} is named twice"
-            if set(fault.dcs) >= set(dcs):
-                yield f"{path}.dcs", "names every DC: no DC is left on the other side, and nothing would be cut"
-        elif fault.kind in ("server_crash", "leader_crash"):
-            dc = dcs.get(fault.dc)
-            if dc is None:
-                yield f"{path}.dc", f"unknown DC {fault.dc!r} (known: {', '.join(dcs)})"
-            elif fault.dc == training:
-                yield f"{path}.dc", (f"{fault.dc} is the training DC: its servers hold the origins, whose unreplicated "
-                                     "writes a crash would lose; crash servers of inference DCs")
-            elif fault.kind == "server_crash" and fault.server >= dc.servers:
-                yield f"{path}.server", f"{fault.dc} has servers 0 to {dc.servers - 1}, not {fault.server}"
-            if fault.kind == "leader_crash":
-                model = next((m for m in scenario.models if m.name == fault.model), scenario.models[0]) \
-                    if fault.model is None or fault.model in models else None
-                if model is None:
-                    yield f"{path}.model", f"unknown model {fault.model!r} (known: {', '.join(models)})"
-                elif fault.shard >= model.shards:
-                    yield f"{path}.shard", f"model {model.name} has shards 0 to {model.shards - 1}, not {fault.shard}"
-        elif fault.kind == "manager_crash":
-            if not scenario.manager.enabled:
-                yield path, "a manager replica crash needs manager.enabled: true"
-            elif isinstance(fault.replica, int) and not 0 <= fault.replica < scenario.manager.replicas:
-                yield f"{path}.replica", f"no replica {fault.replica}: manager.replicas is {scenario.manager.replicas}"
-
-
-def _check_link_ref(path: str, ref: str, known: set[str]) -> Iterator[Problem]:
-    parsed = parse_link_ref(ref)
-    if parsed is None:
-        yield path, f"expected uplink:DC, downlink:DC, wan:A->B or wan:A<->B, got {ref!r}"
-        return
-    for name in parsed[1]:
-        if name not in known:
-            yield path, f"unknown DC {name!r} in {ref!r}"
-
-
-def _count(n: float) -> str:
-    """A count for a message: 9,000,000 in full, but 9e+302 rather than a line of 400 digits."""
-    return f"{n:,.0f}" if n < 1e15 else f"{n:.3g}"
+        yield from fault.problems(scenario, f"faults[{i}]", known)
 
 
 def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:
@@ -271,34 +191,23 @@ def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:
 
 
 def check_paths(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
-    """Problems only the built WAN graph shows: unreachable DCs, congestion on a missing link."""
+    """Problems only the built WAN graph shows: unreachable DCs, links named that do not exist,
+    and what the strategy cannot run over this WAN."""
     origin = scenario.training_dc.name
     for i, dc in enumerate(scenario.topology.datacenters):
         if not nx.has_path(graph, origin, dc.name):
             yield f"topology.datacenters[{i}].name", f"{dc.name} cannot be reached from {origin} over the WAN"
-    yield from _check_timeout(scenario, graph)
+
+    def round_trip_s(a: str, b: str) -> float | None:
+        return 2 * nx.shortest_path_length(graph, a, b, weight="latency_s") if nx.has_path(graph, a, b) else None
+
+    yield from scenario.strategy_section.route_problems(scenario, round_trip_s)
     refs = [(f"network.congestion[{i}].link", c.link) for i, c in enumerate(scenario.network.congestion)]
-    refs += [(f"faults[{i}].link", f.link) for i, f in enumerate(scenario.faults) if f.kind == "link_down"]
+    refs += [(f"faults[{i}].{field}", ref) for i, f in enumerate(scenario.faults) for field, ref in f.named_links()]
     for path, ref in refs:
         kind, ends, _ = parse_link_ref(ref)
         if kind == "wan" and not graph.has_edge(*ends):
             yield path, f"no WAN link between {ends[0]} and {ends[1]}"
-
-
-def _check_timeout(scenario: Scenario, graph: nx.Graph) -> Iterator[Problem]:
-    """A pull's timeout must exceed the round trip of the longest pull between DCs: below it,
-    every pull would time out."""
-    from ekkosim.ps.placement import source_dcs  # placement imports the topology, which imports this module
-
-    if scenario.strategy != "ekko":
-        return
-    trips = {(dc, source): 2 * nx.shortest_path_length(graph, dc, source, weight="latency_s")
-             for dc, source in source_dcs(scenario).items() if nx.has_path(graph, dc, source)}  # else: said above
-    (dc, source), trip = max(trips.items(), key=lambda item: item[1], default=((None, None), 0.0))
-    timeout = scenario.sync.retry.timeout
-    if timeout <= trip:
-        yield "sync.retry.timeout", (f"{DURATION.format(timeout)} is not above the {DURATION.format(trip)} round trip "
-                                     f"of the pulls of {dc} from {source}: every such pull would time out")
 
 
 def _unique(path: str, field: str, names: list[str]) -> Iterator[Problem]:

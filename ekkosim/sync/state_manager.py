@@ -1,5 +1,7 @@
 """The inference model state manager in a run (DESIGN.md section 5; docs/manager.md): baselines,
 the detector, the replicated model states, the traffic switch and the rollback, wired to time.
+Its parts are `ekkosim.manager`; it lives with the sync because it acts through it: the witness's
+rollback is written at the origins like a trainer's push, and it watches the pullers' applies.
 
 - Baselines. Each model's baseline is its published model `manager.baseline_delay` ago (a
   `LaggedCopy`); it serves `manager.baseline_share` of the model's requests in every serving DC,
@@ -34,16 +36,17 @@ import numpy as np
 import simpy
 
 from ekkosim.manager.baseline import LaggedCopy
-from ekkosim.manager.detector import DAMAGED, HEALTHY, UNCERTAIN, Cusum
+from ekkosim.manager.detector import Cusum
+from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId
-from ekkosim.ps.shard import rows_by_shard
+from ekkosim.ps.placement import ReplicaId, all_replicas
+from ekkosim.ps.store import rows_by_shard
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
-from ekkosim.sync.trainer import push
+from ekkosim.sync.trainer import origin_rows, push
 
 ROLLBACK_PUSH = "manager:rollback"
 
@@ -66,15 +69,17 @@ class _Rollback:
 
     def __init__(self, incident: Incident, replicas: list[ReplicaId], shards: int):
         self.incident = incident
-        self.written: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.written: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # keys, versions
         self.waiting_shards = set(range(shards))
         self.missing = dict.fromkeys(replicas)  # ordered, unlike a set
 
-    def holds(self, rid: ReplicaId, replica) -> bool:
+    def holds(self, rid: ReplicaId, cluster: Cluster) -> bool:
         if rid.shard not in self.written:
             return False
-        local, time, origin, counter = self.written[rid.shard]
-        return not np.any(newer(time, origin, counter, replica.time[local], replica.origin[local], replica.counter[local]))
+        keys, time, origin, counter = self.written[rid.shard]
+        store, holding = cluster.replica(rid)
+        _, *held = store.versions(keys, np.full(keys.size, holding))
+        return not np.any(newer(time, origin, counter, *held))
 
 
 class StateManager:
@@ -121,11 +126,7 @@ class StateManager:
 
     def _published_at_start(self, m: int) -> np.ndarray:
         """The model's published values at time 0, by global key."""
-        model = self.models[m]
-        values = np.zeros(model.keys)
-        for s in range(model.shards):
-            values[s::model.shards] = self.cluster.replica(self.cluster.origin(m, s)).value
-        return values
+        return self.cluster.origin_values(m, np.arange(self.models[m].keys, dtype=np.int64))
 
     # -- called by the service and the trainers --------------------------------------------------
 
@@ -245,55 +246,51 @@ class StateManager:
         self.baselines[m].discard_after(witness.state_time_s)
         witness.discard_pending(self.env.now)
         incident.rollback_keys = int(keys.size)
-        replicas = [rid for rid in self.cluster.ids if rid.model == m]
+        replicas = [rid for rid in all_replicas(self.sim.scenario) if rid.model == m]
         rollback = self._rollbacks[m] = _Rollback(incident, replicas, model.shards)
-        shard_rows = rows_by_shard(keys, model.shards)
-        servers: dict[Server, dict[int, np.ndarray]] = {}  # per server, its shards' rows of `keys`
+        touched = set(np.unique(keys % model.shards).tolist())
         for shard in range(model.shards):
-            if shard not in shard_rows:  # nothing to roll back here: every replica holds it
+            if shard not in touched:  # nothing to roll back here: every replica holds it
                 rollback.written[shard] = (np.zeros(0, dtype=np.int64),) + (np.zeros(0),) * 3
                 rollback.waiting_shards.discard(shard)
-                continue
-            servers.setdefault(self.cluster.server(self.cluster.origin(m, shard)), {})[shard] = shard_rows[shard]
         for rid in replicas:
             if rid.shard not in rollback.waiting_shards:
                 rollback.missing.pop(rid, None)
-        for server, server_rows in servers.items():
-            self.env.process(self._republish(m, rollback, server, server_rows, keys, values))
+        origin_dc = self.sim.scenario.training_dc.name
+        for server, rows in origin_rows(keys, model.shards, self.cluster.dcs[origin_dc].servers):
+            self.env.process(self._republish(m, rollback, Server(origin_dc, server), keys[rows], values[rows]))
         self._check_complete(m, rollback)
 
-    def _republish(self, m: int, rollback: _Rollback, server: Server, shard_rows: dict[int, np.ndarray],
-                   keys: np.ndarray, values: np.ndarray) -> Iterator[simpy.Event]:
-        """The witness pushes a shard group's healthy values to its origin server, which writes
-        them as new versions (the timing of a trainer's push)."""
+    def _republish(self, m: int, rollback: _Rollback, server: Server, keys: np.ndarray,
+                   values: np.ndarray) -> Iterator[simpy.Event]:
+        """The witness pushes a group of shards' healthy values to their origin server, which
+        writes them as new versions (the timing of a trainer's push)."""
         model = self.models[m]
-        yield from push(self.sim, self.cluster, self.witness_hosts[m], server, sum(rows.size for rows in shard_rows.values()),
-                        model.value_bytes, ROLLBACK_PUSH)
-        for shard, rows in shard_rows.items():
-            local = keys[rows] // model.shards
-            origin = self.cluster.origin(m, shard)
-            replica = self.cluster.replica(origin)
-            change = replica.write(ORIGIN, local, values[rows], self.env.now)
-            self.tracker.produced(m, shard, change)
-            self.published(m, keys[rows], values[rows], self.env.now)
-            rollback.written[shard] = (local, replica.time[local].copy(), replica.origin[local].copy(),
-                                       replica.counter[local].copy())
-            self.republished.append((m, shard, local, rollback.written[shard], values[rows]))
+        yield from push(self.sim, self.cluster, self.witness_hosts[m], server, keys.size, model.value_bytes, ROLLBACK_PUSH)
+        store = self.cluster.stores[(server, m)]
+        change = store.write(ORIGIN, keys, values, self.env.now)
+        self.tracker.produced(m, change)
+        self.published(m, keys, values, self.env.now)
+        for shard, rows in rows_by_shard(change.keys, model.shards).items():
+            rollback.written[shard] = (change.keys[rows], change.time[rows], change.origin[rows], change.counter[rows])
+            self.republished.append((m, shard, change.keys[rows], rollback.written[shard], values[rows]))
             rollback.waiting_shards.discard(shard)
             # every replica of the shard may already hold newer versions (the origin does)
             for rid in [r for r in rollback.missing if r.shard == shard]:
-                if rollback.holds(rid, self.cluster.replica(rid)):
+                if rollback.holds(rid, self.cluster):
                     rollback.missing.pop(rid, None)
         self._check_complete(m, rollback)
 
-    def _applied(self, rid: ReplicaId, replica, change, now: float) -> None:
-        """A puller applied an answer to `rid`: does it hold its model's rollback now?"""
-        rollback = self._rollbacks.get(rid.model)
-        if rollback is None or rid not in rollback.missing:
+    def _applied(self, server: Server, m: int, store, change, now: float) -> None:
+        """A puller applied an answer to `server`'s copies of model `m`: do they hold the rollback now?"""
+        rollback = self._rollbacks.get(m)
+        if rollback is None or change.keys.size == 0:
             return
-        if rollback.holds(rid, replica):
-            rollback.missing.pop(rid, None)
-            self._check_complete(rid.model, rollback)
+        for number in np.unique(store.replica[change.holding]):
+            rid = self.cluster.rid(int(number))
+            if rid in rollback.missing and rollback.holds(rid, self.cluster):
+                rollback.missing.pop(rid, None)
+                self._check_complete(m, rollback)
 
     def _check_complete(self, m: int, rollback: _Rollback) -> None:
         if self._rollbacks.get(m) is not rollback:  # already complete

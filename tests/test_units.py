@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from ekkosim.scenario.units import BANDWIDTH, DURATION, SIZE
+from ekkosim.units import BANDWIDTH, DURATION, SIZE
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,293 @@
+"""The shard copies of one model that one parameter server holds, in one set of arrays.
+
+Sparse per-key state: a server stores a row (version, value, priority class, the change that
+last wrote it) only for the keys written since the run began; every other key of its shards
+holds the *base* state, one rule for all of them: "no version" and value 0, or with a warm
+start (`sync.warm_start`) the version written at time 0 to the first `cache_size` keys of each
+shard, and with the quality model the truth of time 0 (`base_value`). So memory follows the keys
+touched, not the model's size, and the model's `keys` is its real key space.
+
+Per shard copy held (a *holding*), the store keeps its shard version, its knowledge (a version
+vector, `ekkosim.ps.knowledge`) and its update cache's floors (`ekkosim.ps.update_cache`). Shard
+versions are stamps of one clock per store that moves once per change (a write or an apply): a
+shard's version is the clock at its last change, so it grows on every change to the shard, and a
+puller that saw the clock at c holds everything changed at or before c. Every change is appended
+to a journal in clock order, so "what changed since c" is a tail of it, whatever the number of
+shards.
+
+Keys are model keys; key k lives in shard k mod shards at local index k div shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ekkosim.ps.key_index import DenseIndex, KeyIndex
+from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
+from ekkosim.ps.version import newer
+from ekkosim.schema import DENSE_KEYS
+
+
+
+def rows_by_shard(keys: np.ndarray, shards: int) -> dict[int, np.ndarray]:
+    """Where each shard's keys are in `keys` (model keys): the positions of each shard that has
+    any, shards ascending, each shard's positions ascending."""
+    shard_of = keys % shards
+    by_shard = shard_of.argsort(kind="stable")
+    touched, starts = np.unique(shard_of[by_shard], return_index=True)
+    return dict(zip(touched.tolist(), np.split(by_shard, starts[1:])))
+
+
+def shard_keys(keys: int, shards: int, shard: np.ndarray | int):
+    """Keys of `shard` when key k lives in shard k mod shards."""
+    return (keys - shard + shards - 1) // shards
+
+
+class Change(NamedTuple):
+    """What one write or apply changed: per key, its holding, the version (and class) now held,
+    and the version held before (to measure latency)."""
+
+    holding: np.ndarray
+    keys: np.ndarray
+    time: np.ndarray
+    origin: np.ndarray
+    counter: np.ndarray
+    high: np.ndarray
+    prev_time: np.ndarray
+    prev_origin: np.ndarray
+    prev_counter: np.ndarray
+
+
+class _Columns:
+    """Growable per-row columns (capacity doubles)."""
+
+    DTYPES = {"key": np.int64, "holding": np.int32, "time": np.float64, "origin": np.int16,
+              "counter": np.int64, "value": np.float64, "seq": np.int64, "high": np.bool_}
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._data = {name: np.zeros(16, dtype=dtype) for name, dtype in self.DTYPES.items()}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self.__dict__["_data"]
+        if name not in data:
+            raise AttributeError(name)
+        return data[name][: self.n]
+
+    def extend(self, n: int) -> None:
+        if self.n + n > len(self._data["key"]):
+            size = max(2 * len(self._data["key"]), self.n + n)
+            for name, column in self._data.items():
+                grown = np.zeros(size, dtype=column.dtype)
+                grown[: self.n] = column[: self.n]
+                self._data[name] = grown
+        self.n += n
+
+
+class Store:
+    """One server's copies of one model's shards: `shards[h]` is the shard of holding h (sorted),
+    `replica[h]` its replica number in the cluster."""
+
+    def __init__(self, model_keys: int, model_shards: int, shards: np.ndarray, replica: np.ndarray,
+                 n_origins: int, cache_size: int | None, warm_keys: int,
+                 base_value: Callable[[np.ndarray], np.ndarray] | None = None, dense_keys: int = DENSE_KEYS):
+        """`warm_keys`: keys per shard that hold the warm-start version (0: none). A store whose
+        shards hold at most `dense_keys` keys in all keeps a row for every key (`DenseIndex`)."""
+        self.model_keys, self.model_shards = model_keys, model_shards
+        self.shards = np.asarray(shards, dtype=np.int64)
+        self.replica = np.asarray(replica, dtype=np.int64)
+        self.n_keys = shard_keys(model_keys, model_shards, self.shards)  # keys per holding
+        h = self.shards.size
+        self.warm = np.minimum(warm_keys, self.n_keys)  # keys per holding holding the warm version
+        self.base_value = base_value
+        self.version = np.zeros(h, dtype=np.int64)
+        self.knowledge = np.zeros((h, n_origins), dtype=np.int64)
+        self.knowledge[:, WARM_ORIGIN] = self.warm
+        self.clock = 0
+        if warm_keys:  # the warm start is the store's first change (of shards with keys)
+            self.clock = WARM_SEQ
+            self.version[self.warm > 0] = WARM_SEQ
+        self.dense = int(self.n_keys.sum()) <= dense_keys
+        self.rows = _Columns()
+        if self.dense:  # a row for every key, holding the base state
+            self.index = DenseIndex(self.shards, self.n_keys, model_shards)
+            self.rows.extend(self.index.size)
+            r = self.rows
+            r.key[:] = self.index.all_keys(self.n_keys)
+            r.holding[:] = np.repeat(np.arange(h), self.n_keys)
+            r.time[:], r.origin[:], r.counter[:] = self.base_version(r.key, r.holding)
+            r.seq[:] = np.where(r.counter > 0, WARM_SEQ, 0)
+            r.value[:] = self.base_values(r.key)
+        else:
+            self.index = KeyIndex()
+        self.journal = Journal()
+        self.cache = UpdateCache(cache_size, self) if cache_size else None
+
+    def __len__(self) -> int:
+        return self.rows.n
+
+    def held_keys(self) -> np.ndarray:
+        """Every key that holds a version here (rows with one, and warm keys without a row)."""
+        keys = self.rows.key[self.rows.counter > 0]
+        if self.dense or not self.warm.any():
+            return keys
+        local = np.arange(self.warm.sum()) - np.repeat(np.cumsum(self.warm) - self.warm, self.warm)
+        warm = local * self.model_shards + np.repeat(self.shards, self.warm)
+        return np.union1d(keys, warm)
+
+    def set_base_value(self, base_value: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Keys no one has written hold `base_value(keys)` (set before the run starts)."""
+        self.base_value = base_value
+        if self.dense:
+            self.rows.value[:] = base_value(self.rows.key)
+
+    def rows_of(self, shards: np.ndarray) -> np.ndarray:
+        """The rows of the keys of `shards` (those held here)."""
+        if not self.shards.size:
+            return np.zeros(0, dtype=np.int64)
+        at = np.minimum(self.shards.searchsorted(shards), self.shards.size - 1)
+        held = at[self.shards[at] == shards]
+        if not held.size:
+            return np.zeros(0, dtype=np.int64)
+        if self.dense:  # each holding's rows are one range
+            starts, lengths = self.index.offset[held], self.n_keys[held]
+            return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        return np.flatnonzero(np.isin(self.rows.holding, held))
+
+    def holdings_of(self, keys: np.ndarray) -> np.ndarray:
+        """The holding of each key's shard (every key's shard must be held here)."""
+        return self.shards.searchsorted(keys % self.model_shards)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def base_version(self, keys: np.ndarray, holdings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The version of keys that have no row: the warm-start version or none."""
+        local = keys // self.model_shards
+        warm = local < self.warm[holdings]
+        return (np.zeros(keys.size), np.where(warm, WARM_ORIGIN, 0).astype(np.int16),
+                np.where(warm, local + 1, 0).astype(np.int64))
+
+    def base_values(self, keys: np.ndarray) -> np.ndarray:
+        return np.zeros(keys.size) if self.base_value is None else self.base_value(keys)
+
+    def versions(self, keys: np.ndarray, holdings: np.ndarray | None = None):
+        """(rows, time, origin, counter) of `keys`; rows -1 where a key has no row."""
+        rows = self.index.find(keys)
+        present = rows >= 0
+        if present.all():
+            r = self.rows
+            return rows, r.time[rows], r.origin[rows], r.counter[rows]
+        holdings = self.holdings_of(keys) if holdings is None else holdings
+        time, origin, counter = self.base_version(keys, holdings)
+        held = rows[present]
+        r = self.rows
+        time[present], origin[present], counter[present] = r.time[held], r.origin[held], r.counter[held]
+        return rows, time, origin, counter
+
+    def values(self, keys: np.ndarray) -> np.ndarray:
+        rows = self.index.find(keys)
+        present = rows >= 0
+        values = self.base_values(keys) if not present.all() else np.empty(keys.size)
+        values[present] = self.rows.value[rows[present]]
+        return values
+
+    # -- changing ------------------------------------------------------------------------------
+
+    def write(self, origin: int, keys: np.ndarray, values: np.ndarray, now: float,
+              high: np.ndarray | bool = False) -> Change:
+        """Produce new versions of `keys` (distinct) as their origin: each holding's next counters
+        of `origin`, time `now`, priority class `high`. Trainer updates and rollbacks enter here."""
+        holdings = self.holdings_of(keys)
+        order = np.argsort(holdings, kind="stable")
+        counters = np.empty(keys.size, dtype=np.int64)
+        sorted_h = holdings[order]
+        starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+        rank = np.arange(keys.size) - np.repeat(starts, np.diff(np.r_[starts, keys.size]))
+        counters[order] = self.knowledge[sorted_h, origin] + 1 + rank
+        n = keys.size
+        change = self.apply(holdings, keys, np.full(n, now), np.full(n, origin, dtype=np.int16), counters, values,
+                            np.broadcast_to(np.asarray(high, dtype=bool), n).copy())
+        np.add.at(self.knowledge[:, origin], holdings, 1)
+        return change
+
+    def apply(self, holdings, keys, time, origin, counter, value, high,
+              knowledge_of: np.ndarray | None = None, knowledge: np.ndarray | None = None) -> Change:
+        """Take each given version that is newer than the one held (newest wins) and, for the
+        holdings `knowledge_of` (answers that held every key this server may lack), the union
+        with the peer's `knowledge` rows. Either change moves the holding's shard version (a
+        cursor puller must hear of grown knowledge too). Keys must be distinct."""
+        rows, *held = self.versions(keys, holdings)
+        take = newer(time, origin, counter, *held)
+        if not take.all():
+            holdings, keys, time, origin, counter, value, high, rows = (
+                a[take] for a in (holdings, keys, time, origin, counter, value, high, rows))
+            held = [column[take] for column in held]
+        grown = np.zeros(0, dtype=np.int64)
+        if knowledge_of is not None and knowledge_of.size:
+            mine = self.knowledge[knowledge_of]
+            more = (knowledge > mine).any(axis=1)
+            grown = knowledge_of[more]
+            self.knowledge[grown] = np.maximum(mine[more], knowledge[more])
+        if keys.size or grown.size:
+            self.clock += 1
+            self.version[grown] = self.clock
+        if keys.size:
+            new = rows < 0
+            if new.any():
+                added = self.index.add(keys[new])
+                self.rows.extend(added.size)
+                self.rows.key[added] = keys[new]
+                self.rows.holding[added] = holdings[new]
+                rows[new] = added
+            r = self.rows
+            r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows] = time, origin, counter, value, high
+            r.seq[rows] = self.clock
+            self.version[holdings] = self.clock
+            if self.cache is not None:  # without a cache every answer is a full scan
+                self.journal.append(rows, self.clock)
+                self.cache.changed(rows.size)
+        return Change(holdings, keys, time, origin, counter, high, *held)
+
+    def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, seqs) of the rows changed after `clock` that the journal still holds, in clock
+        order (each row once, at its last change)."""
+        rows, seqs = self.journal.since(clock)
+        live = self.rows.seq[rows] == seqs
+        return rows[live], seqs[live]
+
+
+class Journal:
+    """(row, clock) of every change, in clock order; a row's older entries are stale once it
+    changes again, and are dropped when the journal is trimmed."""
+
+    def __init__(self) -> None:
+        self._rows = np.zeros(64, dtype=np.int64)
+        self._seqs = np.zeros(64, dtype=np.int64)
+        self.n = 0
+        self.added = 0  # entries appended since the last trim
+
+    def append(self, rows: np.ndarray, clock: int) -> None:
+        end = self.n + rows.size
+        if end > self._rows.size:
+            size = max(2 * self._rows.size, end)
+            self._rows = np.concatenate([self._rows[: self.n], np.zeros(size - self.n, dtype=np.int64)])
+            self._seqs = np.concatenate([self._seqs[: self.n], np.zeros(size - self.n, dtype=np.int64)])
+        self._rows[self.n : end] = rows
+        self._seqs[self.n : end] = clock
+        self.n = end
+        self.added += rows.size
+
+    def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
+        seqs = self._seqs[: self.n]
+        start = int(seqs.searchsorted(clock, side="right"))
+        return self._rows[start : self.n], seqs[start:]
+
+    def keep(self, rows: np.ndarray, seqs: np.ndarray) -> None:
+        """Hold exactly these entries (clock order) from now on."""
+        self.n = rows.size
+        self._rows[: self.n] = rows
+        self._seqs[: self.n] = seqs
+        self.added = 0

@@ -1,0 +1,277 @@
+"""A puller: one parameter server pulling a group of shards from one peer, again and again.
+
+Timing of one pull: the request crosses the network; the peer takes a core, answers every
+shard (skipping unmoved ones with shard versions), and holds the core for the CPU that work
+costs; the answer, a snapshot taken when the peer started, crosses back; the puller takes a
+core for the cost of applying, then applies it (the new state is visible from that instant).
+With the SLO-aware scheduler, a puller pulls in two lanes, two such processes with cursors of
+their own: an express one for high-priority keys, and one for the rest, whose requests carry
+both cursors so that it skips what the express lane brought (`ekkosim.ps.pull`). Their flows
+share a congested path (max-min), so the express lane, a small share of the bytes, never waits
+behind the backlog of the other.
+The next pull starts when this one is done, but not sooner than `sync.pull_interval` after
+this one started (adaptive rate: a slow link or a busy peer slows its pullers down). Pullers
+start at a random phase within the first interval, so they do not pull in lockstep.
+
+Faults (`ekkosim.sync.faults`): a pull fails when one of its flows fails (a link or a server
+down) or its peer crashed before answering, and is abandoned when it is not done
+`sync.retry.timeout` after it started (doubled for each pull of the lane abandoned in a row);
+the puller then waits a backoff that doubles with each failure in a row, and pulls again. When its own
+server crashes it stops, and resumes when the server restarts. When the cluster's epoch moves
+(a crash, a restart, an election), it takes its pairs afresh from `Pullers`: a pair whose peer
+or replica is a new incarnation starts again from cursor 0 (a whole pull), and a puller left
+with no pair retires. An answer is applied only to the incarnation that asked for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from tests.oracle.latency import LatencyTracker
+from ekkosim.net.flows import Flow, FlowFailed
+from ekkosim.net.topology import Server
+from ekkosim.ps.placement import ReplicaId
+from tests.oracle.pull import LANES, ShardAnswer, answer_pull, apply_answer
+from ekkosim.schema import Costs
+from ekkosim.simulation import Simulation
+from tests.oracle.cluster import N_ORIGINS, Cluster
+
+REQUEST, REPLY = "sync:request", "sync:reply"
+CRASHED, TIMED_OUT = "crashed", "timed out"  # why a puller's process is interrupted
+
+
+@dataclass
+class SyncCounters:
+    """Work done by every puller together."""
+
+    pulls: int = 0
+    keys_sent: int = 0
+    keys_examined: int = 0  # keys compared by scans and cache lookups
+    full_scans: int = 0
+    failed_pulls: int = 0  # pulls that failed or timed out
+
+
+def lanes(scenario) -> tuple[str, ...]:
+    """The lanes every puller pulls in (`ekkosim.ps.pull`): an express lane for high-priority
+    keys with the scheduler on."""
+    return LANES if scenario.scheduler.enabled else LANES[:1]
+
+
+class Pullers:
+    """Every puller of the run, one per (pulling server, peer server) with pairs to pull: started
+    at time 0, and again wherever an election gives a server a new peer."""
+
+    def __init__(self, sim: Simulation, cluster: Cluster, tracker: LatencyTracker, counters: SyncCounters):
+        self.sim, self.cluster, self.tracker, self.counters = sim, cluster, tracker, counters
+        self.groups = cluster.pull_groups()
+        self.active: dict[tuple[Server, Server], Puller] = {}
+        for key in self.groups:
+            self._start(key, seen_all=True)
+
+    def _start(self, key: tuple[Server, Server], seen_all: bool) -> None:
+        self.active[key] = puller = Puller(self, *key, seen_all=seen_all)
+        puller.start()
+
+    def regroup(self) -> None:
+        """Leaders changed: pairs move between pullers; start the pullers new groups need."""
+        self.groups = self.cluster.pull_groups()
+        for key in self.groups:
+            if key not in self.active:
+                self._start(key, seen_all=False)
+
+    def retire(self, puller: Puller) -> None:
+        puller.retired = True
+        if self.active.get((puller.puller, puller.peer)) is puller:
+            del self.active[(puller.puller, puller.peer)]
+
+    def crashed(self, server: Server) -> None:
+        """`server` crashed: its pullers stop where they are."""
+        for puller in list(self.active.values()):
+            if puller.puller == server:
+                puller.interrupt(CRASHED)
+
+
+class Puller:
+    """`puller` pulling the replicas of its pairs (its replica, the peer's) from `peer`, one
+    process per lane. At time 0 every replica starts alike (empty, or warm-started the same way),
+    so a puller has seen all of its peers' state: every lane's cursors are their shard versions;
+    a puller or pair that starts later has seen nothing (cursor 0)."""
+
+    def __init__(self, pullers: Pullers, puller: Server, peer: Server, seen_all: bool):
+        self.pullers = pullers
+        self.sim, self.cluster, self.tracker, self.counters = pullers.sim, pullers.cluster, pullers.tracker, pullers.counters
+        self.puller, self.peer = puller, peer
+        self.retired = False
+        self.pairs: list[tuple[ReplicaId, ReplicaId]] = []
+        self.mine: list = []
+        self.theirs: list = []
+        self.cursors = {lane: np.zeros(0, dtype=np.int64) for lane in lanes(self.sim.scenario)}
+        self._refresh()
+        if seen_all:
+            for cursor in self.cursors.values():
+                cursor[:] = [replica.version for replica in self.theirs]
+        self.processes: dict[str, simpy.Process] = {}
+        self.attempt: dict[str, object | None] = dict.fromkeys(self.cursors)  # the pull in progress
+        self.in_flight: dict[str, Flow] = {}
+        self.timeouts = dict.fromkeys(self.cursors, 0)  # pulls of each lane timed out in a row
+
+    def _refresh(self) -> None:
+        """Take this puller's pairs afresh, keeping the cursors of pairs whose replicas are the
+        incarnations they were."""
+        cluster = self.cluster
+        kept = {pair: (self.mine[i], self.theirs[i], i) for i, pair in enumerate(self.pairs)}
+        self.pairs = list(self.pullers.groups.get((self.puller, self.peer), []))
+        self.mine = [cluster.replica(rid) for rid, _ in self.pairs]
+        self.theirs = [cluster.replica(source) for _, source in self.pairs]
+        self.indices = [cluster.index[rid] for rid, _ in self.pairs]
+        self.value_bytes = [self.sim.scenario.models[rid.model].value_bytes for rid, _ in self.pairs]
+        for lane, old in self.cursors.items():
+            cursor = np.zeros(len(self.pairs), dtype=np.int64)
+            for i, pair in enumerate(self.pairs):
+                mine, theirs, j = kept.get(pair, (None, None, None))
+                if mine is self.mine[i] and theirs is self.theirs[i]:
+                    cursor[i] = old[j]
+            self.cursors[lane] = cursor
+        self.epoch = cluster.epoch
+
+    def start(self) -> None:
+        for lane in self.cursors:
+            self.processes[lane] = self.sim.env.process(self._pull_forever(lane))
+            self.sim.env.process(self._watch(lane))
+
+    def interrupt(self, cause: str) -> None:
+        for process in self.processes.values():
+            if process.is_alive:
+                process.interrupt(cause)
+
+    def _pull_forever(self, lane: str) -> Iterator[simpy.Event]:
+        """Pull in `lane` again and again: on failure after a backoff, else at the pull rate."""
+        sim, cluster, env, sync = self.sim, self.cluster, self.sim.env, self.sim.scenario.sync
+        stream = f"sync.puller.{self.puller}.{self.peer}" + ("" if lane == "all" else f".{lane}")
+        rng = sim.randomness.stream(stream)
+        pause = rng.uniform(0, sync.pull_interval)
+        failures = 0
+        while True:
+            try:
+                if pause > 0:
+                    yield env.timeout(pause)
+                pause = 0
+                if not cluster.is_up(self.puller):
+                    yield cluster.down[self.puller]  # the event of its restart
+                if self.epoch != cluster.epoch:
+                    self._refresh()
+                if self.retired or not self.pairs:
+                    self.pullers.retire(self)
+                    return
+                started = env.now
+                self.attempt[lane] = (object(), started)
+                yield from self._pull(lane)
+                self.attempt[lane] = None
+                failures = self.timeouts[lane] = 0
+                pause = started + sync.pull_interval - env.now
+            except (FlowFailed, simpy.Interrupt) as failure:
+                self.attempt[lane] = None
+                timed_out = isinstance(failure, simpy.Interrupt) and failure.cause == TIMED_OUT
+                self.timeouts[lane] = self.timeouts[lane] + 1 if timed_out else 0
+                flow = self.in_flight.pop(lane, None)
+                if flow is not None and not flow.done.triggered:
+                    sim.network.abort(flow)
+                if isinstance(failure, simpy.Interrupt) and failure.cause == CRASHED:
+                    continue
+                failures += 1
+                self.counters.failed_pulls += 1
+                retry = sync.retry
+                pause = rng.uniform(0.5, 1.0) * min(retry.max_backoff, retry.backoff * 2 ** min(failures - 1, 60))
+
+    def _watch(self, lane: str) -> Iterator[simpy.Event]:
+        """Abandon a pull of `lane` not done `sync.retry.timeout` after it started."""
+        env, timeout = self.sim.env, self.sim.scenario.sync.retry.timeout
+        process = self.processes[lane]
+        while process.is_alive:
+            attempt = self.attempt[lane]
+            if attempt is None:  # idle: a pull that starts meanwhile ends its time after this wakes
+                yield env.timeout(timeout)
+                continue
+            # each timeout in a row doubles the next pull's time: a whole pull after a crash may
+            # take longer than one timeout, and a pull abandoned brings nothing
+            yield env.timeout(attempt[1] + timeout * 2 ** min(self.timeouts[lane], 10) - env.now)
+            if self.attempt[lane] is attempt and process.is_alive:
+                self.attempt[lane] = None
+                process.interrupt(TIMED_OUT)
+
+    def _send(self, lane: str, src: Server, dst: Server, size_bytes: float, tag: str) -> simpy.Event:
+        """Send a message of the pull in `lane`; the flow is the lane's in flight until done."""
+        flow = self.sim.send(src, dst, size_bytes, tag)
+        self.in_flight[lane] = flow
+        return flow.done
+
+    def _pull(self, lane: str) -> Iterator[simpy.Event]:
+        """One pull in `lane`, advancing its cursors; the all lane also sends the express lane's."""
+        sim, cluster, counters, env = self.sim, self.cluster, self.counters, self.sim.env
+        sync = sim.scenario.sync
+        costs = sync.costs
+        mine, theirs, pairs, indices, epoch = self.mine, self.theirs, self.pairs, self.indices, self.epoch
+        value_bytes = self.value_bytes
+        own = self.cursors[lane]
+        express = self.cursors.get("high") if lane == "all" else None
+        if sync.shard_version:
+            request_bytes = costs.header_bytes + len(mine) * costs.shard_version_bytes * (1 if express is None else 2)
+        else:
+            request_bytes = costs.header_bytes + len(mine) * N_ORIGINS * costs.vector_entry_bytes
+
+        asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
+        sent_express = None if express is None else express.copy()
+        yield self._send(lane, self.puller, self.peer, request_bytes, REQUEST)
+
+        with cluster.cpu[self.peer].request() as core:
+            yield core
+            if epoch != cluster.epoch and (not cluster.is_up(self.peer) or any(
+                    cluster.replica(source) is not replica for (_, source), replica in zip(pairs, theirs))):
+                raise FlowFailed(f"{self.peer} crashed before it answered")
+            answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
+            yield env.timeout(_answer_cpu_s(costs, len(mine), answers))
+
+        reply = _reply_bytes(costs, answers, value_bytes, whole=lane == "all")
+        yield self._send(lane, self.peer, self.puller, reply, REPLY)
+        del self.in_flight[lane]
+
+        sent = sum(len(answer) for _, answer in answers)
+        with cluster.cpu[self.puller].request() as core:
+            yield core
+            yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
+            for i, answer in answers:
+                rid = pairs[i][0]
+                if epoch != cluster.epoch and cluster.replica(rid) is not mine[i]:
+                    continue  # the replica that asked crashed meanwhile
+                change = apply_answer(mine[i], answer, whole=lane == "all")
+                if epoch == cluster.epoch:  # else the cursors are taken afresh
+                    own[i] = answer.version
+                self.tracker.applied(rid.model, rid.shard, indices[i], change, env.now)
+                for hook in cluster.apply_hooks:
+                    hook(rid, mine[i], change, env.now)
+
+        counters.pulls += 1
+        counters.keys_sent += sent
+        counters.keys_examined += sum(answer.examined for _, answer in answers)
+        counters.full_scans += sum(1 for _, answer in answers if answer.full_scan)
+
+
+def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[tuple[int, ShardAnswer]]) -> float:
+    """CPU seconds a peer spends answering: the request, every shard examined, every key compared."""
+    scanned = sum(answer.examined for _, answer in answers if answer.full_scan)
+    cached = sum(answer.examined for _, answer in answers if not answer.full_scan)
+    return (costs.cpu_per_request + costs.cpu_per_shard * n_shards
+            + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
+
+
+def _reply_bytes(costs: Costs, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float], whole: bool) -> float:
+    """Bytes of a reply: header; per shard answered its shard version, and its knowledge if the
+    answer is whole (not the express lane's); per key its id, version and value."""
+    per_shard = costs.shard_version_bytes + (N_ORIGINS * costs.vector_entry_bytes if whole else 0)
+    return costs.header_bytes + sum(
+        len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard for i, answer in answers
+    )

@@ -1,0 +1,57 @@
+"""Where a key's row is: the hash table against a Python dict, and the dense index."""
+
+import numpy as np
+import pytest
+
+from ekkosim.ps.key_index import DenseIndex, KeyIndex
+from ekkosim.ps.store import shard_keys
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_find_and_add_agree_with_a_dict_through_growth(seed):
+    rng = np.random.default_rng(seed)
+    index, rows = KeyIndex(), {}
+    base = 2**40 - 3000  # keys near 2^40, a key space of 10^11 rows
+    pool = rng.permutation(np.arange(base, base + 6000, dtype=np.int64))
+    pool[:50] = rng.integers(0, 2**62, 50)  # some far apart too
+    start = 0
+    for size in [1, 0, 7, 300, 1, 900, 2000]:  # the table starts with 1024 slots: grows twice
+        batch = pool[start : start + size]
+        added = index.add(batch)
+        assert added.tolist() == list(range(len(rows), len(rows) + size))
+        rows.update(zip(batch.tolist(), added.tolist()))
+        start += size
+        probe = np.concatenate([pool[: start + 100], rng.integers(0, 2**62, 20)])
+        expected = [rows.get(k, -1) for k in probe.tolist()]
+        assert index.find(probe).tolist() == expected
+        assert index.size == len(rows)
+    assert index.find(np.zeros(0, dtype=np.int64)).size == 0
+
+
+def test_keys_of_one_home_slot_probe_past_each_other_and_wrap_around():
+    index = KeyIndex()
+    candidates = np.arange(2**40, 2**40 + 200_000, dtype=np.int64)
+    home = index._home(candidates)
+    last = (1 << index._bits) - 1
+    colliding = candidates[home == last][:6]  # same home, the last slot: probes wrap to slot 0
+    assert colliding.size == 6
+    others = candidates[home == 0][:2]  # their home is where the wrapped probes land
+    first = index.add(np.concatenate([others[:1], colliding[:3]]))  # one batch: 3 keys race for one slot
+    second = index.add(np.concatenate([colliding[3:], others[1:]]))
+    keys = np.concatenate([others[:1], colliding[:3], colliding[3:], others[1:]])
+    assert index.find(keys).tolist() == first.tolist() + second.tolist() == list(range(8))
+    assert index.find(candidates[home == last][6:10]).tolist() == [-1] * 4  # absent, same probe chain
+
+
+def test_an_empty_index_finds_nothing():
+    assert KeyIndex().find(np.array([0, 5, 2**40])).tolist() == [-1, -1, -1]
+
+
+def test_dense_index_numbers_rows_by_holding_then_local_index():
+    shards = np.array([1, 3])
+    n_keys = shard_keys(10, 4, shards)  # model of 10 keys in 4 shards: shard 1 has 1, 5, 9; shard 3 has 3, 7
+    assert n_keys.tolist() == [3, 2]
+    index = DenseIndex(shards, n_keys, 4)
+    assert index.size == 5
+    assert index.all_keys(n_keys).tolist() == [1, 5, 9, 3, 7]
+    assert index.find(np.array([7, 1, 9, 3, 5])).tolist() == [4, 0, 2, 3, 1]

@@ -1,0 +1,67 @@
+"""A server's store of shard copies: writes, applies, the base state of unwritten keys, and the
+grouping of keys by shard; on both layouts."""
+
+import numpy as np
+
+from ekkosim.ps.store import rows_by_shard, shard_keys
+from tests.ps.stores import make_store, same_state, state
+
+
+def test_rows_by_shard_and_shard_keys():
+    groups = rows_by_shard(np.array([7, 2, 4, 9, 3, 0]), 3)
+    assert {s: p.tolist() for s, p in groups.items()} == {0: [3, 4, 5], 1: [0, 2], 2: [1]}
+    assert list(groups) == [0, 1, 2] and list(rows_by_shard(np.array([4, 1]), 3)) == [1]
+    assert shard_keys(10, 3, np.array([0, 1, 2])).tolist() == [4, 3, 3]
+
+
+def test_a_write_counts_per_shard_copy_and_moves_each_written_copy(layout):
+    store = make_store(12, 3, [0, 2], layout)  # shard 0: keys 0, 3, 6, 9; shard 2: keys 2, 5, 8, 11
+    change = store.write(0, np.array([5, 0, 2, 9]), np.array([1.0, 2.0, 3.0, 4.0]), now=1.5, high=np.array([1, 0, 0, 1], bool))
+    assert change.holding.tolist() == [1, 0, 1, 0]
+    assert change.counter.tolist() == [1, 1, 2, 2]  # each shard copy's own counters, in the order given
+    assert change.prev_counter.tolist() == [0, 0, 0, 0] and change.time.tolist() == [1.5] * 4
+    assert store.knowledge.tolist() == [[2], [2]] and store.version.tolist() == [1, 1]
+    store.write(0, np.array([8]), np.array([5.0]), now=2.0)
+    assert store.knowledge.tolist() == [[2], [3]] and store.version.tolist() == [1, 2]
+    keys, time, origin, counter, value, high = state(store)
+    assert keys.tolist() == [0, 2, 3, 5, 6, 8, 9, 11]
+    assert counter.tolist() == [1, 2, 0, 1, 0, 3, 2, 0]
+    assert value.tolist() == [2.0, 3.0, 0, 1.0, 0, 5.0, 4.0, 0]
+    assert high.tolist() == [False, False, False, True, False, False, True, False]
+    assert len(store) == (8 if layout == "dense" else 5)  # a row per key, or per written key
+
+
+def test_apply_takes_the_newest_version_and_reports_what_it_replaced(layout):
+    store = make_store(4, 1, [0], layout)
+    store.write(0, np.array([0, 1]), np.array([1.0, 1.0]), now=2.0)  # counters 1, 2
+    zero = np.zeros(3, dtype=np.int64)
+    change = store.apply(zero, np.array([0, 1, 2]), np.array([1.0, 3.0, 1.0]), np.zeros(3, np.int16),
+                         np.array([7, 8, 9]), np.array([5.0, 6.0, 7.0]), np.zeros(3, bool))
+    assert change.keys.tolist() == [1, 2] and change.prev_counter.tolist() == [2, 0]
+    assert change.prev_time.tolist() == [2.0, 0.0]
+    assert store.values(np.arange(4)).tolist() == [1.0, 6.0, 7.0, 0.0]
+    assert store.knowledge.tolist() == [[2]]  # an apply without knowledge leaves it as it was
+    assert store.version.tolist() == [2]
+
+
+def test_unwritten_keys_hold_the_base_state(layout):
+    store = make_store(8, 2, [0, 1], layout, warm=3)  # 4 keys a shard; the first 3 of each warm
+    store.set_base_value(lambda keys: keys * 10.0)
+    _, time, origin, counter, value, _ = state(store)
+    assert counter.tolist() == [1, 1, 2, 2, 3, 3, 0, 0] and not time.any() and not origin.any()
+    assert value.tolist() == [0, 10, 20, 30, 40, 50, 60, 70]
+    store.write(0, np.array([6]), np.array([-1.0]), now=1.0)  # shard 0's counter 4
+    assert store.versions(np.array([6]))[3].tolist() == [4] and store.values(np.array([6, 7])).tolist() == [-1.0, 70.0]
+
+
+def test_both_layouts_hold_the_same_state():
+    stores = [make_store(30, 3, [0, 1, 2], layout, cache=2, warm=2) for layout in ("dense", "sparse")]
+    rng = np.random.default_rng(5)
+    for t in range(20):
+        keys = rng.choice(30, size=rng.integers(1, 6), replace=False)
+        for store in stores:
+            store.write(0, keys, keys * 1.0 + t, now=float(t), high=keys % 2 == 0)
+    assert same_state(*stores)
+    assert all(np.array_equal(getattr(stores[0], name), getattr(stores[1], name)) for name in ("version", "knowledge"))
+    assert all(np.array_equal(getattr(stores[0].cache, name), getattr(stores[1].cache, name))
+               for name in ("seq_floor", "floor", "warm_entries"))
