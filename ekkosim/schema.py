@@ -148,16 +148,20 @@ HASHED_ROW_BYTES = 32  # per row of a sparse store: its hash-table slots (at mos
 DENSE_KEYS = 2**22
 
 
-def key_state_bytes(scenario: Scenario, model: Model) -> float:
-    """Per-key state of every copy of `model` at the end of a run: a store of a small key space
-    keeps every key (`DENSE_KEYS`), a larger one the keys written, at most one per update (the
-    warm start's keys have no rows)."""
-    copies = model.replicas * len(scenario.topology.datacenters)
+def key_rows(scenario: Scenario, model: Model) -> tuple[float, int]:
+    """The rows of per-key state each copy of `model` holds at the end of a run, and the bytes of
+    a row: a store of a small key space keeps every key (`DENSE_KEYS`), a larger one the keys
+    written, at most one per update (the warm start's keys have no rows)."""
     servers = min(dc.servers for dc in scenario.topology.datacenters)
     if model.keys * model.replicas / servers <= DENSE_KEYS:
-        return model.keys * copies * KEY_STATE_BYTES
-    touched = min(model.keys, model.workload.rate * scenario.workload.duration)
-    return touched * copies * (KEY_STATE_BYTES + HASHED_ROW_BYTES)
+        return model.keys, KEY_STATE_BYTES
+    return min(model.keys, model.workload.rate * scenario.workload.duration), KEY_STATE_BYTES + HASHED_ROW_BYTES
+
+
+def key_state_bytes(scenario: Scenario, model: Model) -> float:
+    """Per-key state of every copy of `model` at the end of a run (`key_rows`)."""
+    rows, row_bytes = key_rows(scenario, model)
+    return rows * model.replicas * len(scenario.topology.datacenters) * row_bytes
 
 
 class DataCenter(Section):

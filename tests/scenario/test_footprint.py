@@ -36,7 +36,8 @@ def test_terms_of_a_small_ekko_scenario():
         "link time series": (6 + 6 + 6) * 0.6 * fp.TIMESERIES_ROW_BYTES,
         # a key space this small is held whole, in every copy
         "per-key state of model m": 1000 * copies * schema.KEY_STATE_BYTES,
-        "end-of-run comparisons of model m": fp.END_CHECKS_SHARE * 1000 * copies * schema.KEY_STATE_BYTES,
+        # every server holds both shards: its 1,000 keys compared, and the 1,000 written at the origin
+        "end-of-run comparisons of model m": 1000 * fp.COMPARED_KEY_BYTES + 1000 * fp.WRITTEN_KEY_BYTES,
         "per-shard state of model m": 2 * copies * fp.SHARD_COPY_BYTES,
         # 150 updates, fewer than the caches hold (2 x 4,096 per shard)
         "update caches of model m (sync.cache_size 4,096)": 150 * copies * fp.JOURNAL_ENTRY_BYTES,
@@ -95,9 +96,9 @@ def test_cli_prints_the_estimate_and_takes_the_limit(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny()))
     code, out, _ = call_cli(capsys, "validate", str(path))
-    assert (code, out) == (0, f"{path}: ok (small, strategy ekko, about 256 MiB of memory)\n")
+    assert (code, out) == (0, f"{path}: ok (small, strategy ekko, about 257 MiB of memory)\n")
     code, _, err = call_cli(capsys, "validate", str(path), "--max-memory", "100MB")
-    assert code == 2 and err.startswith(f"{path}: (scenario): a run needs about 256 MiB of memory, more than the "
+    assert code == 2 and err.startswith(f"{path}: (scenario): a run needs about 257 MiB of memory, more than the "
                                         "limit of 95.4 MiB")
     for bad in ("-1GB", "0", "lots"):
         code, _, err = call_cli(capsys, "validate", str(path), "--max-memory", bad)
