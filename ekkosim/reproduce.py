@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from ekkosim.pool import Job, run_jobs
 from ekkosim.scenario.load import EVERY, load, split_path
+from ekkosim.scenario.reference import dimension_at
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TESTBED = "paper/testbed.yaml"
@@ -112,12 +113,15 @@ def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
 
 
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
-    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
+    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers,
+    quantities are written with their unit)."""
     node = scenario_data
     for step in split_path(path):
         node = node[0 if step == EVERY else step]  # `[*]`: the items are alike, read the first
-    value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
-    return f"{path}={value!r}"
+    if isinstance(node, int):
+        return f"{path}={max(1, round(node * factor))}"
+    dim = dimension_at(path)
+    return f"{path}={node * factor!r}" if dim is None else f"{path}={dim.format(node * factor)}"
 
 
 def _slowest_ready(summary: dict) -> float | None:

@@ -41,7 +41,8 @@ def test_sensitivity_halves_and_doubles_each_parameter(small_scenarios, tmp_path
     base = load(small_scenarios / reproduce.TESTBED).model_dump()
     assert reproduce.scaled_override(base, "models[0].shards", 0.5) == "models[0].shards=24"
     assert reproduce.scaled_override(base, "topology.datacenters[*].lan_latency", 2.0) == \
-        "topology.datacenters[*].lan_latency=0.0002"
+        "topology.datacenters[*].lan_latency=200us"
+    assert reproduce.scaled_override(base, "models[0].workload.zipf", 2.0) == "models[0].workload.zipf=2.1"
     rows = reproduce.reproduce(["sensitivity"], tmp_path / "runs", workers=2, scenarios=small_scenarios,
                                parameters=("sync.pull_interval",))["sensitivity"]
     assert [row.config for row in rows] == [

@@ -1,4 +1,4 @@
-"""The inference model state manager in a run (DESIGN.md section 5; docs/manager.md): baselines,
+"""The inference model state manager in a run (docs/manager.md): baselines,
 the detector, the replicated model states, the traffic switch and the rollback, wired to time.
 
 - Baselines. Each model's baseline is its published model `manager.baseline_delay` ago (a

@@ -49,7 +49,7 @@ def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = Non
         "patternErrorMessage": f"expected a {dim.name} such as {dim.example} (units: {', '.join(dim.units)})",  # editors
         "examples": [dim.example],
     }
-    schema = {"anyOf": [unit, {"type": "number"}]}
+    schema = {"anyOf": [unit, {"const": 0}]}  # a bare number only if 0, as `parse` reads it
     return Annotated[
         float,
         dim,  # read by ekkosim.scenario.reference, which names the unit in the docs and for editors
@@ -362,7 +362,7 @@ class Retry(Section):
 
 
 class Sync(Section):
-    """Ekko's peer-to-peer, log-less, state-based sync (DESIGN.md section 2) and its switches."""
+    """Ekko's peer-to-peer, log-less, state-based sync (docs/sync.md) and its switches."""
 
     shard_version: bool = Field(
         True, description="Pullers send the shard version they last saw; unchanged shards are skipped."
@@ -400,7 +400,7 @@ class Sync(Section):
 
 
 class BiasedUpdates(Section):
-    """A burst of harmful updates (a training bug, poisoned data; DESIGN.md section 5): while it
+    """A burst of harmful updates (a training bug, poisoned data; docs/manager.md): while it
     lasts, a share of the keys each batch of `model` updates is published `strength` away from the
     truth (the trainer's own copy stays clean). They travel through the ordinary sync."""
 
@@ -424,7 +424,7 @@ class BiasedUpdates(Section):
 
 
 class Quality(Section):
-    """The service-quality model (DESIGN.md section 4; docs/quality-model.md): each key has a true
+    """The service-quality model (docs/quality-model.md): each key has a true
     logit that drifts, the trainer moves its copy toward it (so an update's magnitude is how far
     the copy moved), and inference requests in every inference DC are scored by the expected log
     loss of the value their replica serves, next to an ideal replica with zero update latency
@@ -473,7 +473,7 @@ class Detector(Section):
 
 
 class Manager(Section):
-    """Ekko's inference model state manager (DESIGN.md section 5; docs/manager.md): per model a
+    """Ekko's inference model state manager (docs/manager.md): per model a
     baseline that lags the online model and serves a small share of requests, a detector on the
     quality gap between them, a healthy/uncertain/damaged state replicated over manager replicas,
     and on damaged a traffic switch to the baseline and a rollback republished by a witness."""
@@ -559,7 +559,7 @@ FAULT_KINDS = tuple(kind.model_fields["kind"].annotation.__args__[0]
 
 
 class Scheduler(Section):
-    """Ekko's SLO-aware update scheduler (DESIGN.md section 3; docs/scheduler.md): every update gets
+    """Ekko's SLO-aware update scheduler (docs/scheduler.md): every update gets
     a priority p = (p_g + p_u) * p_m; those above the running top-`top_percent` threshold are high,
     and every puller pulls high-priority keys in a lane of their own, so that over a congested
     path they do not wait behind the low-priority backlog."""
