@@ -173,18 +173,19 @@ ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity s
 def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
               scenarios: Path = SCENARIOS,
               parameters: tuple[str, ...] = ASSUMED,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Row]]:
+              progress: Callable[[int, int], None] = lambda done, total: None,
+              plots: bool = True) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
     and its folder to `out`; experiments that need the same run name the same folder, and
-    `reproduce all` makes it once."""
+    `reproduce all` makes it once. `plots`: draw each run's figures into its folder."""
     plan = Plan(scenarios, tuple(QUICK) if quick else (), parameters)
     jobs: dict[str, Job] = {}
     for name in names:
         for job in EXPERIMENTS[name].jobs(plan):
             if jobs.setdefault(job.folder, job) != job:
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
-    runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder) for job in jobs.values()]
+    runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder, plots=plots) for job in jobs.values()]
     summaries = {}
     for folder, outcome in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
         if outcome.error is not None:

@@ -12,6 +12,7 @@ import yaml
 from ekkosim import __version__
 from ekkosim.results.run_folder import RunFolder
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
+from ekkosim.scenario.differences import tag
 from ekkosim.scenario.load import load
 from ekkosim.scenario.schema import Scenario
 from ekkosim.simulation import Simulation
@@ -20,7 +21,12 @@ RESOLVED = "scenario.resolved.yaml"
 
 
 def default_out(scenario: Scenario) -> Path:
-    return Path("runs") / f"{scenario.name}-{scenario.seed}"
+    """runs/<name>-<seed>/, and for a scenario changed from its file (by `--set`, or in Python
+    after loading) runs/<name>-<seed>-<tag>/, the tag naming the changes
+    (`ekkosim.scenario.differences`): a comparison run does not overwrite the run it is compared with."""
+    name = f"{scenario.name}-{scenario.seed}"
+    changes = tag(scenario)
+    return Path("runs") / (name if changes is None else f"{name}-{changes}")
 
 
 def resolved_yaml(scenario: Scenario) -> str:
@@ -34,9 +40,11 @@ def run(
     on_progress: Callable[[float], None] | None = None,
     on_start: Callable[[Simulation], None] | None = None,
     check: bool = False,
+    plots: bool = True,
 ) -> dict:
     """Simulate `scenario` and write its run folder; return the summary (as in summary.json).
-    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`)."""
+    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`); `plots`:
+    draw the run's figures into its folder (`ekkosim.plots.run`)."""
     started = time.perf_counter()
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
@@ -45,11 +53,14 @@ def run(
         on_start(sim)
     sim.run(on_progress)
     flows = flows_table(sim)
-    folder.write_table("flows.parquet", flows)
-    folder.write_table("timeseries.parquet", timeseries_table(sim))
-    for name, columns in sim.outcome.tables().items():
+    tables = {"flows.parquet": flows, "timeseries.parquet": timeseries_table(sim), **sim.outcome.tables()}
+    for name, columns in tables.items():
         folder.write_table(name, columns)
     summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
+    if plots:
+        from ekkosim.plots.run import draw_run  # here: matplotlib is not needed without figures
+
+        draw_run(folder.path, scenario, summary, tables)
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return folder.finish(summary)
 

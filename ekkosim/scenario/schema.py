@@ -625,6 +625,7 @@ class Scenario(Section):
     _trace_path: Path | None = PrivateAttr(None)
     _traces: dict | None = PrivateAttr(None)  # the parsed trace, model name to its updates
     _priority_function: Any = PrivateAttr(None)  # `scheduler.priority`, imported and checked
+    _origin_fields: dict | None = PrivateAttr(None)  # the fields as read, before `--set` (scenario.differences)
 
     @property
     def graphml_path(self) -> Path | None:
@@ -643,6 +644,12 @@ class Scenario(Section):
     def priority_function(self):
         """The user's priority function of `scheduler.priority`, as the loader imported it."""
         return self._priority_function
+
+    @property
+    def origin_fields(self) -> dict | None:
+        """The fields by path as the scenario's file or data gave them, before any override; None
+        if it was not read by the loader (`ekkosim.scenario.differences`)."""
+        return self._origin_fields
 
     @property
     def training_dc(self) -> DataCenter:
