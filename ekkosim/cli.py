@@ -268,7 +268,7 @@ def figures(out: Path) -> list[str]:
     return sorted(path.name for path in Path(out).glob("*.png"))
 
 
-def _faults_table(summary: dict) -> Table:
+def _faults_table(summary: dict, scenario: Scenario) -> Table:
     """The faults the run injected, each with its target and when it broke and was repaired."""
     injected = summary["faults"]["injected"]
     table = Table(title=f"faults injected: {len(injected)}, local leader changes "
@@ -276,8 +276,10 @@ def _faults_table(summary: dict) -> Table:
     for heading in ("fault", "kind", "target", "at s", "repaired s"):
         table.add_column(heading, justify="right" if heading.endswith(" s") or heading == "fault" else "left")
     for fault in injected:
-        table.add_row(str(fault["fault"]), fault["kind"], fault.get("target", "-"), _number(fault["at_s"]),
-                      "never" if fault["recovered_s"] is None else _number(fault["recovered_s"]))
+        spec = scenario.faults[fault["fault"]]
+        target = fault.get("target") or getattr(spec, "link", None) or ", ".join(getattr(spec, "dcs", ["-"]))
+        table.add_row(str(fault["fault"]), fault["kind"], target, _number(fault["at_s"]),
+                      "not in the run" if fault["recovered_s"] is None else _number(fault["recovered_s"]))
     return table
 
 
@@ -341,7 +343,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             table = _manager_table(summary)
             console.print(table if summary["manager"]["incidents"] else table.title)
         if summary.get("faults", {}).get("injected"):
-            console.print(_faults_table(summary))
+            console.print(_faults_table(summary, scenario))
         console.print(_totals_table(summary, out, checked=args.check))
     return EXIT_OK
 
