@@ -65,10 +65,11 @@ def run(
     return folder.finish(summary)
 
 
-def run_or_load(path: Path, out: Path, overrides: list[str] = ()) -> dict:
+def run_or_load(path: Path, out: Path, overrides: list[str] = (), plots: bool = False) -> dict:
     """The summary of the finished run in `out`, or of a run of the scenario file at `path` (with
-    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way."""
+    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way, and draw
+    their own figures (so the run's own are drawn only if `plots`)."""
     summary = out / "summary.json"
     if summary.exists():
         return json.loads(summary.read_text())
-    return run(load(path, list(overrides)), out)
+    return run(load(path, list(overrides)), out, plots=plots)
