@@ -259,11 +259,11 @@ def _totals_table(summary: dict, out: Path, checked: bool = False) -> Table:
     if summary["bytes_background"]:
         totals.add_row("background bytes", f"{summary['bytes_background'] / 1e9:,.3f} GB")
     totals.add_row("digest", summary["digest"][:16])
-    totals.add_row("results", str(out) + "".join(f", {name}" for name in figures(out)))
+    totals.add_row("results", str(out) + "".join(f", {name}" for name in _figure_files(out)))
     return totals
 
 
-def figures(out: Path) -> list[str]:
+def _figure_files(out: Path) -> list[str]:
     """The figures a run folder holds, by file name."""
     return sorted(path.name for path in Path(out).glob("*.png"))
 
@@ -403,8 +403,8 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
         return EXIT_INTERRUPTED
     failed, table_path = result.failed, out / TABLE
     if not args.quiet:
-        figures = {index: headline(outcome.summary) for index, outcome in enumerate(result.outcomes) if outcome.summary}
-        headings = list(dict.fromkeys(label for row in figures.values() for label in row))
+        headlines = {index: headline(outcome.summary) for index, outcome in enumerate(result.outcomes) if outcome.summary}
+        headings = list(dict.fromkeys(label for row in headlines.values() for label in row))
         table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
         for heading in ("run", *sweep.varied_paths, "seed"):
             table.add_column(heading)
@@ -412,10 +412,10 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
             table.add_column(heading, justify="right")
         table.add_column("digest or error")
         for point, outcome in zip(sweep.points, result.outcomes):
-            row = figures.get(point.index, {})
+            row = headlines.get(point.index, {})
             ending = Text(outcome.error, style="red") if outcome.error else outcome.summary["digest"][:16]
             table.add_row(point.folder, *(point.varied.get(path, "") for path in sweep.varied_paths),
-                          str(point.seed), *(_figure(row.get(heading)) for heading in headings), ending)
+                          str(point.seed), *(_cell(row.get(heading)) for heading in headings), ending)
         console.print(table)
         console.print(f"results: {table_path}")
     if failed:
@@ -438,7 +438,7 @@ def _plot(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _figure(value) -> str:
+def _cell(value) -> str:
     """A summary figure in a table cell: numbers to 4 significant digits, booleans as words."""
     if value is None or isinstance(value, str):
         return "-" if value is None else value
@@ -467,7 +467,7 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
         for heading in ("field", *labels):
             table.add_column(heading)
         for path, values in comparison.scenario_differences.items():
-            table.add_row(path, *(_figure(value) if not isinstance(value, (list, dict)) else json.dumps(value)
+            table.add_row(path, *(_cell(value) if not isinstance(value, (list, dict)) else json.dumps(value)
                                   for value in values))
         console.print(table)
     else:
@@ -483,7 +483,7 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
         for name, values in rows.items():
             cells = []
             for i, value in enumerate(values):
-                cells.append(value[:16] if name == "digest" else _figure(value))
+                cells.append(value[:16] if name == "digest" else _cell(value))
                 if i:
                     cells.append("-" if to_first[name][i] is None else f"{to_first[name][i]:.3f}")
             table.add_row(name, *cells)
