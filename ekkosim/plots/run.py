@@ -86,8 +86,8 @@ def _links_figure(scenario: Scenario, summary: dict, columns: dict) -> Figure:
         highest = np.max([series[name] for name in rest], axis=0)
         ax.plot(*_step(windows, window_s, highest), drawstyle="steps-post", color="0.6", linewidth=0.8,
                 label=f"the other {len(rest)} links: the highest of them")
-    _shade_network(ax, scenario, summary)
     ax.set_xlim(0, max(float(summary["sim_time_s"]), window_s))
+    _shade_network(ax, scenario, summary)  # a link still down at the end is hatched to the axis' end
     peak = max((float(values.max()) for values in series.values()), default=0.0)
     ax.set_ylim(0, min(1.05, max(peak * 1.1, 0.01)))  # a lightly used network still shows its curves
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
