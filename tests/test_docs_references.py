@@ -1,10 +1,12 @@
 """Docs that hold: every file a text of the repository names ("X.md") is in the repository, no
 text cites a section by its number except of a document that numbers its sections (the Raft
-paper), and the README's comparisons name the folders its runs write."""
+paper), and the comparisons of the README and getting-started name the folders their runs write."""
 
 import re
 import shlex
 from pathlib import Path
+
+import pytest
 
 from ekkosim.runner import default_out
 from ekkosim.scenario import load
@@ -63,20 +65,23 @@ def test_the_scan_finds_the_texts_and_would_catch_a_missing_page():
         "DESIGN.md", "docs/sync.md", "design.md"]
 
 
-def _readme_commands() -> list[list[str]]:
-    blocks = re.findall(r"```sh\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+def _commands(page: Path) -> list[list[str]]:
+    blocks = re.findall(r"```sh\n(.*?)```", page.read_text(), re.S)
     lines = [command.split("#")[0].strip() for block in blocks for line in block.splitlines()
              for command in line.split("&&")]
     return [shlex.split(line) for line in lines if line.startswith("ekkosim ")]
 
 
-def test_the_readmes_comparisons_name_the_folders_its_runs_write():
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_the_comparisons_name_the_folders_the_pages_runs_write(page):
     written = set()
-    for words in _readme_commands():
+    commands = _commands(REPO / page)
+    for words in commands:
         if words[1] == "run" and "--out" not in words:
             overrides = [words[i + 1] for i, word in enumerate(words) if word == "--set"]
+            overrides += [f"seed={words[i + 1]}" for i, word in enumerate(words) if word == "--seed"]
             written.add(str(default_out(load(REPO / words[2], overrides))))
-    compared = [words[2:] for words in _readme_commands() if words[1] == "compare"]
-    assert len(compared) >= 2
+    compared = [words[2:] for words in commands if words[1] == "compare"]
+    assert compared
     for folders in compared:
-        assert set(folders) <= written, f"ekkosim compare {' '.join(folders)}: the README's runs write {written}"
+        assert set(folders) <= written, f"ekkosim compare {' '.join(folders)}: the page's runs write {written}"
