@@ -451,9 +451,14 @@ def _cell(value) -> str:
 
 def _compare(args: argparse.Namespace, console: Console) -> int:
     from ekkosim.compare import compare, plot, ratios
+    from ekkosim.plot import PlotError
 
     comparison = compare(args.runs)
-    plotted, left_out = plot(args.runs, comparison.labels, args.plot) if args.plots else (None, [])
+    try:
+        plotted, left_out = plot(args.runs, comparison.labels, args.plot) if args.plots else (None, [])
+    except PlotError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     notes = ([f"wrote {plotted} (cross-DC latency CDFs)"] if plotted else []) + (
         [f"no latency to plot for {', '.join(left_out)} (only strategy ekko measures it)"] if left_out else [])
     if args.json:

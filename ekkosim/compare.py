@@ -5,6 +5,7 @@ overlaid CDF of their cross-DC update latency."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import yaml
 from ekkosim.flat import flatten
 from ekkosim.plot import run_labels
 from ekkosim.results.headline import headline
-from ekkosim.results.read import load_run
+from ekkosim.results.run_folder import SUMMARY, RunFolderError
 from ekkosim.runner import RESOLVED
 from ekkosim.scenario.differences import NOT_SET
+from ekkosim.scenario.units import cut
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,33 @@ def _side_by_side(rows: list[dict[str, Any]], missing: str = "-") -> dict[str, l
     return {key: [row.get(key, missing) for row in rows] for key in keys}
 
 
+def _read(run_dir: Path) -> tuple[dict, dict]:
+    """A finished run's summary and its resolved scenario's fields by path, read as data (a run
+    folder from elsewhere is compared, not run); RunFolderError if it is not one."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SUMMARY).is_file() or not (run_dir / RESOLVED).is_file():
+        raise RunFolderError(f"{run_dir}: not a finished run (no {SUMMARY} or {RESOLVED})")
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+        scenario = yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
+        raise RunFolderError(f"{run_dir}: cannot read its results: {cut(str(err).splitlines()[0])}") from None
+    if not isinstance(summary, dict) or not isinstance(scenario, dict) or "bytes_wan" not in summary:
+        raise RunFolderError(f"{run_dir}: its {SUMMARY} or {RESOLVED} is not an ekkosim run's")
+    return summary, flatten(scenario)
+
+
 def compare(run_dirs: list[Path]) -> Comparison:
     """Read finished run folders (RunFolderError for one that is not) and set them side by side."""
-    runs = [load_run(run_dir) for run_dir in run_dirs]
-    scenarios = [flatten(yaml.safe_load((run.path / RESOLVED).read_text())) for run in runs]
-    fields = _side_by_side(scenarios, NOT_SET)
+    summaries, scenarios = zip(*(_read(run_dir) for run_dir in run_dirs))
+    fields = _side_by_side(list(scenarios), NOT_SET)
     differences = {path: values for path, values in fields.items() if any(value != values[0] for value in values)}
     return Comparison(
         runs=[str(run_dir) for run_dir in run_dirs],
         labels=run_labels(run_dirs),
         scenario_differences=differences,
-        headline=_side_by_side([headline(run.summary) for run in runs]),
-        summary=_side_by_side([flatten(run.summary, lists=False) for run in runs]),
+        headline=_side_by_side([headline(summary) for summary in summaries]),
+        summary=_side_by_side([flatten(summary, lists=False) for summary in summaries]),
     )
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import yaml
+from pydantic import ValidationError
 
 from ekkosim.results.run_folder import SUMMARY
 
@@ -39,11 +41,15 @@ def plot_cdfs(run_dirs: list[Path], out: Path, by_dc: bool = False, labels: list
     from ekkosim.plots.draw import save  # here: matplotlib only when drawing
     from ekkosim.plots.latency import CROSS_DC_LABEL, by_dc_figure, cdf_figure, cross_dc
     from ekkosim.results.read import load_run
+    from ekkosim.runner import RESOLVED
 
     if by_dc and len(run_dirs) != 1:
         raise PlotError("--by dc takes exactly one run folder")
     tables = [latencies(run_dir) for run_dir in run_dirs]
-    scenarios = [load_run(run_dir).scenario for run_dir in run_dirs]
+    try:
+        scenarios = [load_run(run_dir).scenario for run_dir in run_dirs]
+    except (ValidationError, yaml.YAMLError, OSError, UnicodeDecodeError) as err:
+        raise PlotError(f"cannot read a run's {RESOLVED}: {str(err).splitlines()[0]}") from None
     if by_dc:
         dcs = [dc.name for dc in scenarios[0].topology.datacenters]
         fig = by_dc_figure(Path(run_dirs[0]).name, tables[0], dcs, scenarios[0].training_dc.name)
