@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ekkosim.plots.draw import Curve, draw_curves, figure, legend_beside, overlapping_texts
+from ekkosim.plots.draw import Curve, draw_curves, figure, legend_below, overlapping_texts
 from ekkosim.plots.latency import cdf_figure
 from ekkosim.plots.run import LATENCY, LINKS, QUALITY, run_figures
 from ekkosim.runner import run
@@ -80,7 +80,7 @@ def test_coinciding_curves_both_show_and_the_legend_says_so():
     fig, (ax,) = figure()
     x = np.linspace(0, 1, 50)
     lines = draw_curves(ax, [Curve("vv", x, x**2), Curve("vv+shard_version", x, x**2 * 1.001), Curve("other", x, x)])
-    legend_beside(fig, ax)
+    legend_below(fig, ax)
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
     assert labels == ["vv", "vv+shard_version (coincides with vv)", "other"]
     first, second, third = lines

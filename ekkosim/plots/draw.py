@@ -4,8 +4,9 @@
   the ablation's version-vector and shard-version curves do) is drawn dashed with hollow markers
   over the first, so both show, and its legend entry says which curve it coincides with.
 - Text never lies over the data or over other text: figures use constrained layout, legends sit
-  beside the axes (never in them), and numbers go into legend entries rather than annotations.
-  `overlapping_texts` finds any two texts that overlap (the tests check every figure with it).
+  below the axes (never in them), numbers go into legend entries rather than annotations, and
+  log axes are labelled at 1, 2, 5 of a decade. `overlapping_texts` finds any two texts that
+  overlap, or one the figure's edge cuts (the tests check every figure with it).
 - A CDF is drawn through `CDF_POINTS` quantiles, however many samples there are, so a run of
   millions of samples draws as fast as one of hundreds.
 - Files are written at a fixed resolution and without the matplotlib version in their metadata,
@@ -23,6 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ekkosim.results.run_folder import atomic_write
 
@@ -30,6 +32,7 @@ DPI = 100
 CDF_POINTS = 1000
 COINCIDE_RTOL = 0.02  # two curves within 2% of each other at nearly every point look like one line
 COINCIDE_SHARE = 0.9
+LEGEND_ROW_IN = 0.19  # inches a legend row of 8-point text takes
 _HOLLOW_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
@@ -55,7 +58,7 @@ class Curve:
         return bool(close.mean() >= COINCIDE_SHARE)
 
 
-def figure(width: float = 9.5, height: float = 4.5, axes: int = 1) -> tuple[Figure, list[Axes]]:
+def figure(width: float = 9.5, height: float = 4.0, axes: int = 1) -> tuple[Figure, list[Axes]]:
     """A figure of `axes` axes side by side, laid out so that nothing overlaps."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)  # drawn off screen, whatever backend pyplot has
@@ -85,14 +88,25 @@ def draw_curves(ax: Axes, curves: list[Curve], step: bool = False) -> list[Line2
     return lines
 
 
-def legend_beside(fig: Figure, ax: Axes, extra: list[tuple] = ()) -> None:
-    """The legend of `ax` (and `extra` (handle, label) pairs) beside the axes, outside them."""
+def legend_below(fig: Figure, ax: Axes, extra: list[tuple] = ()) -> None:
+    """The legend of `ax` (and `extra` (handle, label) pairs) below the axes, in two columns if
+    it is long; the figure grows by its height, so the axes keep theirs."""
     handles, labels = ax.get_legend_handles_labels()
     for handle, label in extra:
         handles.append(handle)
         labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
+        columns = 1 if len(handles) <= 4 else 2
+        fig.set_figheight(fig.get_figheight() + LEGEND_ROW_IN * -(-len(handles) // columns))
+        fig.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, frameon=False)
+
+
+def log_axis(axis) -> None:
+    """A log-scaled axis labelled at 1, 2 and 5 of each decade in plain numbers (0.2, 5, 10):
+    matplotlib's own labels of a span under a decade (2x10^-1, 3x10^-1, ...) run into each other."""
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,12 +126,26 @@ PERCENTILE_KEY = [(Line2D([], [], marker="o", color="0.3", linestyle="none"), "p
 
 
 def overlapping_texts(fig: Figure) -> list[tuple[str, str]]:
-    """Pairs of visible, non-empty texts of `fig` whose boxes overlap once drawn."""
+    """Pairs of visible, non-empty texts of `fig` whose boxes overlap once drawn, and texts cut
+    by the figure's edge (paired with "the figure's edge")."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    undrawn = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for tick in axis.get_major_ticks()
+               + axis.get_minor_ticks() if not _in_view(axis, tick.get_loc()) for label in (tick.label1, tick.label2)}
     boxes = [(text.get_text(), text.get_window_extent(renderer)) for text in fig.findobj(Text)
-             if text.get_visible() and text.get_text().strip()]
-    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+             if text.get_visible() and text.get_text().strip() and id(text) not in undrawn]
+    edge = fig.bbox.padded(1)  # a pixel of rounding
+    cut = [(a, "the figure's edge") for a, box in boxes
+           if not (edge.contains(box.x0, box.y0) and edge.contains(box.x1, box.y1))]
+    return cut + [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+
+
+def _in_view(axis, loc: float) -> bool:
+    """Whether a tick at `loc` is drawn: within the axis's view (matplotlib keeps labels for
+    ticks just outside it, and does not draw them)."""
+    low, high = sorted(axis.get_view_interval())
+    span = abs(high - low) * 1e-9
+    return low - span <= loc <= high + span
 
 
 def save(fig: Figure, path: Path) -> Path:

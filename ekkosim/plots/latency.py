@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ekkosim.plots.draw import PERCENTILE_KEY, Curve, cdf, draw_curves, figure, legend_beside, percentile_marks
+from ekkosim.plots.draw import PERCENTILE_KEY, Curve, cdf, draw_curves, figure, legend_below, log_axis, percentile_marks
 
 
 def latency_curve(label: str, values: np.ndarray) -> Curve | None:
@@ -31,12 +31,13 @@ def cdf_figure(curves: list[tuple[str, np.ndarray]], title: str, xlabel: str) ->
     draw_curves(ax, [curve for _, curve in drawn if curve is not None])
     empty = [label for label, curve in drawn if curve is None]
     ax.set_xscale("log")
+    log_axis(ax.xaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of (update, replica) pairs")
     ax.set_ylim(0, 1.02)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title + (f"\nno latencies: {', '.join(empty)}" if empty else ""), fontsize=10)
-    legend_beside(fig, ax, PERCENTILE_KEY)
+    legend_below(fig, ax, PERCENTILE_KEY)
     return fig
 
 
@@ -55,4 +56,4 @@ def cross_dc(columns: dict, training_dc: str) -> np.ndarray:
     return np.asarray(columns["latency_s"], dtype=float)[np.asarray(columns["dc"]) != training_dc]
 
 
-CROSS_DC_LABEL = "cross-DC update latency (s): replicas outside the training DC, as `reproduce` reports"
+CROSS_DC_LABEL = "cross-DC update latency (s): at replicas outside the training DC, as reported by `reproduce`"

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from ekkosim.plots.draw import Curve, draw_curves, figure, legend_beside, save
+from ekkosim.plots.draw import Curve, draw_curves, figure, legend_below, save
 from ekkosim.plots.latency import by_dc_figure
 from ekkosim.scenario.schema import Scenario
 from ekkosim.scenario.units import BANDWIDTH, DURATION
@@ -95,7 +95,7 @@ def _links_figure(scenario: Scenario, summary: dict, columns: dict) -> Figure:
     ax.set_ylabel(f"utilisation of nominal capacity per {DURATION.format(window_s)} window")
     ax.set_title(f"{scenario.name}: the {min(BUSIEST, len(ranked))} busiest of {len(series)} links", fontsize=10)
     ax.grid(True, alpha=0.3)
-    legend_beside(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
@@ -149,7 +149,7 @@ def _quality_figure(scenario: Scenario, summary: dict, columns: dict) -> Figure:
     ax.set_title(f"{scenario.name}: service quality per inference DC, {DURATION.format(window_s)} windows",
                  fontsize=10)
     ax.grid(True, alpha=0.3)
-    legend_beside(fig, ax, extra)
+    legend_below(fig, ax, extra)
     return fig
 
 
