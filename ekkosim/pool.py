@@ -24,11 +24,13 @@ LOCAL = "local"  # `scheduler`: a Dask LocalCluster on this machine
 
 @dataclass(frozen=True)
 class Job:
-    """A run to make: the scenario file, its overrides, and the folder the run writes."""
+    """A run to make: the scenario file, its overrides, and the folder the run writes (with its
+    figures, if `plots`)."""
 
     scenario: Path
     overrides: tuple[str, ...]
     folder: Path
+    plots: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def run_job(job: Job) -> JobResult:
     from ekkosim.runner import run  # here, so that the CLI's `validate` and `schema` start fast
 
     try:
-        return JobResult(run(load(job.scenario, list(job.overrides)), job.folder))
+        return JobResult(run(load(job.scenario, list(job.overrides)), job.folder, plots=job.plots))
     except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' results
         return JobResult(None, f"{type(err).__name__}: {err}")
 

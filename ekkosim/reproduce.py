@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ekkosim.pool import Job, run_jobs
+from ekkosim.scenario.describe import dimension_at
 from ekkosim.scenario.load import load, value_at
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -113,10 +114,13 @@ def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
 
 
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
-    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers)."""
+    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers,
+    quantities are written with their unit)."""
     node = value_at(scenario_data, path)  # `[*]`: the items are alike, read the first
-    value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
-    return f"{path}={value!r}"
+    if isinstance(node, int):
+        return f"{path}={max(1, round(node * factor))}"
+    dim = dimension_at(path)
+    return f"{path}={node * factor!r}" if dim is None else f"{path}={dim.format(node * factor)}"
 
 
 def _slowest_ready(summary: dict) -> float | None:
@@ -168,12 +172,14 @@ ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity s
 def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2, scheduler: str | None = None,
               scenarios: Path = SCENARIOS, testbed: Path | None = None,
               parameters: tuple[str, ...] = ASSUMED,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Row]]:
+              progress: Callable[[int, int], None] = lambda done, total: None,
+              plots: bool = True) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
     and its folder to `out`, except the testbed's: `testbed` (default: paper/testbed.yaml in
     `scenarios`), so the tables can be made at another point, such as a calibration's fit.
-    Experiments that need the same run name the same folder, and `reproduce all` makes it once."""
+    Experiments that need the same run name the same folder, and `reproduce all` makes it once.
+    `plots`: draw each run's figures into its folder."""
     testbed = Path(testbed).resolve() if testbed is not None else scenarios / TESTBED
     load(testbed)  # a bad testbed is a ScenarioError before any run
     plan = Plan(scenarios, testbed, tuple(QUICK) if quick else (), parameters)
@@ -182,7 +188,7 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
         for job in EXPERIMENTS[name].jobs(plan):
             if jobs.setdefault(job.folder, job) != job:
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
-    runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder) for job in jobs.values()]
+    runs = [replace(job, scenario=scenarios / job.scenario, folder=out / job.folder, plots=plots) for job in jobs.values()]
     summaries = {}
     for folder, ended in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
         if ended.error is not None:

@@ -12,6 +12,7 @@ import yaml
 
 from ekkosim.results.run_folder import RunFolder
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
+from ekkosim.scenario.differences import tag
 from ekkosim.scenario.load import load
 from ekkosim.schema import Scenario
 from ekkosim.simulation import Simulation
@@ -22,7 +23,12 @@ RESOLVED = "scenario.resolved.yaml"
 
 
 def default_out(scenario: Scenario) -> Path:
-    return Path("runs") / f"{scenario.name}-{scenario.seed}"
+    """runs/<name>-<seed>/, and for a scenario changed from its file (by `--set`, or in Python
+    after loading) runs/<name>-<seed>-<tag>/, the tag naming the changes
+    (`ekkosim.scenario.differences`): a comparison run does not overwrite the run it is compared with."""
+    name = f"{scenario.name}-{scenario.seed}"
+    changes = tag(scenario)
+    return Path("runs") / (name if changes is None else f"{name}-{changes}")
 
 
 def resolved_yaml(scenario: Scenario) -> str:
@@ -42,9 +48,11 @@ def run(
     on_progress: Callable[[float], None] | None = None,
     on_start: Callable[[Simulation], None] | None = None,
     check: bool = False,
+    plots: bool = True,
 ) -> dict:
     """Simulate `scenario` and write its run folder; return the summary (as in summary.json).
-    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`)."""
+    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`); `plots`:
+    draw the run's figures into its folder (`ekkosim.plots.run`)."""
     started = time.perf_counter()
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
@@ -53,19 +61,23 @@ def run(
         on_start(sim)
     sim.run(on_progress)
     flows = flows_table(sim)
-    folder.write_table("flows.parquet", flows)
-    folder.write_table("timeseries.parquet", timeseries_table(sim))
-    for name, columns in sim.outcome.tables().items():
+    tables = {"flows.parquet": flows, "timeseries.parquet": timeseries_table(sim), **sim.outcome.tables()}
+    for name, columns in tables.items():
         folder.write_table(name, columns)
     summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
+    if plots:
+        from ekkosim.plots.run import draw_run  # here: matplotlib is not needed without figures
+
+        draw_run(folder.path, scenario, summary, tables)
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return folder.finish(summary)
 
 
-def run_or_load(path: Path, out: Path, overrides: list[str] = ()) -> dict:
+def run_or_load(path: Path, out: Path, overrides: list[str] = (), plots: bool = False) -> dict:
     """The summary of the finished run in `out`, or of a run of the scenario file at `path` (with
-    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way."""
+    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way, and draw
+    their own figures (so the run's own are drawn only if `plots`)."""
     summary = out / "summary.json"
     if summary.exists():
         return json.loads(summary.read_text())
-    return run(load(path, list(overrides)), out)
+    return run(load(path, list(overrides)), out, plots=plots)

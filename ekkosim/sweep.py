@@ -5,8 +5,9 @@ list of override sets, crossed with `grid`, every combination of values per path
 `seeds`. Every point is validated against the base scenario before any run starts. Each run
 writes its folder as `ekkosim run` does, named by its index and a hash of its resolved scenario;
 a folder with `summary.json` is complete, and a rerun of the sweep skips it. At the end
-`sweep.parquet` gets a row per run, in sweep order: its overrides, seed, status, error, digest
-and summary numbers (wall time left out, so the same runs give the same bytes).
+`sweep.parquet` gets a row per run, in sweep order: its overrides as written (`20Mbps`) and,
+for a quantity, in SI units (a column `topology.wan.bandwidth [bit/s]`), seed, status, error,
+digest and summary numbers (wall time left out, so the same runs give the same bytes).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from ekkosim.flat import flatten
 from ekkosim.pool import Job, JobResult, run_jobs
 from ekkosim.results.run_folder import SUMMARY, WALL_CLOCK_FIELDS, atomic_write
 from ekkosim.runner import resolved_digest
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
+from ekkosim.scenario.describe import dimension_at
 from ekkosim.schema import Name
 
 TABLE = "sweep.parquet"
@@ -146,9 +149,10 @@ class SweepResult:
 
 
 def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None = None,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> SweepResult:
+              progress: Callable[[int, int], None] = lambda done, total: None, plots: bool = True) -> SweepResult:
     """Run the points whose folders are not complete, then write `sweep.parquet` for all of them.
-    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped)."""
+    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped);
+    `plots`: draw each run's figures into its folder."""
     out = Path(out).resolve()
     ended: dict[int, JobResult] = {}
     for point in sweep.points:
@@ -156,33 +160,28 @@ def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None =
         if summary.exists():
             ended[point.index] = JobResult(json.loads(summary.read_text()))
     todo = [point for point in sweep.points if point.index not in ended]
-    jobs = [Job(sweep.scenario, point.overrides, out / point.folder) for point in todo]
+    jobs = [Job(sweep.scenario, point.overrides, out / point.folder, plots) for point in todo]
     ended.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
     result = SweepResult([ended[point.index] for point in sweep.points], len(sweep.points) - len(todo))
     _write_table(sweep, result, out / TABLE)
     return result
 
 
-def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
-    """A summary's numbers as columns: nested sections joined by dots, lists left out."""
-    columns: dict[str, Any] = {}
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            columns.update(_flat(value, f"{prefix}{key}."))
-        elif not isinstance(value, list):
-            columns[f"{prefix}{key}"] = value
-    return columns
-
-
 def _write_table(sweep: Sweep, result: SweepResult, path: Path) -> None:
     own = {"scenario", "seed", "digest", *WALL_CLOCK_FIELDS}  # columns of their own, or not deterministic
+    dimensions = {path: dimension_at(path) for path in sweep.varied_paths}
     rows = []
     for point, job in zip(sweep.points, result.jobs):
         summary = job.summary or {}
-        row = {"run": point.index, "folder": point.folder,
-               **{key: point.varied.get(key) for key in sweep.varied_paths}, "seed": point.seed,
-               "status": FAILED if job.error else COMPLETE, "error": job.error, "digest": summary.get("digest")}
-        row.update((key, value) for key, value in _flat(summary).items() if key not in own)
+        row: dict[str, Any] = {"run": point.index, "folder": point.folder}
+        for varied, dim in dimensions.items():
+            written = point.varied.get(varied)
+            row[varied] = written
+            if dim is not None:
+                row[f"{varied} [{dim.base}]"] = None if written is None else dim.parse(written)
+        row.update({"seed": point.seed, "status": FAILED if job.error else COMPLETE, "error": job.error,
+                    "digest": summary.get("digest")})
+        row.update((key, value) for key, value in flatten(summary, lists=False).items() if key not in own)
         rows.append(row)
     write_rows(rows, path)
 

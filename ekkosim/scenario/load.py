@@ -19,6 +19,7 @@ from ekkosim.net.wan import read_graphml, wan_graph
 from ekkosim.scenario import checks
 from ekkosim.schema import FAULT_KINDS, Scenario
 from ekkosim.units import shown
+from ekkosim.scenario.differences import fields
 from ekkosim.scheduler.priority import PriorityFunctionError, check_priority_function, load_priority_function
 from ekkosim.workload.trace import TraceError, read_trace
 
@@ -268,6 +269,7 @@ def validate(data: Any, source_dir: Path | None = None) -> Scenario:
         problems = list(checks.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
+    scenario._origin_fields = fields(scenario)  # what later changes are told apart from
     return scenario
 
 
@@ -289,10 +291,17 @@ def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
     """Read, override and validate the scenario file at `path`."""
     path = Path(path)
     data = read_yaml(path)
+    as_read = copy.deepcopy(data)
     for assignment in overrides:
         if data is None:
             data = {}
         if not isinstance(data, dict):
             break
         apply_override(data, assignment)
-    return validate(data, source_dir=path.parent)
+    scenario = validate(data, source_dir=path.parent)
+    if data != as_read:  # the overrides changed something: the file's own fields are the origin
+        try:
+            scenario._origin_fields = fields(Scenario.model_validate(as_read))
+        except ValidationError:  # the file needs its overrides to be a scenario: all of it differs
+            scenario._origin_fields = {}
+    return scenario
