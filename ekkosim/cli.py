@@ -272,6 +272,7 @@ def _totals_table(summary: dict, out: Path, checked: bool = False) -> Table:
                            f"{_number(slo['slo_drop_mean_pct'])} %, quality lost {slo['quality_lost_pct_s']:,.2f} %·s")
         totals.add_row("updates produced", f"{summary['updates']:,}")
         totals.add_row("pulls, keys examined", f"{summary['pulls']:,}, {summary['keys_examined']:,} ({summary['full_scans']:,} full scans)")
+        _add_regime(totals, summary["regime"])
         style = "green" if summary["converged"] else "red"
         totals.add_row("converged", f"[{style}]{str(summary['converged']).lower()}[/{style}]")
         totals.add_row("lost updates", "-" if summary["lost_updates"] is None else f"{summary['lost_updates']:,}")
@@ -447,6 +448,23 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
               file=sys.stderr)
         return EXIT_RUN_FAILED
     return EXIT_OK
+
+
+def _add_regime(totals: Table, regime: dict) -> None:
+    """The regime of the run beside Ekko's (docs/design.md, "The paper's regime")."""
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.3g} %"
+
+    totals.add_row("regime: update cache", f"{share(regime['cache_share'])} of keys (Ekko 0.13-0.2 %), hit ratio "
+                   f"{share(regime['cache_hit_ratio'])} (Ekko ~99.4 %)")
+    totals.add_row("regime: keys changed", f"{share(regime['keys_changed_per_hour_share'])} of the model per hour "
+                   "(Ekko 3.08 %)")
+    totals.add_row("regime: per pull", f"{share(regime['shards_moved_per_pull'])} of shards moved, request "
+                   f"{regime['request_bytes_per_pull']:,.0f} B, reply {regime['reply_bytes_per_pull']:,.0f} B")
+    busiest = regime["busiest"]
+    if busiest is not None:
+        totals.add_row("regime: busiest resource", f"{busiest['resource']} ({busiest['kind']}), "
+                       f"{share(busiest['utilisation'])} busy")
 
 
 def _calibrate(args: argparse.Namespace, console: Console) -> int:
