@@ -11,7 +11,9 @@ __all__ = ["Scenario", "ScenarioError", "__version__", "load", "load_run", "load
 
 
 def run(scenario: Scenario, out=None, **kwargs) -> dict:
-    """Simulate `scenario` and write its run folder; see `ekkosim.runner.run`."""
+    """Simulate `scenario` and write its run folder (by default runs/<name>-<seed>/, with a tag
+    naming the changes if the scenario was changed after loading; `plots=False`: no figures);
+    see `ekkosim.runner.run`."""
     from ekkosim.runner import run as _run
 
     return _run(scenario, out, **kwargs)

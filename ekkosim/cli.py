@@ -1,9 +1,13 @@
-"""The `ekkosim` command: run, validate, schema, reproduce, sweep, calibrate, plot.
+"""The `ekkosim` command: run, validate, schema, reproduce, sweep, calibrate, plot, compare.
 
 Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 3 a
 run failed: an invariant of the sync violated (`run --check`), or some runs of a sweep or a
 calibration (each recorded with its error; the others ran), 1 an internal error (a bug: the message says so), 130
 interrupted. Bad input never produces a traceback.
+
+Output suits a terminal, a pipe and a log alike: tables on stdout at their full width (a pipe
+gets no 80-column cut), messages and progress on stderr; without a terminal, progress is a line
+every 10 s instead of a bar (`ekkosim.progress`), and `--quiet` silences both.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,8 +27,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from ekkosim import __version__
 from ekkosim.input_file import size_text
 from ekkosim.pool import SchedulerError
+from ekkosim.progress import ProgressLines, duration_text, eta_text, ticking
+from ekkosim.results.headline import headline
 from ekkosim.results.manifest import RunFolderError
 from ekkosim.scenario import footprint
 from ekkosim.scenario.load import ScenarioError, load
@@ -47,12 +54,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ekkosim", description="Simulate geo-distributed parameter servers (Ekko, OSDI 2022).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"ekkosim {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a scenario and write its results folder")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--out", type=Path, help="results folder (default runs/<scenario>-<seed>/)")
+    run.add_argument("--out", type=Path, help="results folder (default runs/<scenario>-<seed>/, and for a "
+                     "scenario changed by --set runs/<scenario>-<seed>-<tag>/, the tag naming the changes)")
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
         help="override a field before validation, e.g. --set topology.wan.bandwidth=1Gbps (repeatable)",
@@ -60,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--check", action="store_true",
                      help="check the sync's invariants as the run goes; a violation stops it (exit code 3)")
+    _add_no_plots(run)
     _add_trust_arguments(run)
 
     validate = sub.add_parser("validate", help="check scenario files without running them (nothing is imported)")
@@ -82,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--testbed", type=Path, metavar="SCENARIO",
                            help="the testbed scenario to run instead of paper/testbed.yaml, e.g. a calibration's "
                            "fitted.yaml")
+    reproduce.add_argument("--quiet", action="store_true", help="no progress (the tables still print)")
+    _add_no_plots(reproduce)
     _add_memory_argument(reproduce)
 
     sweep = sub.add_parser("sweep", help="run a base scenario at many points (a grid, a list, seeds); "
@@ -90,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="where the runs and sweep.parquet go (default runs/<sweep name>/)")
     _add_pool_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_no_plots(sweep)
     _add_trust_arguments(sweep)
 
     calibrate = sub.add_parser("calibrate", help="fit a scenario's free parameters to measured figures; "
@@ -103,8 +116,22 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="update-latency CDFs of run folders")
     plot.add_argument("runs", type=Path, nargs="+", help="run folders of strategy ekko")
     plot.add_argument("--out", type=Path, required=True, help="the PNG file to write")
-    plot.add_argument("--by", choices=["run", "dc"], default="run", help="one line per run, or per DC of one run")
+    plot.add_argument("--by", choices=["run", "dc"], default="run",
+                      help="one line per run (its cross-DC latency), or per DC of one run")
+
+    compare = sub.add_parser("compare", help="runs side by side: what their scenarios set differently, "
+                             "every summary figure with its ratio to the first run's, an overlaid latency CDF")
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="finished run folders")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare.add_argument("--plot", type=Path, default=Path("compare.png"),
+                         help="the overlaid CDF's PNG file (default compare.png)")
+    _add_no_plots(compare)
     return parser
+
+
+def _add_no_plots(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-plots", dest="plots", action="store_false",
+                        help="draw no figures (a run folder's latency_cdf.png, links.png, quality.png)")
 
 
 def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,10 +177,21 @@ def _add_pool_arguments(parser: argparse.ArgumentParser) -> None:
 @contextmanager
 def _runs_bar(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
     """One progress bar over runs, on stderr (so `--json` output stays clean on stdout) if it is a
-    terminal; yields the `progress(done, total)` to call."""
+    terminal, else a line every 10 s; yields the `progress(done, total)` to call."""
     console = Console(stderr=True)
-    if quiet or not console.is_terminal:
+    if quiet:
         yield lambda done, total: None
+        return
+    if not console.is_terminal:
+        state = {"done": 0, "total": None}
+
+        def line(elapsed_s: float) -> str:
+            done, total = state["done"], state["total"]
+            return (f"{label}: {done}/{'?' if total is None else total} runs done, "
+                    f"{duration_text(elapsed_s)} elapsed, {eta_text(elapsed_s, done, total)}")
+
+        with ticking(ProgressLines(line)):
+            yield lambda done, total: state.update(done=done, total=total)
         return
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -175,7 +213,8 @@ def _interruptible(label: str, quiet: bool, out: Path, rerun: str,
 
 
 class _ProgressDisplay:
-    """A progress bar over simulated time that appears only once a run has taken ~2 s."""
+    """A progress bar over simulated time that appears only once a run has taken ~2 s; without a
+    terminal, a line every 10 s on stderr (`ekkosim.progress`)."""
 
     DELAY_S = 2.0
 
@@ -185,12 +224,28 @@ class _ProgressDisplay:
         self.started = time.perf_counter()
         self.progress: Progress | None = None
         self.task = None
+        self.sim = None
+        self.now_s = 0.0
+        self.lines = ExitStack()  # the thread that prints the lines, without a terminal
 
     def start(self, sim) -> None:
         """Learn when the run will end (if the strategy or the scenario says)."""
+        self.sim = sim
         self.until_s = sim.outcome.expected_end_s(sim.scenario.until)
+        if not self.console.is_terminal:
+            self.lines.enter_context(ticking(ProgressLines(self.line, self.console.file)))
+
+    def line(self, elapsed_s: float) -> str:
+        """Where the run is, for a log: simulated time, events, wall time, and what remains."""
+        until = "" if self.until_s is None else f" of {self.until_s:,.1f} s"
+        events = 0 if self.sim is None else self.sim.env.events_processed
+        return (f"simulated t = {self.now_s:,.1f} s{until}, {events:,} events, {duration_text(elapsed_s)} elapsed, "
+                f"{eta_text(elapsed_s, self.now_s, self.until_s)}")
 
     def __call__(self, now_s: float) -> None:
+        self.now_s = now_s
+        if not self.console.is_terminal:
+            return
         if self.progress is None:
             if time.perf_counter() - self.started < self.DELAY_S:
                 return
@@ -203,6 +258,7 @@ class _ProgressDisplay:
         self.progress.update(self.task, completed=now_s, clock=f"t = {now_s:,.1f} s")
 
     def close(self) -> None:
+        self.lines.close()
         if self.progress is not None:
             self.progress.stop()
 
@@ -238,7 +294,7 @@ def _per_dc_table(summary: dict, scenario: Scenario) -> Table:
     return table
 
 
-def _totals_table(summary: dict, out: Path) -> Table:
+def _totals_table(summary: dict, out: Path, checked: bool = False) -> Table:
     totals = Table(show_header=False, box=None)
     totals.add_column(style="bold")
     totals.add_column()
@@ -258,18 +314,42 @@ def _totals_table(summary: dict, out: Path) -> Table:
                            f"{_number(slo['slo_drop_mean_pct'])} %, quality lost {slo['quality_lost_pct_s']:,.2f} %·s")
         totals.add_row("updates produced", f"{summary['updates']:,}")
         totals.add_row("pulls, keys examined", f"{summary['pulls']:,}, {summary['keys_examined']:,} ({summary['full_scans']:,} full scans)")
+        _add_regime(totals, summary["regime"])
         style = "green" if summary["converged"] else "red"
         totals.add_row("converged", f"[{style}]{str(summary['converged']).lower()}[/{style}]")
         totals.add_row("lost updates", "-" if summary["lost_updates"] is None else f"{summary['lost_updates']:,}")
         if summary["failed_pulls"]:
             totals.add_row("failed pulls (retried)", f"{summary['failed_pulls']:,}")
+    if checked:
+        totals.add_row("invariants (--check)", "[green]held throughout the run[/green]" if "converged" in summary
+                       else f"none to check: strategy {summary['strategy']} has no sync")
     totals.add_row("flows completed", f"{summary['flows']:,}")
     totals.add_row("bytes over WAN / LAN", f"{summary['bytes_wan'] / 1e9:,.3f} GB / {summary['bytes_lan'] / 1e9:,.3f} GB")
     if summary["bytes_background"]:
         totals.add_row("background bytes", f"{summary['bytes_background'] / 1e9:,.3f} GB")
     totals.add_row("digest", summary["digest"][:16])
-    totals.add_row("results", str(out))
+    totals.add_row("results", str(out) + "".join(f", {name}" for name in _figure_files(out)))
     return totals
+
+
+def _figure_files(out: Path) -> list[str]:
+    """The figures a run folder holds, by file name."""
+    return sorted(path.name for path in Path(out).glob("*.png"))
+
+
+def _faults_table(summary: dict, scenario: Scenario) -> Table:
+    """The faults the run injected, each with its target and when it broke and was repaired."""
+    injected = summary["faults"]["injected"]
+    table = Table(title=f"faults injected: {len(injected)}, local leader changes "
+                        f"{summary['faults'].get('leader_changes', 0):,}")
+    for heading in ("fault", "kind", "target", "at s", "repaired s"):
+        table.add_column(heading, justify="right" if heading.endswith(" s") or heading == "fault" else "left")
+    for fault in injected:
+        spec = scenario.faults[fault["fault"]]
+        target = fault.get("target") or getattr(spec, "link", None) or ", ".join(getattr(spec, "dcs", ["-"]))
+        table.add_row(str(fault["fault"]), fault["kind"], target, _number(fault["at_s"]),
+                      "not in the run" if fault["recovered_s"] is None else _number(fault["recovered_s"]))
+    return table
 
 
 def _manager_table(summary: dict) -> Table:
@@ -297,7 +377,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     scenario = load(args.scenario, overrides, allow_code=args.allow_code, max_memory=args.max_memory)
     out = args.out or runner.default_out(scenario)
-    display = None if args.quiet else _ProgressDisplay(console)
+    display = None if args.quiet else _ProgressDisplay(_console(stderr=True))
     clock = {"now": 0.0}
 
     def on_progress(now_s: float) -> None:
@@ -307,7 +387,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
     try:
         summary = runner.run(scenario, out, on_progress=on_progress, on_start=display.start if display else None,
-                             check=args.check)
+                             check=args.check, plots=args.plots)
     except InvariantViolation as err:
         if display is not None:
             display.close()
@@ -316,8 +396,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         if display is not None:
             display.close()
-        console.print(f"interrupted at simulated t = {clock['now']:,.3f} s; {out} is incomplete", style="yellow",
-                      soft_wrap=True)
+        _console(stderr=True).print(f"interrupted at simulated t = {clock['now']:,.3f} s; {out} is incomplete",
+                                    style="yellow", soft_wrap=True)
         return EXIT_INTERRUPTED
     except PriorityFunctionError as err:  # the user's function failed on a batch of the run
         if display is not None:
@@ -331,7 +411,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         if "manager" in summary:
             table = _manager_table(summary)
             console.print(table if summary["manager"]["incidents"] else table.title)
-        console.print(_totals_table(summary, out))
+        if summary.get("faults", {}).get("injected"):
+            console.print(_faults_table(summary, scenario))
+        console.print(_totals_table(summary, out, checked=args.check))
     return EXIT_OK
 
 
@@ -363,12 +445,12 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
         return EXIT_BAD_INPUT
     names = list(reproduce.ALL) if args.experiment == "all" else [args.experiment]
     try:
-        with _runs_bar("reproduce runs") as progress:
+        with _runs_bar("reproduce runs", args.quiet) as progress:
             results = reproduce.reproduce(
                 names, args.out, quick=args.quick, workers=args.workers, scheduler=args.scheduler,
                 scenarios=args.scenarios or reproduce.SCENARIOS, testbed=args.testbed,
                 parameters=tuple(args.parameters) if args.parameters else reproduce.ASSUMED, progress=progress,
-                max_memory=args.max_memory)
+                plots=args.plots, max_memory=args.max_memory)
     except reproduce.RunFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -397,18 +479,24 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
     out = args.out or Path("runs") / sweep.name
     result = _interruptible(f"sweep {sweep.name}", args.quiet, out, "makes the others", lambda progress:
                             run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                                      allow_code=args.allow_code, max_memory=args.max_memory))
+                                      plots=args.plots, allow_code=args.allow_code, max_memory=args.max_memory))
     if result is None:
         return EXIT_INTERRUPTED
     failed, table_path = result.failed, out / SWEEP_TABLE
     if not args.quiet:
+        headlines = {index: headline(job.summary) for index, job in enumerate(result.jobs) if job.summary}
+        headings = list(dict.fromkeys(label for row in headlines.values() for label in row))
         table = Table(title=f"sweep {sweep.name}: {len(sweep.points)} runs, {result.skipped} already complete")
-        for heading in ("run", *sweep.varied_paths, "seed", "digest or error"):
+        for heading in ("run", *sweep.varied_paths, "seed"):
             table.add_column(heading)
+        for heading in headings:
+            table.add_column(heading, justify="right")
+        table.add_column("digest or error")
         for point, job in zip(sweep.points, result.jobs):
+            row = headlines.get(point.index, {})
             ending = Text(job.error, style="red") if job.error else job.summary["digest"][:16]
             table.add_row(point.folder, *(point.varied.get(path, "") for path in sweep.varied_paths),
-                          str(point.seed), ending)
+                          str(point.seed), *(_cell(row.get(heading)) for heading in headings), ending)
         console.print(table)
         console.print(f"results: {table_path}")
     if failed:
@@ -417,6 +505,23 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
               file=sys.stderr)
         return EXIT_RUN_FAILED
     return EXIT_OK
+
+
+def _add_regime(totals: Table, regime: dict) -> None:
+    """The regime of the run beside Ekko's (docs/design.md, "The paper's regime")."""
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.3g} %"
+
+    totals.add_row("regime: update cache", f"{share(regime['cache_share'])} of keys (Ekko 0.13-0.2 %), hit ratio "
+                   f"{share(regime['cache_hit_ratio'])} (Ekko ~99.4 %)")
+    totals.add_row("regime: keys changed", f"{share(regime['keys_changed_per_hour_share'])} of the model per hour "
+                   "(Ekko 3.08 %)")
+    totals.add_row("regime: per pull", f"{share(regime['shards_moved_per_pull'])} of shards moved, request "
+                   f"{regime['request_bytes_per_pull']:,.0f} B, reply {regime['reply_bytes_per_pull']:,.0f} B")
+    busiest = regime["busiest"]
+    if busiest is not None:
+        totals.add_row("regime: busiest resource", f"{busiest['resource']} ({busiest['kind']}), "
+                       f"{share(busiest['utilisation'])} busy")
 
 
 def _calibrate(args: argparse.Namespace, console: Console) -> int:
@@ -471,16 +576,92 @@ def _plot(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _cell(value) -> str:
+    """A summary figure in a table cell: numbers to 4 significant digits, booleans as words."""
+    if value is None or isinstance(value, str):
+        return "-" if value is None else value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    from ekkosim.compare import compare, plot, ratios
+    from ekkosim.plot import PlotError
+
+    comparison = compare(args.runs)
+    try:
+        plotted, left_out = plot(args.runs, comparison.labels, args.plot) if args.plots else (None, [])
+    except PlotError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    notes = ([f"wrote {plotted} (cross-DC latency CDFs)"] if plotted else []) + (
+        [f"no latency to plot for {', '.join(left_out)} (only strategy ekko measures it)"] if left_out else [])
+    if args.json:
+        print(json.dumps(comparison.as_json(), indent=2))
+        for note in notes:
+            print(note, file=sys.stderr)
+        return EXIT_OK
+    labels = comparison.labels
+    if comparison.scenario_differences:
+        table = Table(title="what the scenarios set differently")
+        for heading in ("field", *labels):
+            table.add_column(heading)
+        for path, values in comparison.scenario_differences.items():
+            table.add_row(path, *(_cell(value) if not isinstance(value, (list, dict)) else json.dumps(value)
+                                  for value in values))
+        console.print(table)
+    else:
+        console.print("the scenarios are alike in every field")
+    for title, rows in (("headline", comparison.headline), ("summary", comparison.summary)):
+        to_first = ratios(rows)
+        table = Table(title=f"{title}: each run, and its ratio to the first")
+        table.add_column("figure")
+        for i, label in enumerate(labels):
+            table.add_column(label, justify="right")
+            if i:
+                table.add_column("ratio", justify="right")
+        for name, values in rows.items():
+            cells = []
+            for i, value in enumerate(values):
+                cells.append(value[:16] if name == "digest" else _cell(value))
+                if i:
+                    cells.append("-" if to_first[name][i] is None else f"{to_first[name][i]:.3f}")
+            table.add_row(name, *cells)
+        console.print(table)
+    for note in notes:
+        console.print(note, soft_wrap=True)
+    return EXIT_OK
+
+
 def _schema(args: argparse.Namespace, console: Console) -> int:
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
 
 
+def _console(stderr: bool = False) -> Console:
+    """A console for stdout (or stderr): a terminal's width, or, in a pipe or a log, wide enough
+    that no table is cut (whatever COLUMNS says: a variable some tools export as 80)."""
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+PIPE_WIDTH = 1000  # characters: wider than any table ekkosim prints
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    console = Console()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # plain `ekkosim`: what it can do
+        parser.print_help()
+        return EXIT_OK
+    console = _console()
     command = {"run": _run, "validate": _validate, "schema": _schema, "reproduce": _reproduce, "sweep": _sweep,
-               "calibrate": _calibrate, "plot": _plot}[args.command]
+               "calibrate": _calibrate, "plot": _plot, "compare": _compare}[args.command]
     try:
         return command(args, console)
     except KeyboardInterrupt:  # a command with nothing of its own to say (`run` and `sweep` say where things stand)

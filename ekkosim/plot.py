@@ -1,4 +1,5 @@
-"""Plots of run folders: update-latency CDFs of several runs, or of one run per data center."""
+"""`ekkosim plot`: update-latency CDFs of run folders, as a PNG: one curve per run (cross-DC
+latency, the mean `reproduce` reports), or one per data center of one run."""
 
 from __future__ import annotations
 
@@ -6,19 +7,15 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure  # not pyplot: no display, and no backend forced on the caller
 
-from ekkosim.run_files import LATENCY
-from ekkosim.results.manifest import replace_file
-from ekkosim.results.read import LATENCY_COLUMNS, read_table
+from ekkosim.results.read import LATENCY_COLUMNS, load_run, read_table
 from ekkosim.results.run_folder import finished_summary
-
-PERCENTILES = (50, 99)
+from ekkosim.run_files import LATENCY
 
 
 class PlotError(ValueError):
-    """A run folder that cannot be plotted (no latency table, not a finished run), or a file
-    the plot cannot be written to."""
+    """A run folder that cannot be plotted (no latency table), or a file the plot cannot be
+    written to. (A folder that is not a finished run is a RunFolderError.)"""
 
 
 def latencies(run_dir: Path) -> dict[str, np.ndarray]:
@@ -39,46 +36,35 @@ def latencies(run_dir: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _cdf(ax, values: np.ndarray, label: str) -> None:
-    values = np.sort(values[values > 0])
-    if values.size == 0:
-        return
-    share = np.arange(1, values.size + 1) / values.size
-    (line,) = ax.step(values, share, where="post", label=f"{label} (mean {values.mean():.3g} s)")
-    for p in PERCENTILES:
-        x = np.percentile(values, p)
-        ax.plot([x], [p / 100], "o", color=line.get_color(), markersize=4)
-        ax.annotate(f"p{p}", (x, p / 100), textcoords="offset points", xytext=(4, -10), fontsize=7,
-                    color=line.get_color())
+def run_labels(run_dirs: list[Path]) -> list[str]:
+    """Short names for run folders: their own names, or their paths where two names are alike."""
+    names = [Path(d).name for d in run_dirs]
+    return names if len(set(names)) == len(names) else [str(d) for d in run_dirs]
 
 
 def plot_cdfs(run_dirs: list[Path], out: Path, by_dc: bool = False, labels: list[str] | None = None) -> Path:
-    """Overlay update-latency CDFs (log-scaled time): one line per run, or per DC of one run."""
+    """Overlay update-latency CDFs (log-scaled time): one curve per run of the latencies at
+    replicas outside the training DC, or one per DC of one run."""
+    from ekkosim.plots.latency import CROSS_DC_LABEL, by_dc_figure, cdf_figure, cross_dc  # matplotlib, when drawing
+
     if by_dc and len(run_dirs) != 1:
         raise PlotError("--by dc takes exactly one run folder")
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
+    tables = [latencies(run_dir) for run_dir in run_dirs]
+    scenarios = [load_run(run_dir).scenario for run_dir in run_dirs]
     if by_dc:
-        table = latencies(run_dirs[0])
-        for dc in dict.fromkeys(table["dc"].tolist()):  # DCs in order of first delivery
-            _cdf(ax, table["latency_s"][table["dc"] == dc], dc)
-        ax.set_title(f"update latency per data center: {Path(run_dirs[0]).name}")
+        dcs = [dc.name for dc in scenarios[0].topology.datacenters]
+        fig = by_dc_figure(Path(run_dirs[0]).name, tables[0], dcs, scenarios[0].training_dc.name)
     else:
-        for i, run_dir in enumerate(run_dirs):
-            _cdf(ax, latencies(run_dir)["latency_s"], labels[i] if labels else Path(run_dir).name)
-        ax.set_title("update latency")
-    ax.set_xscale("log")
-    ax.set_xlabel("update latency (s)")
-    ax.set_ylabel("share of (update, replica) pairs")
-    ax.set_ylim(0, 1.02)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+        curves = [(label, cross_dc(table, scenario.training_dc.name))
+                  for label, table, scenario in zip(labels or run_labels(run_dirs), tables, scenarios)]
+        fig = cdf_figure(curves, "update latency", CROSS_DC_LABEL)
     return _save(fig, Path(out))
 
 
-def _save(fig: Figure, out: Path) -> Path:
+def _save(fig, out: Path) -> Path:
     """Write `fig` to exactly `out`, in the format its suffix names."""
+    from ekkosim.plots.draw import save
+
     formats = fig.canvas.get_supported_filetypes()
     kind = out.suffix.lower().removeprefix(".")
     if kind not in formats:
@@ -88,7 +74,6 @@ def _save(fig: Figure, out: Path) -> Path:
         raise PlotError(f"--out {out}: not a regular file")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(out, lambda file: fig.savefig(file, format=kind, dpi=120))
+        return save(fig, out, kind)
     except OSError as err:
         raise PlotError(f"--out {out}: cannot write: {err.strerror or err}") from None
-    return out

@@ -40,12 +40,13 @@ LOCAL = "local"  # `scheduler`: a Dask LocalCluster on this machine
 
 @dataclass(frozen=True)
 class Job:
-    """A run to make: the scenario file, its overrides, the folder the run writes, and what the
-    user allowed its scenario (`ekkosim.scenario.validate`)."""
+    """A run to make: the scenario file, its overrides, the folder the run writes (with its
+    figures, if `plots`), and what the user allowed its scenario (`ekkosim.scenario.validate`)."""
 
     scenario: Path
     overrides: tuple[str, ...]
     folder: Path
+    plots: bool = True
     allow_code: bool = False
     max_memory: float = DEFAULT_LIMIT_BYTES
 
@@ -67,7 +68,7 @@ def run_job(job: Job) -> JobResult:
 
     try:
         scenario = load(job.scenario, list(job.overrides), allow_code=job.allow_code, max_memory=job.max_memory)
-        return JobResult(run(scenario, job.folder))
+        return JobResult(run(scenario, job.folder, plots=job.plots))
     except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' results
         return JobResult(None, f"{type(err).__name__}: {err}")
     finally:

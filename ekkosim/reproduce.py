@@ -19,6 +19,7 @@ from ekkosim.pool import Job, run_jobs
 from ekkosim.results.manifest import claim_folder
 from ekkosim.results.read import LATENCY_COLUMNS, read_table
 from ekkosim.run_files import LATENCY
+from ekkosim.scenario.describe import dimension_at
 from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
 from ekkosim.scenario.load import ScenarioError, load, value_at
 from ekkosim.units import shown
@@ -118,8 +119,8 @@ def _sensitivity_points(plan: Plan) -> list[tuple[str, str]]:
 
 
 def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
-    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers);
-    ScenarioError if `path` is not a number of the scenario."""
+    """`path=value` with the scenario's value at `path` times `factor` (integers stay integers,
+    quantities are written with their unit); ScenarioError if `path` is not a number of the scenario."""
     try:
         node = value_at(scenario_data, path)  # `[*]`: the items are alike, read the first
     except (KeyError, IndexError, TypeError, ScenarioError):
@@ -127,8 +128,10 @@ def scaled_override(scenario_data: dict, path: str, factor: float) -> str:
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise ScenarioError([f"--parameters {shown(path)}: not a number of the testbed scenario "
                              "(a --set path such as sync.pull_interval)"])
-    value = max(1, round(node * factor)) if isinstance(node, int) else node * factor
-    return f"{path}={value!r}"
+    if isinstance(node, int):
+        return f"{path}={max(1, round(node * factor))}"
+    dim = dimension_at(path)
+    return f"{path}={node * factor!r}" if dim is None else f"{path}={dim.format(node * factor)}"
 
 
 def _slowest_ready(summary: dict) -> float | None:
@@ -185,14 +188,15 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
               scenarios: Path = SCENARIOS, testbed: Path | None = None,
               parameters: tuple[str, ...] = ASSUMED,
               progress: Callable[[int, int], None] = lambda done, total: None,
-              max_memory: float = DEFAULT_LIMIT_BYTES) -> dict[str, list[Row]]:
+              plots: bool = True, max_memory: float = DEFAULT_LIMIT_BYTES) -> dict[str, list[Row]]:
     """Run what the named experiments need, each distinct run once, and return their rows.
     `progress(done, total)` is called as runs end. A job's scenario is relative to `scenarios`
     and its folder to `out`, except the testbed's: `testbed` (default: paper/testbed.yaml in
     `scenarios`), so the tables can be made at another point, such as a calibration's fit.
     Experiments that need the same run name the same folder, and `reproduce all` makes it once.
-    Every run's scenario is validated (a run estimated above `max_memory` bytes refused), and
-    every folder claimed (`ekkosim.results.manifest`), before the first run starts."""
+    `plots`: draw each run's figures into its folder. Every run's scenario is validated (a run
+    estimated above `max_memory` bytes refused), and every folder claimed
+    (`ekkosim.results.manifest`), before the first run starts."""
     testbed = Path(os.path.abspath(testbed)) if testbed is not None else scenarios / TESTBED  # no link followed
     load(testbed, max_memory=max_memory)  # a bad testbed is a ScenarioError before any run
     plan = Plan(scenarios, testbed, tuple(QUICK) if quick else (), parameters)
@@ -203,8 +207,8 @@ def reproduce(names: list[str], out: Path, quick: bool = False, workers: int = 2
                 raise ValueError(f"two runs want the folder {job.folder}: {jobs[job.folder]} and {job}")
     for job in jobs.values():
         load(scenarios / job.scenario, list(job.overrides), max_memory=max_memory)
-    runs = [replace(job, scenario=scenarios / job.scenario, folder=claim_folder(out, job.folder), max_memory=max_memory)
-            for job in jobs.values()]
+    runs = [replace(job, scenario=scenarios / job.scenario, folder=claim_folder(out, job.folder), plots=plots,
+                    max_memory=max_memory) for job in jobs.values()]
     summaries = {}
     for folder, ended in zip(jobs, run_jobs(runs, workers, scheduler, progress)):
         if ended.error is not None:

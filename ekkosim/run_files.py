@@ -13,4 +13,6 @@ FLOWS = "flows.parquet"
 TIMESERIES = "timeseries.parquet"
 LATENCY = "latency.parquet"  # strategy ekko
 QUALITY = "quality.parquet"  # with a quality model
+# the run's figures (`ekkosim.plots.run`), unless `--no-plots`
+LATENCY_FIGURE, LINKS_FIGURE, QUALITY_FIGURE = "latency_cdf.png", "links.png", "quality.png"
 SWEEP_TABLE = "sweep.parquet"  # in a sweep's folder, beside its runs' folders

@@ -13,6 +13,7 @@ from ekkosim.results.manifest import RunFolderError
 from ekkosim.results.run_folder import RunFolder, finished_summary
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
 from ekkosim.run_files import FLOWS, RESOLVED, TIMESERIES
+from ekkosim.scenario.differences import tag
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.scenario.user_code import import_code
 from ekkosim.scheduler.priority import PriorityFunctionError
@@ -23,7 +24,12 @@ from ekkosim.version import __version__
 
 
 def default_out(scenario: Scenario) -> Path:
-    return Path("runs") / f"{scenario.name}-{scenario.seed}"
+    """runs/<name>-<seed>/, and for a scenario changed from its file (by `--set`, or in Python
+    after loading) runs/<name>-<seed>-<tag>/, the tag naming the changes
+    (`ekkosim.scenario.differences`): a comparison run does not overwrite the run it is compared with."""
+    name = f"{scenario.name}-{scenario.seed}"
+    changes = tag(scenario)
+    return Path("runs") / (name if changes is None else f"{name}-{changes}")
 
 
 def resolved_yaml(scenario: Scenario) -> str:
@@ -43,9 +49,11 @@ def run(
     on_progress: Callable[[float], None] | None = None,
     on_start: Callable[[Simulation], None] | None = None,
     check: bool = False,
+    plots: bool = True,
 ) -> dict:
     """Simulate `scenario` and write its run folder; return the summary (as in summary.json).
-    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`)."""
+    `check`: check the sync's invariants as the run goes (`ekkosim.sync.invariants`); `plots`:
+    draw the run's figures into its folder (`ekkosim.plots.run`)."""
     started = time.perf_counter()
     try:
         import_code(scenario)  # the user's code, if allowed, imported and checked before any file is written
@@ -58,19 +66,23 @@ def run(
         on_start(sim)
     sim.run(on_progress)
     flows = flows_table(sim)
-    folder.write_table(FLOWS, flows)
-    folder.write_table(TIMESERIES, timeseries_table(sim))
-    for name, columns in sim.outcome.tables().items():
+    tables = {FLOWS: flows, TIMESERIES: timeseries_table(sim), **sim.outcome.tables()}
+    for name, columns in tables.items():
         folder.write_table(name, columns)
     summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
+    if plots:
+        from ekkosim.plots.run import draw_run  # here: matplotlib is not needed without figures
+
+        draw_run(folder, scenario, summary, tables)
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return folder.finish(summary)
 
 
-def run_or_load(path: Path, out: Path, overrides: list[str] = ()) -> dict:
+def run_or_load(path: Path, out: Path, overrides: list[str] = (), plots: bool = False) -> dict:
     """The summary of the finished run in `out`, or of a run of the scenario file at `path` (with
-    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way."""
+    `--set`-style `overrides`) written there now; notebooks rerun cheaply this way, and draw
+    their own figures (so the run's own are drawn only if `plots`)."""
     try:
         return finished_summary(out)
     except RunFolderError:
-        return run(load(path, list(overrides)), out)
+        return run(load(path, list(overrides)), out, plots=plots)

@@ -53,7 +53,7 @@ def _quantity(dim: Dimension, *, gt: float | None = None, ge: float | None = Non
         "patternErrorMessage": f"expected a {dim.name} such as {dim.example} (units: {', '.join(dim.units)})",  # editors
         "examples": [dim.example],
     }
-    schema = {"anyOf": [unit, {"type": "number"}]}
+    schema = {"anyOf": [unit, {"const": 0}]}  # a bare number only if 0, as `parse` reads it
     return Annotated[
         float,
         dim,  # read by ekkosim.scenario.describe, which names the unit in the docs and for editors
@@ -465,7 +465,7 @@ class Retry(Section):
 
 
 class Sync(StrategySection):
-    """Ekko's peer-to-peer, log-less, state-based sync (DESIGN.md section 2) and its switches."""
+    """Ekko's peer-to-peer, log-less, state-based sync (docs/sync.md) and its switches."""
 
     trainers: ClassVar[bool] = True
     supports: ClassVar[frozenset[str]] = frozenset({"quality", "scheduler", "faults"})
@@ -531,7 +531,7 @@ class Sync(StrategySection):
 
 
 class BiasedUpdates(Section):
-    """A burst of harmful updates (a training bug, poisoned data; DESIGN.md section 5): while it
+    """A burst of harmful updates (a training bug, poisoned data; docs/manager.md): while it
     lasts, a share of the keys each batch of `model` updates is published `strength` away from the
     truth (the trainer's own copy stays clean). They travel through the ordinary sync."""
 
@@ -555,7 +555,7 @@ class BiasedUpdates(Section):
 
 
 class Quality(Section):
-    """The service-quality model (DESIGN.md section 4; docs/quality-model.md): each key has a true
+    """The service-quality model (docs/quality-model.md): each key has a true
     logit that drifts, the trainer moves its copy toward it (so an update's magnitude is how far
     the copy moved), and inference requests in every inference DC are scored by the expected log
     loss of the value their replica serves, next to an ideal replica with zero update latency
@@ -604,7 +604,7 @@ class Detector(Section):
 
 
 class Manager(Section):
-    """Ekko's inference model state manager (DESIGN.md section 5; docs/manager.md): per model a
+    """Ekko's inference model state manager (docs/manager.md): per model a
     baseline that lags the online model and serves a small share of requests, a detector on the
     quality gap between them, a healthy/uncertain/damaged state replicated over manager replicas,
     and on damaged a traffic switch to the baseline and a rollback republished by a witness."""
@@ -755,7 +755,7 @@ FAULT_KINDS = tuple(kind.model_fields["kind"].annotation.__args__[0] for kind in
 
 
 class Scheduler(Section):
-    """Ekko's SLO-aware update scheduler (DESIGN.md section 3; docs/scheduler.md): every update gets
+    """Ekko's SLO-aware update scheduler (docs/scheduler.md): every update gets
     a priority p = (p_g + p_u) * p_m; those above the running top-`top_percent` threshold are high,
     and every puller pulls high-priority keys in a lane of their own, so that over a congested
     path they do not wait behind the low-priority backlog."""
@@ -828,6 +828,7 @@ class Scenario(Section):
     _traces: dict | None = PrivateAttr(None)  # the parsed trace, model name to its updates
     _priority_ref: Any = PrivateAttr(None)  # `scheduler.priority` as the user allowed it (scenario.user_code)
     _priority_function: Any = PrivateAttr(None)  # and imported, once a run starts
+    _origin_fields: dict | None = PrivateAttr(None)  # the fields as read, before `--set` (scenario.differences)
 
     @property
     def graphml_path(self) -> Path | None:
@@ -847,6 +848,12 @@ class Scenario(Section):
         """The user's priority function of `scheduler.priority`, once a run has imported it
         (`ekkosim.scenario.user_code`); None before, and for Ekko's formula."""
         return self._priority_function
+
+    @property
+    def origin_fields(self) -> dict | None:
+        """The fields by path as the scenario's file or data gave them, before any override; None
+        if it was not read by the loader (`ekkosim.scenario.differences`)."""
+        return self._origin_fields
 
     @property
     def training_dc(self) -> DataCenter:

@@ -5,8 +5,9 @@ list of override sets, crossed with `grid`, every combination of values per path
 `seeds`. Every point is validated against the base scenario before any run starts. Each run
 writes its folder as `ekkosim run` does, named by its index and a hash of its resolved scenario;
 a folder with `summary.json` is complete, and a rerun of the sweep skips it. At the end
-`sweep.parquet` gets a row per run, in sweep order: its overrides, seed, status, error, digest
-and summary numbers (wall time left out, so the same runs give the same bytes).
+`sweep.parquet` gets a row per run, in sweep order: its overrides as written (`20Mbps`) and,
+for a quantity, in SI units (a column `topology.wan.bandwidth [bit/s]`), seed, status, error,
+digest and summary numbers (wall time left out, so the same runs give the same bytes).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from ekkosim.flat import flatten
 from ekkosim.pool import Job, JobResult, run_jobs
 from ekkosim.results.manifest import OwnedFolder, RunFolderError, replace_file
 from ekkosim.results.run_folder import WALL_CLOCK_FIELDS, finished_summary
 from ekkosim.run_files import SWEEP_TABLE
 from ekkosim.runner import resolved_digest
 from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
+from ekkosim.scenario.describe import dimension_at
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, read_yaml, split_path
 from ekkosim.schema import Name
 
@@ -188,12 +191,12 @@ class SweepResult:
 
 
 def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None = None,
-              progress: Callable[[int, int], None] = lambda done, total: None, allow_code: bool = False,
-              max_memory: float = DEFAULT_LIMIT_BYTES) -> SweepResult:
+              progress: Callable[[int, int], None] = lambda done, total: None, plots: bool = True,
+              allow_code: bool = False, max_memory: float = DEFAULT_LIMIT_BYTES) -> SweepResult:
     """Run the points whose folders are not complete, then write `sweep.parquet` for all of them.
-    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped).
-    A point's folder counts as complete only if it holds the finished run of that point; any
-    other is made again."""
+    `progress(done, total)` is called as runs end (total: the runs to make, not those skipped);
+    `plots`: draw each run's figures into its folder. A point's folder counts as complete only
+    if it holds the finished run of that point; any other is made again."""
     owner = OwnedFolder(Path(os.path.abspath(out)))  # absolute for the workers, but no link followed
     ended: dict[int, JobResult] = {}
     for point in sweep.points:
@@ -201,7 +204,7 @@ def run_sweep(sweep: Sweep, out: Path, workers: int = 2, scheduler: str | None =
         if summary is not None:
             ended[point.index] = JobResult(summary)
     todo = [point for point in sweep.points if point.index not in ended]
-    jobs = [Job(sweep.scenario, point.overrides, owner.subfolder(point.folder), allow_code, max_memory)
+    jobs = [Job(sweep.scenario, point.overrides, owner.subfolder(point.folder), plots, allow_code, max_memory)
             for point in todo]
     ended.update(zip((point.index for point in todo), run_jobs(jobs, workers, scheduler, progress)))
     result = SweepResult([ended[point.index] for point in sweep.points], len(sweep.points) - len(todo))
@@ -218,28 +221,23 @@ def _finished(folder: Path, point: Point) -> dict | None:
     return summary if summary["seed"] == point.seed else None
 
 
-def _flat(summary: dict, prefix: str = "") -> dict[str, Any]:
-    """A summary's numbers as columns: nested sections joined by dots, lists left out."""
-    columns: dict[str, Any] = {}
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            columns.update(_flat(value, f"{prefix}{key}."))
-        elif not isinstance(value, list):
-            columns[f"{prefix}{key}"] = value
-    return columns
-
-
 def _write_table(sweep: Sweep, result: SweepResult, owner: OwnedFolder) -> None:
     import pyarrow.parquet as pq  # here, so that reading a sweep file stays fast
 
     own = {"scenario", "seed", "digest", *WALL_CLOCK_FIELDS}  # columns of their own, or not deterministic
+    dimensions = {path: dimension_at(path) for path in sweep.varied_paths}
     rows = []
     for point, job in zip(sweep.points, result.jobs):
         summary = job.summary or {}
-        row = {"run": point.index, "folder": point.folder,
-               **{key: point.varied.get(key) for key in sweep.varied_paths}, "seed": point.seed,
-               "status": FAILED if job.error else COMPLETE, "error": job.error, "digest": summary.get("digest")}
-        row.update((key, value) for key, value in _flat(summary).items() if key not in own)
+        row: dict[str, Any] = {"run": point.index, "folder": point.folder}
+        for varied, dim in dimensions.items():
+            written = point.varied.get(varied)
+            row[varied] = written
+            if dim is not None:
+                row[f"{varied} [{dim.base}]"] = None if written is None else dim.parse(written)
+        row.update({"seed": point.seed, "status": FAILED if job.error else COMPLETE, "error": job.error,
+                    "digest": summary.get("digest")})
+        row.update((key, value) for key, value in flatten(summary, lists=False).items() if key not in own)
         rows.append(row)
     owner.write(SWEEP_TABLE, lambda file: pq.write_table(rows_table(rows), file))
 

@@ -1,10 +1,17 @@
 """Quantities with units, as scenarios write them: sizes, bandwidths and durations.
 
 SI prefixes are powers of ten (1 GB = 10^9 bytes, 1 Gbps = 10^9 bit/s); the binary prefixes
-KiB, MiB, GiB, TiB are powers of two. A plain number is taken in the base unit: bytes, bits per
-second, seconds. Values are parsed to floats in base units, and formatted back to the shortest
-exact unit string, so a resolved scenario reads like the one a person wrote and parses back to
-the same numbers.
+KiB, MiB, GiB, TiB are powers of two. A quantity must carry its unit: a bare number (`bandwidth:
+10`) is refused, since 10 bit/s where 10 Gbps was meant, or 30 s where 30 ms was, would run and
+mislead; only 0, the same in every unit, may be written bare. Values are parsed to floats in
+base units, and formatted back to the shortest exact unit string, so a resolved scenario reads
+like the one a person wrote and parses back to the same numbers.
+
+This table is ours rather than Pint's: Pint reads "100us" as 9.999999999999999e-05 s (we scale
+in decimal and round once, so "100us" and "0.1ms" are the same float), reads "Mbps" as megabaud,
+has no shortest-exact formatter nor the regular expression editors check quantities with, and
+adds about 0.3 s to every command's start (its registry); the units a scenario needs fit in the
+tables below.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from decimal import Decimal
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z/]*)\s*$")
+_ZERO = r"[-+]?(?:0+(?:\.0*)?|\.0+)(?:[eE][-+]?\d+)?"  # the one number that needs no unit
 
 _ONE = Decimal(1)
 _SI = {"": _ONE, "k": Decimal("1e3"), "K": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"),
@@ -82,7 +90,7 @@ class Dimension:
         """Parse `text` (e.g. "4800Mbps") to a float in the base unit; ValueError if malformed.
 
         The number is scaled in decimal arithmetic and rounded once, so "100us" is exactly the
-        float nearest 0.0001, the same as "0.1ms" and "0.0001".
+        float nearest 0.0001, the same as "0.1ms".
         """
         if isinstance(text, bool) or not isinstance(text, (str, int, float)):
             raise ValueError(f"expected a {self.name} such as {self.example}, got {shown(text)}")
@@ -96,6 +104,9 @@ class Dimension:
         if unit and unit not in self.units:
             known = ", ".join(sorted(self.units, key=self.units.__getitem__))
             raise ValueError(f"unknown {self.name} unit {unit!r} in {shown(text)} (known: {known})")
+        if not unit and Decimal(number) != 0:
+            written = number if isinstance(number, str) else str(number) if number.bit_length() < 64 else ""
+            raise ValueError(f"give a unit, e.g. {written if 0 < len(written) <= 20 else '1'}{self.hint}")
         value = float(Decimal(number) * self.units.get(unit, _ONE))
         if math.isinf(value):
             raise ValueError(f"{self.name} {shown(text)} is too large")
@@ -112,17 +123,27 @@ class Dimension:
                 text = f"{scaled:f}{unit}"
                 if self.parse(text) == value:
                     return text
-        return repr(float(value))
+        return f"{float(value)!r}{self.base_unit}"
+
+    @property
+    def base_unit(self) -> str:
+        """The unit of factor 1, as scenarios write it: B, bps, s."""
+        return next(unit for unit in reversed(self.preferred) if self.units[unit] == _ONE)
 
     @property
     def pattern(self) -> str:
         """A regular expression (ECMA-262 as well as Python's) of the strings `parse` reads, for editors."""
         units = "|".join(re.escape(unit) for unit in sorted(self.units, key=len, reverse=True))
-        return rf"^\s*{_NUMBER}\s*(?:{units})?\s*$"
+        return rf"^\s*(?:{_NUMBER}\s*(?:{units})|{_ZERO})\s*$"
 
     @property
     def example(self) -> str:
         return {"size": "100GB", "bandwidth": "4800Mbps", "duration": "40ms"}[self.name]
+
+    @property
+    def hint(self) -> str:
+        """The unit suggested for a bare number: the one people most often mean."""
+        return {"size": "B", "bandwidth": "Gbps", "duration": "s"}[self.name]
 
 
 SIZE = Dimension("size", "bytes", _size_units(), ("TB", "GB", "MB", "kB", "TiB", "GiB", "MiB", "KiB", "B"))

@@ -54,5 +54,5 @@ def test_reference_lists_every_field_with_its_unit(site):
             "quality.biased_updates[i].model", "faults[i].replica", "faults[i].link", "sync.retry.timeout"} <= set(fields)
     assert set(fields) <= set(rows), sorted(set(fields) - set(rows))
     for path, prop in fields.items():
-        if "a plain number is in" in prop.get("description", ""):  # a quantity: the row names its unit
-            assert prop["description"].split("a plain number is in ")[1].rstrip(".") in rows[path], path
+        if "its base unit is" in prop.get("description", ""):  # a quantity: the row names its unit
+            assert prop["description"].split("its base unit is ")[1].rstrip(".") in rows[path], path

@@ -41,9 +41,10 @@ def test_sensitivity_halves_and_doubles_each_parameter(small_scenarios, tmp_path
     base = load(small_scenarios / reproduce.TESTBED).model_dump()
     assert reproduce.scaled_override(base, "models[0].shards", 0.5) == "models[0].shards=24"
     assert reproduce.scaled_override(base, "topology.datacenters[*].lan_latency", 2.0) == \
-        "topology.datacenters[*].lan_latency=0.0002"
+        "topology.datacenters[*].lan_latency=200us"
+    assert reproduce.scaled_override(base, "models[0].workload.zipf", 2.0) == "models[0].workload.zipf=2.1"
     rows = reproduce.reproduce(["sensitivity"], tmp_path / "runs", workers=2, scenarios=small_scenarios,
-                               parameters=("sync.pull_interval",))["sensitivity"]
+                               parameters=("sync.pull_interval",), plots=False)["sensitivity"]
     assert [row.config for row in rows] == [
         f"sync.pull_interval x{f}: {name}" for f in ("0.5", "2") for name, _, _, _ in reproduce.ABLATION]
     assert all(row.sim_s > 0 for row in rows)
@@ -56,7 +57,7 @@ def test_all_makes_each_distinct_run_once(small_scenarios, tmp_path):
     Ekko row: `all` makes it once, and every table reads the same run."""
     calls = []
     results = reproduce.reproduce(list(reproduce.ALL), tmp_path / "runs", workers=1, scenarios=small_scenarios,
-                                  progress=lambda done, total: calls.append((done, total)))
+                                  plots=False, progress=lambda done, total: calls.append((done, total)))
     runs = len(reproduce.ABLATION) + len(reproduce.BASELINES) + 1  # + the 800 s example
     assert calls == [(i, runs) for i in range(runs + 1)]
     full = results["ablation"][-1]

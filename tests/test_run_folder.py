@@ -20,9 +20,9 @@ from tests.conftest import REPO, SCENARIOS, run_cli
 def test_run_folder_contents(small, tmp_path):
     summary = run(validate(small), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "flows.parquet", "manifest.json", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
+        "flows.parquet", "links.png", "manifest.json", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
     assert sorted(json.loads((tmp_path / "manifest.json").read_text())["files"]) == [
-        "flows.parquet", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
+        "flows.parquet", "links.png", "scenario.resolved.yaml", "summary.json", "timeseries.parquet"]
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
     for key in ("ekkosim_version", "scenario", "seed", "strategy", "sim_time_s", "wall_time_s", "events",
@@ -144,6 +144,6 @@ def test_ctrl_c_stops_a_run_cleanly_and_leaves_it_marked_incomplete(tmp_path):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert re.search(r"interrupted at simulated t = [\d,.]+ s; \S+ is incomplete", stdout)
+    assert re.search(r"interrupted at simulated t = [\d,.]+ s; \S+ is incomplete", stderr)  # stdout: results only
     assert "Traceback" not in stderr
     assert (out / "INCOMPLETE").exists() and not (out / "summary.json").exists()

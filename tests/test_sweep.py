@@ -127,14 +127,14 @@ def test_a_killed_sweep_reruns_only_the_missing_runs(tmp_path, capsys):
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
     sweep_file = _sweep_file(tmp_path, grid={"sync.pull_interval": ["10ms", "50ms"]})
     good, bad = (tmp_path / "out" / point.folder for point in read_sweep(sweep_file).points)
-    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1", "--quiet", "--no-plots"]) == 0
     (bad / "summary.json").unlink()  # the run must be made again ...
     (bad / "notes.txt").write_text("not a run")  # ... and cannot use its folder, which holds a file not its own
-    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1"]) == 3
-    captured = capsys.readouterr()
-    assert "2 runs, 1 already complete" in captured.out
-    assert captured.err == (f"error: 1 of 2 runs failed: {bad.name} "
-                            f"(errors in {tmp_path / 'out' / 'sweep.parquet'})\n")
+    assert main(["sweep", sweep_file, "--out", str(tmp_path / "out"), "--workers", "1", "--no-plots"]) == 3
+    printed = capsys.readouterr()
+    assert "2 runs, 1 already complete" in printed.out
+    assert printed.err == (f"error: 1 of 2 runs failed: {bad.name} "
+                           f"(errors in {tmp_path / 'out' / 'sweep.parquet'})\n")
     table = ekkosim.load_sweep(tmp_path / "out")
     assert table["status"].tolist() == ["complete", "failed"]
     assert table["error"].isna().tolist() == [True, False]
@@ -142,7 +142,16 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
                                  "its manifest.json does not list it): choose another --out")
     assert table["digest"].isna().tolist() == table["cross_dc_latency_s"].isna().tolist() == [False, True]
     # the leading columns, then the summary's numbers flattened; no wall time, so the bytes are deterministic
-    assert list(table.columns[:7]) == ["run", "folder", "sync.pull_interval", "seed", "status", "error", "digest"]
+    assert list(table.columns[:8]) == ["run", "folder", "sync.pull_interval", "sync.pull_interval [s]", "seed",
+                                       "status", "error", "digest"]
+    # an override as written, and in SI units
+    assert table["sync.pull_interval"].tolist() == ["10ms", "50ms"]
+    assert table["sync.pull_interval [s]"].tolist() == [0.01, 0.05]
+    # the printed table shows each run's headline figures beside its overrides
+    summary = json.loads((good / "summary.json").read_text())
+    row = next(line for line in printed.out.splitlines() if good.name in line)
+    assert f"{summary['cross_dc_latency_s']:.4g}" in row and f"{summary['latency_s']['p99']:.4g}" in row
+    assert "cross-DC latency mean s" in printed.out and "…" not in printed.out  # a pipe gets the full width
     assert {"latency_s.mean", "latency_by_dc_s.frankfurt.p99", "converged"} <= set(table.columns)
     assert "wall_time_s" not in table.columns and "scenario" not in table.columns
 

@@ -1,5 +1,5 @@
 """A lagged copy of a model's published values: the baseline model, and the witness's healthy
-state that a rollback republishes (DESIGN.md section 5; docs/manager.md).
+state that a rollback republishes (docs/manager.md).
 
 Every value the origin publishes is recorded with its time; the copy takes a recorded write once
 it is `delay_s` old, so at time t it holds the published model as of t - delay_s. Cost follows

@@ -28,7 +28,7 @@ from ekkosim.manager.health import DAMAGED, HEALTHY, STATES, UNCERTAIN
 ROLLBACK = "rollback"  # the reason that lets a damaged model become healthy again
 
 # The detector's moves: suspect, clear a false alarm, confirm. A damaged model leaves that state
-# only by a rollback (DESIGN.md section 5), so damaged -> healthy also needs reason ROLLBACK.
+# only by a rollback (docs/design.md, "The model state manager"), so damaged -> healthy also needs reason ROLLBACK.
 _MOVES = frozenset({(HEALTHY, UNCERTAIN), (UNCERTAIN, HEALTHY), (UNCERTAIN, DAMAGED), (DAMAGED, HEALTHY)})
 
 

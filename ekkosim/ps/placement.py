@@ -2,7 +2,7 @@
 
 Each DC holds `replicas` copies of every shard of a model; copy j of shard s lives on server
 (s + j) mod servers. Copy 0 of each shard in the training DC is the origin: trainers write
-there. The other copies pull (DESIGN.md section 2):
+there. The other copies pull (docs/design.md, "The sync"):
 
 - in the training DC, from the origin, over the LAN;
 - elsewhere, with local leaders, copy 0 (the DC's leader for that shard) pulls across the WAN

@@ -85,6 +85,16 @@ def _pair_index(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> np.ndarra
     return pair_at
 
 
+def _changed_after(peer: Store, theirs: np.ndarray, pairs: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, pair) of the journal's rows in the shards of `pairs` changed after shard version
+    `after[pair]` (a cursor, or the cache's floor): a tail of the journal, whatever the shards."""
+    rows, seqs = peer.since(int(after[pairs].min()))
+    pair = _pair_index(peer, theirs, pairs)[peer.rows.holding[rows]]
+    keep = pair >= 0
+    keep[keep] = seqs[keep] > after[pair[keep]]
+    return rows[keep], pair[keep]
+
+
 def _scan(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, pair) of every row of the peer in the shards of `pairs`."""
     pair_at = _pair_index(peer, theirs, pairs)
@@ -105,11 +115,7 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
     rows, pair = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     cache_entries = 0
     if cached.any():
-        rows, seqs = peer.since(int(cursors[moved[cached]].min()))
-        pair = _pair_index(peer, theirs, moved[cached])[peer.rows.holding[rows]]
-        keep = pair >= 0
-        keep[keep] = seqs[keep] > cursors[pair[keep]]
-        rows, pair = rows[keep], pair[keep]
+        rows, pair = _changed_after(peer, theirs, moved[cached], cursors)
         cache_entries = rows.size
     scans = moved[~cached]
     scanned, extra = 0, None
@@ -160,11 +166,7 @@ def answer_knowledge(peer: Store, theirs: np.ndarray, knowledge: np.ndarray, use
     cache_entries = 0
     if cached.any():
         h = theirs[moved[cached]]
-        rows, seqs = peer.since(int(peer.cache.seq_floor[h].min()))
-        pair = _pair_index(peer, theirs, moved[cached])[peer.rows.holding[rows]]
-        keep = pair >= 0
-        keep[keep] = seqs[keep] > peer.cache.seq_floor[theirs[pair[keep]]]
-        rows, pair = rows[keep], pair[keep]
+        rows, pair = _changed_after(peer, theirs, moved[cached], peer.cache.seq_floor[theirs])
         cache_entries = rows.size + int(peer.cache.warm_entries[h].sum())
     scans = moved[~cached]
     scanned = 0

@@ -1,5 +1,5 @@
 """Biased updates: harmful values published in place of the trainer's (a training bug, poisoned
-data), injected by a scenario's `quality.biased_updates` bursts (DESIGN.md section 5).
+data), injected by a scenario's `quality.biased_updates` bursts (docs/manager.md).
 
 During a burst of model m, each key of a write is biased with probability `share` (drawn from
 the model's own stream, in write order): its published value is the trainer's clean value moved

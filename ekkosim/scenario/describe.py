@@ -83,6 +83,23 @@ def dimension(field: FieldInfo) -> Dimension | None:
     return found[0] if found else None
 
 
+def dimension_at(path: str) -> Dimension | None:
+    """The physical dimension of the field at a `--set` path (`topology.links[1].bandwidth`,
+    `faults[*].at`), or None if it is not a quantity or not a field."""
+    from ekkosim.scenario.load import split_path  # the loader imports the schema, as this module does
+
+    models: list[type[BaseModel]] = [Scenario]
+    field = None
+    for step in split_path(path):
+        if not isinstance(step, str) or step == "*":
+            continue  # an item of a list: the field already names the item's models
+        field = next((m.model_fields[step] for m in models if step in m.model_fields), None)
+        if field is None:
+            return None
+        models = _sections_of(field.annotation)[0]
+    return None if field is None else dimension(field)
+
+
 def _type(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
@@ -147,8 +164,10 @@ def markdown() -> str:
         "the site is built, so it always matches the code. A path such as `topology.datacenters[i].nic`",
         "is also what `ekkosim run --set` takes (with an index for `[i]`). Unknown fields are errors.",
         "",
-        "Quantities are written with a unit (`4800Mbps`, `40ms`, `100GB`); a plain number is in the",
-        "base unit. SI prefixes are powers of ten, `Ki`, `Mi`, `Gi`, `Ti` powers of two:",
+        "Quantities are written with a unit (`4800Mbps`, `40ms`, `100GB`): a bare number is an error,",
+        "except 0 (`bandwidth: 10` would be 10 bit/s, `latency: 30` 30 s). SI prefixes are powers of ten,",
+        "`Ki`, `Mi`, `Gi`, `Ti` powers of two. Why ekkosim parses units itself rather than with Pint:",
+        "the docstring of `ekkosim/scenario/units.py`.",
         "",
         "| quantity | base unit | units accepted |",
         "|---|---|---|",
@@ -187,8 +206,8 @@ def json_schema() -> dict:
             if dim is None:
                 continue
             prop = properties[name]
-            prop["description"] = (f"{prop['description']} A {dim.name} with a unit, e.g. {dim.example!r}; "
-                                   f"a plain number is in {dim.base}.")
+            prop["description"] = (f"{prop['description']} A {dim.name} with a unit, e.g. {dim.example!r} "
+                                   f"(a bare number only if 0); its base unit is {dim.base}.")
             if field.default is not None and not field.is_required():
                 prop["default"] = dim.format(field.default)
     return schema

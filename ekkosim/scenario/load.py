@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ekkosim.input_file import InputFileError, read_bytes, regular_file_size
 from ekkosim.net.wan import read_graphml, wan_graph
 from ekkosim.scenario import checks, footprint, user_code
+from ekkosim.scenario.differences import fields
 from ekkosim.scheduler.priority import PriorityFunctionError
 from ekkosim.schema import FAULT_KINDS, Scenario
 from ekkosim.units import shown
@@ -320,6 +321,7 @@ def validate(data: Any, source_dir: Path | None = None, *, allow_code: bool = Fa
     problems = list(checks.check_paths(scenario, wan_graph(scenario)))
     if problems:
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
+    scenario._origin_fields = fields(scenario)  # what later changes are told apart from
     return scenario
 
 
@@ -342,17 +344,18 @@ def load(path: str | Path, overrides: list[str] = (), *, allow_code: bool = Fals
     """Read, override and validate the scenario file at `path` (`validate` says what
     `allow_code` and `max_memory` allow)."""
     path = Path(path)
-    data = with_overrides(read_yaml(path), overrides)
-    return validate(data, source_dir=path.parent, allow_code=allow_code, max_memory=max_memory)
-
-
-def with_overrides(data: Any, overrides: list[str]) -> Any:
-    """Raw scenario data (changed in place) with `--set`-style `overrides` applied; data that is
-    not a mapping is left for `validate` to refuse."""
+    data = read_yaml(path)
+    as_read = copy.deepcopy(data)
     for assignment in overrides:
         if data is None:
             data = {}
         if not isinstance(data, dict):
             break
         apply_override(data, assignment)
-    return data
+    scenario = validate(data, source_dir=path.parent, allow_code=allow_code, max_memory=max_memory)
+    if data != as_read:  # the overrides changed something: the file's own fields are the origin
+        try:
+            scenario._origin_fields = fields(Scenario.model_validate(as_read))
+        except ValidationError:  # the file needs its overrides to be a scenario: all of it differs
+            scenario._origin_fields = {}
+    return scenario

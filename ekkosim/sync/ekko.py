@@ -1,5 +1,5 @@
 """The `ekko` strategy: trainers write sparse updates at the origin; every other replica pulls
-them through the peer-to-peer, log-less, state-based sync (DESIGN.md section 2).
+them through the peer-to-peer, log-less, state-based sync (docs/sync.md).
 
 The run lasts `workload.duration` plus `sync.drain`; then every live replica is compared with
 its origin (`converged`, `lost_updates`), and the update latencies of the sampled updates are

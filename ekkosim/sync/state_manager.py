@@ -1,4 +1,4 @@
-"""The inference model state manager in a run (DESIGN.md section 5; docs/manager.md): baselines,
+"""The inference model state manager in a run (docs/manager.md): baselines,
 the detector, the replicated model states, the traffic switch and the rollback, wired to time.
 Its parts are `ekkosim.manager`; it lives with the sync because it acts through it: the witness's
 rollback is written at the origins like a trainer's push, and it watches the pullers' applies.

@@ -50,7 +50,7 @@ def test_a_rollback_discards_what_it_undid():
 
 
 def test_biased_values_move_away_from_the_truth_only_during_a_burst():
-    burst = BiasedUpdates(model="m", start=10.0, end=20.0, strength=2.0, share=1.0)
+    burst = BiasedUpdates(model="m", start="10s", end="20s", strength=2.0, share=1.0)
     bias = Bias([burst], np.random.default_rng(0))
     keys, clean, truth = np.arange(3), np.array([0.0, 1.0, -1.0]), np.array([0.5, 0.5, -1.0])
     assert bias.apply(keys, clean, truth, 9.9) is clean
@@ -60,11 +60,11 @@ def test_biased_values_move_away_from_the_truth_only_during_a_burst():
 
 
 def test_a_burst_biases_its_share_of_keys():
-    bias = Bias([BiasedUpdates(model="m", start=0.0, end=1.0, share=0.25)], np.random.default_rng(1))
+    bias = Bias([BiasedUpdates(model="m", start=0, end="1s", share=0.25)], np.random.default_rng(1))
     published = bias.apply(np.arange(40_000), np.zeros(40_000), np.zeros(40_000), 0.5)
     assert np.mean(published != 0) == pytest.approx(0.25, abs=0.01)
 
 
 def test_a_burst_must_end_after_it_starts():
     with pytest.raises(ValueError, match="must be after"):
-        BiasedUpdates(model="m", start=5.0, end=5.0)
+        BiasedUpdates(model="m", start="5s", end="5s")

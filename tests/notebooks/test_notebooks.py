@@ -1,14 +1,14 @@
 """The notebooks run headlessly, top to bottom, and draw their figures."""
 
+import base64
 from pathlib import Path
 
 import nbformat
+import pytest
 import yaml
-from nbclient import NotebookClient
 
+from notebooks.refresh import NOTEBOOKS, execute, stable
 from tests.conftest import REPO, SCENARIOS
-
-NOTEBOOKS = REPO / "notebooks"
 
 
 def _assignment(name: str, value) -> str:
@@ -19,10 +19,7 @@ def _execute(name: str, cwd: Path, **parameters) -> nbformat.NotebookNode:
     """Run a notebook with `parameters` assigned in a cell right after its own parameters cell
     (as papermill injects them), so the test sizes the run and the notebook's imports stay."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
-    source = "\n".join(_assignment(key, value) for key, value in parameters.items())
-    notebook.cells.insert(at + 1, nbformat.v4.new_code_cell(source))
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    execute(notebook, cwd, "\n".join(_assignment(key, value) for key, value in parameters.items()), timeout_s=600)
     return notebook
 
 
@@ -91,3 +88,20 @@ def test_congestion_quality(tmp_path):
     assert _images(notebook) == 1
     printed = _printed(notebook)
     assert "scheduler on   shanghai peak" in printed and "scheduler off  shanghai peak" in printed
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_stored_with_outputs_that_do_not_churn(path):
+    """A notebook is stored as `python -m notebooks.refresh` leaves it: every code cell run, its
+    figures in it (so a browser and the docs site show them), nothing that differs between two
+    refreshes of the same code (timestamps, the Python version, the matplotlib version)."""
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), "not refreshed"
+    assert _images(notebook) >= 1
+    assert not any(output.get("output_type") == "error" for cell in code for output in cell.outputs)
+    assert stable(nbformat.read(path, as_version=4)) == notebook
+    assert "language_info" not in notebook.metadata
+    images = [base64.b64decode(output["data"]["image/png"]) for cell in code for output in cell.outputs
+              if "image/png" in output.get("data", {})]
+    assert all(b"Matplotlib version" not in image for image in images)

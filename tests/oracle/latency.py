@@ -1,4 +1,4 @@
-"""Update latency (DESIGN.md section 7): for an update u and a replica r, the first time r
+"""Update latency (docs/design.md, "The simulator"): for an update u and a replica r, the first time r
 holds a version of u's key at least as new as u, minus the time u was produced.
 
 Updates are sampled 1 in N by a hash of (key, counter): deterministic, and independent of

@@ -27,7 +27,10 @@ def test_schema_is_draft_7_and_names_units():
     assert jsonschema.validators.validator_for(schema) is jsonschema.Draft7Validator
     jsonschema.Draft7Validator.check_schema(schema)
     nic = schema["$defs"]["DataCenter"]["properties"]["nic"]
-    assert nic["default"] == "5Gbps" and nic["description"].endswith("a plain number is in bit/s.")
+    assert nic["default"] == "5Gbps" and nic["description"].endswith("its base unit is bit/s.")
+    quantity = jsonschema.Draft7Validator({**nic, "$defs": schema["$defs"]})
+    assert quantity.is_valid("10Gbps") and quantity.is_valid(0) and quantity.is_valid("0")
+    assert not quantity.is_valid(10) and not quantity.is_valid("10")  # a bare number: editors flag it too
     uplink = schema["$defs"]["DataCenter"]["properties"]["uplink"]
     assert uplink["default"] is None and "A bandwidth with a unit" in uplink["description"]
     assert uplink["anyOf"][0]["pattern"] == BANDWIDTH.pattern

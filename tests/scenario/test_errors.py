@@ -119,7 +119,9 @@ def test_rtt_weighted_needs_latency_everywhere(small):
         ({"strategy": "ekko", "workload": {"duration": "10s"}, "sync": {"drain": "0s"}, "output": {"window": "1us"}},
          r"output.window: 10,000,000 windows over 10 s"),
         ({"strategy": "chain", "chain": {"chunk": "100B"}}, r"chain.chunk: 10,000,000 chunks; at most 1,000,000"),
-        ({"strategy": "ekko", "models": [{"name": "m", "keys": 10**11}]}, r"models\[0\].keys: 100,000,000,000 keys in 3 shard copies"),
+        # memory follows the keys written: a huge key space is fine, a huge number of updates is not
+        ({"strategy": "ekko", "models": [{"name": "m", "keys": 10**11, "workload": {"rate": 10**8}}]},
+         r"models\[0\].workload.rate: 100,000,000,000 keys, 100,000,000 updates a second for 60 s in 3 shard copies"),
     ],
 )
 def test_runs_too_large_to_finish_are_refused_up_front(small, changes, message):

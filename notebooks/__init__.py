@@ -1,0 +1,1 @@
+"""The notebooks, and `python -m notebooks.refresh`, which reruns them and stores their outputs."""
