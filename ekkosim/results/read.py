@@ -37,27 +37,30 @@ def read_table(path: Path, columns: dict | None = None) -> pa.Table:
     """The Parquet table at `path`; with `columns` (name to type predicate), only those, each
     checked. RunFolderError if the file is not such a table."""
     try:
-        data = read_bytes(path, MAX_TABLE_BYTES, follow_links=False)
-        file = pq.ParquetFile(io.BytesIO(data))
-        metadata = file.metadata
-        decoded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-        if decoded > MAX_TABLE_MEMORY_BYTES:
-            raise RunFolderError(f"{path}: would take {decoded:,} bytes decoded, more than ekkosim reads of a table")
-        names = file.schema_arrow.names
-        missing = [name for name in columns or () if name not in names]
-        if missing:
-            raise RunFolderError(f"{path}: no column {', '.join(map(repr, missing))} (it has {shown(names)})")
-        table = file.read(columns=list(columns) if columns else None)
+        file = pq.ParquetFile(io.BytesIO(read_bytes(path, MAX_TABLE_BYTES, follow_links=False)))
+        metadata, names = file.metadata, file.schema_arrow.names
     except InputFileError as err:
         raise RunFolderError(f"{path}: {err}") from None
     except (pa.ArrowException, OSError, ValueError) as err:
-        if isinstance(err, RunFolderError):
-            raise
-        raise RunFolderError(f"{path}: not a readable Parquet table ({shown(str(err))})") from None
+        raise _unreadable(path, err) from None
+    decoded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if decoded > MAX_TABLE_MEMORY_BYTES:
+        raise RunFolderError(f"{path}: would take {decoded:,} bytes decoded, more than ekkosim reads of a table")
+    missing = [name for name in columns or () if name not in names]
+    if missing:
+        raise RunFolderError(f"{path}: no column {', '.join(map(repr, missing))} (it has {shown(names)})")
+    try:
+        table = file.read(columns=list(columns) if columns else None)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise _unreadable(path, err) from None
     for name, kind in (columns or {}).items():
         if not kind(table.schema.field(name).type):
             raise RunFolderError(f"{path}: column {name!r} holds {table.schema.field(name).type}, not what ekkosim writes")
     return table
+
+
+def _unreadable(path: Path, err: Exception) -> RunFolderError:
+    return RunFolderError(f"{path}: not a readable Parquet table ({shown(str(err))})")
 
 
 class Run:

@@ -24,8 +24,6 @@ from ekkosim.units import shown_count
 DEFAULT_LIMIT_BYTES = 8 * 2**30  # `--max-memory`: a laptop's or a CI runner's share, raised on a larger machine
 
 INTERPRETER_BYTES = 256 * 2**20  # Python with NumPy, SimPy, pyarrow and pydantic loaded, and a run's fixed costs
-# Per-key state is the sync's own estimate (`ekkosim.schema.key_state_bytes`: every key of a small
-# key space, else the keys the updates may touch), which its checks refuse above 16 GiB.
 # At the end of a run the convergence check and the count of lost updates compare, one server at a
 # time, every key the server holds with the origin's (versions and values of both, the keys merged
 # and sorted), with every key written at the origin at hand: about 310 bytes a key of the largest
@@ -52,7 +50,7 @@ class Term:
     name: str
     field: str
     count: float
-    unit: str  # what is counted, for messages: "keys x copies"
+    unit: str  # what is counted, for messages: "shard copies"
     unit_bytes: float
 
     @property
@@ -145,6 +143,7 @@ def _sync_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term
     for i, model in enumerate(scenario.models):
         copies = model.replicas * len(dcs)
         written = updates(scenario, i, trace_bytes)
+        # the sync's own estimate: every key of a small key space, else the keys the updates may touch
         key_state = key_state_bytes(scenario, model)
         terms.append(Term(f"per-key state of model {model.name}", f"models[{i}]", 1,
                           f"copies' keys: {shown_count(model.keys)} keys, {shown_count(written)} updates, {copies} copies",

@@ -157,7 +157,7 @@ def test_unreadable_and_unsupported_files(tmp_path):
     missing = tmp_path / "absent.csv"
     with pytest.raises(TraceError) as error:
         read_trace(missing, MODELS)
-    assert str(error.value) == f"{missing}: cannot read the file (No such file or directory)"
+    assert str(error.value) == f"{missing}: cannot read: No such file or directory"
 
 
 def parquet(tmp_path, **columns):
