@@ -43,7 +43,8 @@ from ekkosim.run_files import SUMMARY
 from ekkosim.runner import resolved_digest, resolved_yaml
 from ekkosim.scenario.load import ScenarioError, field_problems, kind_of, load, parse_yaml, read_yaml, value_at
 from ekkosim.schema import Name
-from ekkosim.units import cut, shown
+from ekkosim.scenario.describe import dimension_at
+from ekkosim.units import Dimension, cut, shown
 from ekkosim.sweep import OverridePath, check_overrides, value_text, write_rows
 
 TABLE, SUMMARY_FILE, FITTED = "calibration.parquet", "calibration.json", "fitted.yaml"
@@ -146,6 +147,11 @@ class Parameter:
     integer: bool  # the field holds an integer (shards, keys): values are rounded to one
     reason: str
     written: tuple[str, str]  # the range as the file writes it
+    dimension: Dimension | None  # a quantity's dimension: its values are written with their unit
+
+    def text(self, value: float | int) -> str:
+        """`value` as a `--set` writes it: a quantity with its unit (10ms), a number as itself."""
+        return self.dimension.format(value) if self.dimension is not None else repr(value)
 
     def value(self, u: float) -> float | int:
         """The value at `u` in [0, 1] of the range (of its logarithm, if log-scaled), rounded to 6
@@ -187,7 +193,8 @@ class Calibration:
     def overrides(self, values: dict[str, float | int], variant: str | None = None) -> list[str]:
         """What the base scenario gets: `set`, the variant's overrides, then the parameters."""
         own = self.variants[variant] if variant is not None else ()
-        return [*self.fixed, *own, *(f"{path}={value!r}" for path, value in values.items())]
+        written = {p.path: p.text for p in self.parameters}
+        return [*self.fixed, *own, *(f"{path}={written[path](value)}" for path, value in values.items())]
 
 
 def read_calibration(path: str | Path) -> Calibration:
@@ -268,7 +275,7 @@ def _parameter(path: Path, scenario: Path, fixed: tuple[str, ...], key: str, spe
         raise ScenarioError([f"{path}: parameters[{key!r}].range: a log scale needs a low above 0, "
                              f"got {cut(value_text(spec.range[0]))}"])
     return Parameter(key, low, high, spec.scale == "log", all(isinstance(b, int) for b in bounds), spec.reason,
-                     (value_text(spec.range[0]), value_text(spec.range[1])))
+                     (value_text(spec.range[0]), value_text(spec.range[1])), dimension_at(key))
 
 
 @dataclass

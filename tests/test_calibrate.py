@@ -20,6 +20,7 @@ from ekkosim.calibrate import Parameter, calibrate, read_calibration
 from ekkosim.cli import main
 from ekkosim.scenario.load import ScenarioError
 from ekkosim.sweep import value_text
+from ekkosim.units import DURATION
 from tests.conftest import REPO, SCENARIOS
 
 EXAMPLE = REPO / "calibrations" / "example.yaml"
@@ -45,7 +46,7 @@ def _example(folder, **fields) -> str:
      "parameters['sync.pull_interval'].range[1]: sync.pull_interval: must be > 0ns, got -2ms"),
     ({"parameters": {"sync.pull_interval": {"range": ["2ms", "1ms"], "reason": "r"}}},
      "parameters['sync.pull_interval'].range: low must be below high, got [2ms, 1ms]"),
-    ({"parameters": {"topology.wan.latency": {"range": [0, 1], "reason": "r"}}},
+    ({"parameters": {"topology.wan.latency": {"range": [0, "1s"], "reason": "r"}}},
      "parameters['topology.wan.latency'].range: a log scale needs a low above 0, got 0"),
     ({"parameters": {"sync.pull_interval": {"range": ["1ms", "2ms"]}}},
      "parameters['sync.pull_interval'].reason: required field missing"),
@@ -116,14 +117,17 @@ def test_hostile_calibration_files_are_refused_line_by_line(tmp_path_factory, wh
 
 
 def test_values_lie_on_the_range_in_log_or_linear_space():
-    pull = Parameter("sync.pull_interval", 0.01, 1.0, log=True, integer=False, reason="r", written=("10ms", "1s"))
+    pull = Parameter("sync.pull_interval", 0.01, 1.0, log=True, integer=False, reason="r", written=("10ms", "1s"),
+                     dimension=DURATION)
     assert [pull.value(u) for u in (0, 0.5, 1)] == [0.01, 0.1, 1.0]  # the middle of a log range: the geometric mean
     assert pull.value(0.25) == float(f"{10 ** -1.5:.6g}")  # six significant digits
-    shards = Parameter("models[0].shards", 10, 3000, log=True, integer=True, reason="r", written=("10", "3000"))
+    shards = Parameter("models[0].shards", 10, 3000, log=True, integer=True, reason="r", written=("10", "3000"),
+                       dimension=None)
     assert shards.value(0.5) == round(math.sqrt(10 * 3000)) and isinstance(shards.value(0.5), int)
     rate = Parameter("models[0].workload.rate", 2000.0, 4000.0, log=False, integer=False, reason="r",
-                     written=("2000", "4000"))
+                     written=("2000", "4000"), dimension=None)
     assert [rate.value(u) for u in (0, 0.25, 1)] == [2000.0, 2500.0, 4000.0]
+    assert [pull.text(pull.value(0.5)), shards.text(shards.value(0.5)), rate.text(2500.0)] == ["100ms", "173", "2500.0"]
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +137,9 @@ def example(tmp_path_factory):
     the known values' summary)."""
     folder = tmp_path_factory.mktemp("example")
     shipped = yaml.safe_load(EXAMPLE.read_text())
+    known_set = {key: DURATION.format(value) if key == "sync.pull_interval" else value for key, value in KNOWN.items()}
     known = ekkosim.run(ekkosim.load(SCENARIOS / "ekko_basic.yaml", [f"{key}={value_text(value)}" for key, value in
-                                                                     {**shipped["set"], **KNOWN}.items()]),
+                                                                     {**shipped["set"], **known_set}.items()]),
                         folder / "known")
     path = _example(folder, targets=[{"metric": target["metric"], "value": known[target["metric"]]}
                                      for target in shipped["targets"]])
