@@ -1,7 +1,8 @@
 """The `ekkosim` command: run, validate, schema, reproduce, sweep, calibrate, plot, compare.
 
 Exit codes: 0 success, 2 bad scenario or usage (one line per problem, naming the field), 3 a
-run failed: an invariant of the sync violated (`run --check`), or some runs of a sweep or a
+run failed: an invariant of the sync violated, or a run whose faults were all repaired did not
+converge (`run --check`), or some runs of a sweep or a
 calibration (each recorded with its error; the others ran), 1 an internal error (a bug: the message says so), 130
 interrupted. Bad input never produces a traceback.
 
@@ -68,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--check", action="store_true",
-                     help="check the sync's invariants as the run goes; a violation stops it (exit code 3)")
+                     help="check the sync's invariants as the run goes (a violation stops it) and that a run "
+                          "whose faults were all repaired converged (exit code 3 if not)")
     _add_no_plots(run)
     _add_trust_arguments(run)
 
@@ -267,20 +269,29 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.3f}"
 
 
+def _latency(stats: dict, field: str) -> str:
+    """A latency statistic's cell: "> T" (T the shortest wait of an undelivered pair, seconds)
+    where undelivered pairs leave it undetermined (`ekkosim.metrics.censored`)."""
+    if stats.get(f"{field}_censored"):
+        return f"> {_number(stats['undelivered_after_s'])}"
+    return _number(stats[field])
+
+
 def _per_dc_table(summary: dict, scenario: Scenario) -> Table:
     table = Table(title=f"{scenario.name}: strategy {summary['strategy']}, seed {summary['seed']}")
     table.add_column("data center")
     table.add_column("role")
     if "latency_by_dc_s" in summary:
         slo = summary.get("slo", {}).get("by_dc")
-        headings = ["latency mean s", "p50 s", "p99 s", "samples"]
+        headings = ["latency mean s", "p50 s", "p99 s", "samples", "undelivered"]
         headings += ["SLO drop mean %", "peak %"] if slo is not None else []
         for heading in headings:
             table.add_column(heading, justify="right")
         for dc in scenario.topology.datacenters:
             stats = summary["latency_by_dc_s"].get(dc.name)
-            cells = ["-"] * 4 if stats is None else [
-                _number(stats["mean"]), _number(stats["p50"]), _number(stats["p99"]), f"{stats['count']:,}"]
+            cells = ["-"] * 5 if stats is None else [
+                *(_latency(stats, field) for field in ("mean", "p50", "p99")), f"{stats['count']:,}",
+                f"{stats.get('undelivered', 0):,}"]
             if slo is not None:
                 drop = slo.get(dc.name)
                 cells += ["-"] * 2 if drop is None else [_number(drop["mean_pct"]), _number(drop["peak_pct"])]
@@ -302,11 +313,12 @@ def _totals_table(summary: dict, out: Path, checked: bool = False) -> Table:
     totals.add_row("wall time", f"{summary['wall_time_s']:,.2f} s ({summary['events']:,} events)")
     if "latency_s" in summary:
         latency = summary["latency_s"]
-        totals.add_row("update latency", f"mean {_number(latency['mean'])} s, p99 {_number(latency['p99'])} s "
-                       f"over {latency['count']:,} (update, replica) samples")
+        totals.add_row("update latency", f"mean {_latency(latency, 'mean')} s, p99 {_latency(latency, 'p99')} s "
+                       f"over {latency['count']:,} (update, replica) samples"
+                       + (f", {latency['undelivered']:,} undelivered" if latency.get("undelivered") else ""))
         totals.add_row("cross-DC / intra-DC mean", f"{_number(summary['cross_dc_latency_s'])} s / {_number(summary['intra_dc_latency_s'])} s")
         for priority, stats in summary.get("latency_by_priority_s", {}).items():
-            totals.add_row(f"{priority}-priority updates", f"mean {_number(stats['mean'])} s, p99 {_number(stats['p99'])} s "
+            totals.add_row(f"{priority}-priority updates", f"mean {_latency(stats, 'mean')} s, p99 {_latency(stats, 'p99')} s "
                            f"({stats['count']:,} samples)")
         if "slo" in summary:
             slo = summary["slo"]
@@ -345,11 +357,15 @@ def _faults_table(summary: dict, scenario: Scenario) -> Table:
     for heading in ("fault", "kind", "target", "at s", "repaired s"):
         table.add_column(heading, justify="right" if heading.endswith(" s") or heading == "fault" else "left")
     for fault in injected:
-        spec = scenario.faults[fault["fault"]]
-        target = fault.get("target") or getattr(spec, "link", None) or ", ".join(getattr(spec, "dcs", ["-"]))
-        table.add_row(str(fault["fault"]), fault["kind"], target, _number(fault["at_s"]),
+        table.add_row(str(fault["fault"]), fault["kind"], _fault_target(fault, scenario), _number(fault["at_s"]),
                       "not in the run" if fault["recovered_s"] is None else _number(fault["recovered_s"]))
     return table
+
+
+def _fault_target(fault: dict, scenario: Scenario) -> str:
+    """What an injected fault (its line in the summary) broke."""
+    spec = scenario.faults[fault["fault"]]
+    return fault.get("target") or getattr(spec, "link", None) or ", ".join(getattr(spec, "dcs", ["-"]))
 
 
 def _manager_table(summary: dict) -> Table:
@@ -414,7 +430,27 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         if summary.get("faults", {}).get("injected"):
             console.print(_faults_table(summary, scenario))
         console.print(_totals_table(summary, out, checked=args.check))
-    return EXIT_OK
+    return _convergence_verdict(summary, scenario) if args.check else EXIT_OK
+
+
+def _convergence_verdict(summary: dict, scenario: Scenario) -> int:
+    """`run --check` on a run that did not converge. A fault never repaired, or repaired after
+    the trainers stopped (the run had less than its drain after it), explains it: one line,
+    exit 0. Otherwise (the checker stops a run whose faults were all repaired in time at its
+    end, so these are faults scheduled past the run's end): one line, exit 3."""
+    if summary.get("converged") is not False:
+        return EXIT_OK
+    faults = summary.get("faults", {}).get("injected", [])
+    duration = scenario.workload.duration
+    explained = [f"fault {f['fault']} ({f['kind']} of {_fault_target(f, scenario)}) "
+                 + ("never repaired" if f["recovered_s"] is None else f"repaired during the drain, at t = {f['recovered_s']:,.3f} s")
+                 for f in faults if f["recovered_s"] is None or f["recovered_s"] > duration]
+    if explained:
+        print(f"not converged, as expected: {'; '.join(explained)}", file=sys.stderr)
+        return EXIT_OK
+    print(f"error: not converged with every fault in the run repaired: {summary['undelivered']:,} (update, replica) "
+          f"pairs undelivered (a sync.drain too short, or a bug in the sync)", file=sys.stderr)
+    return EXIT_RUN_FAILED
 
 
 def _validate(args: argparse.Namespace, console: Console) -> int:

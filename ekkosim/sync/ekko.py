@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from ekkosim.sync.state_manager import StateManager
+from ekkosim.metrics.censored import latency_stats
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.metrics.regime import regime
 from ekkosim.run_files import LATENCY, QUALITY
@@ -99,24 +100,57 @@ class EkkoOutcome(Outcome):
             tables[QUALITY] = self.service.table()
         return tables
 
+    @functools.cached_property
+    def undelivered_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(update id, DC) of every sampled (update, replica) pair not delivered when the run
+        stopped, one row per pair: per update some replica lacks, each DC's copies of its shard
+        (all but the origin) less the rows it was delivered to there."""
+        incomplete = np.sort(self.tracker.incomplete())
+        table = self.latency_table
+        dc_names = self.cluster.dc_names
+        if incomplete.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+        copies = np.array([m.replicas for m in self.sim.scenario.models])[self.tracker.sampled_updates()[0][incomplete]]
+        expected = np.repeat(copies[:, None], len(dc_names), axis=1)
+        expected[:, self.cluster.dc_index[self.sim.scenario.training_dc.name]] -= 1  # the origin
+        rows = np.isin(table["update"], incomplete)
+        dc_of_row = np.array([self.cluster.dc_index[dc] for dc in table["dc"][rows]], dtype=np.int64)
+        delivered = np.zeros_like(expected)
+        np.add.at(delivered, (np.searchsorted(incomplete, table["update"][rows]), dc_of_row), 1)
+        missing = expected - delivered
+        at, dc = np.nonzero(missing)
+        counts = missing[at, dc]
+        return np.repeat(incomplete[at], counts), np.repeat(np.array(dc_names, dtype=object)[dc], counts)
+
     def summary(self) -> dict:
         table = self.latency_table
         latency, dcs = table["latency_s"], table["dc"]
         origin = self.sim.scenario.training_dc.name
-        by_dc = {dc.name: _stats(latency[dcs == dc.name]) for dc in self.sim.scenario.topology.datacenters}
-        cross, intra = latency[dcs != origin], latency[dcs == origin]
+        _, _, produced, high = self.tracker.sampled_updates()
+        missing_update, missing_dc = self.undelivered_pairs
+        waited = self.sim.env.now - produced[missing_update]  # how long each undelivered pair had waited
+
+        def stats(delivered: np.ndarray, undelivered: np.ndarray) -> dict:
+            return latency_stats(latency[delivered], waited[undelivered])
+
+        by_dc = {dc.name: stats(dcs == dc.name, missing_dc == dc.name) for dc in self.sim.scenario.topology.datacenters}
+        cross, intra = dcs != origin, dcs == origin
+        everywhere = np.ones(missing_update.size, dtype=bool)
         return {
             "updates": self.tracker.produced_updates,
             "sampled_updates": self.tracker.n_sampled,
             "latency_sample": self.sim.scenario.output.latency_sample,
-            "latency_s": _stats(latency),
-            "latency_by_dc_s": {dc: stats for dc, stats in by_dc.items() if stats["count"]},
-            **({"latency_by_priority_s": {"high": _stats(latency[table["high_priority"]]),
-                                          "low": _stats(latency[~table["high_priority"]])}}
+            "latency_s": stats(np.ones(latency.size, dtype=bool), everywhere),
+            "latency_by_dc_s": by_dc,
+            **({"latency_by_priority_s": {
+                "high": stats(table["high_priority"], high[missing_update]),
+                "low": stats(~table["high_priority"], ~high[missing_update])}}
                if "high_priority" in table else {}),
-            "cross_dc_latency_s": float(cross.mean()) if cross.size else None,
-            "intra_dc_latency_s": float(intra.mean()) if intra.size else None,
-            "all_replica_latency_s": _stats(_slowest_per_update(table["update"], latency, self.tracker)),
+            "cross_dc_latency_s": _mean(latency[cross], (missing_dc != origin).any()),
+            "intra_dc_latency_s": _mean(latency[intra], (missing_dc == origin).any()),
+            "all_replica_latency_s": latency_stats(
+                _slowest_per_update(table["update"], latency, self.tracker),
+                self.sim.env.now - produced[np.unique(missing_update)]),
             "undelivered": self.tracker.undelivered(),
             # only meaningful after the drain: a run stopped early by `until` has not converged yet
             "converged": self.cluster.converged() if self.done.processed else None,
@@ -144,12 +178,10 @@ def _slowest_per_update(update: np.ndarray, latency: np.ndarray, tracker: Latenc
     return slowest[complete & np.isfinite(slowest)]
 
 
-def _stats(values: np.ndarray) -> dict:
-    if values.size == 0:
-        return {"count": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"count": int(values.size), "mean": float(values.mean()), "p50": float(p50), "p90": float(p90),
-            "p99": float(p99), "max": float(values.max())}
+def _mean(values: np.ndarray, censored: bool) -> float | None:
+    """The mean of delivered latencies, None when there are none or some pair of the same
+    scope was never delivered (its mean is then undetermined: `latency_by_dc_s` says where)."""
+    return float(values.mean()) if values.size and not censored else None
 
 
 def start(sim: Simulation) -> EkkoOutcome:

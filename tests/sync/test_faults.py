@@ -2,6 +2,7 @@
 that time out; every run checks the sync's invariants, and ends converged with nothing lost."""
 
 import json
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -174,3 +175,56 @@ def test_a_timeout_below_a_pulls_round_trip_is_refused():
     with pytest.raises(ScenarioError, match=r"sync.retry.timeout: 50ms is not above the 60ms round trip of the "
                                             r"pulls of shanghai from shenzhen"):
         load(SCENARIOS / "faults.yaml", ["sync.retry.timeout=50ms"])
+
+
+def test_a_dc_cut_off_for_good_is_listed_with_its_undelivered_pairs_and_censored_percentiles(tmp_path):
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s"}])
+    summary, latency = simulate(tmp_path, data)
+    by_dc = summary["latency_by_dc_s"]
+    assert list(by_dc) == ["train", "a", "b"]  # every DC, even one that got nothing (train: its copies 1)
+    assert sum(stats["undelivered"] for stats in by_dc.values()) == summary["undelivered"] > 0
+    assert by_dc["b"]["undelivered"] == 0 and by_dc["b"]["p99_censored"] is False and by_dc["b"]["p99"] is not None
+    a = by_dc["a"]
+    # a got what was produced before the cut; everything later (3/4 of the run's updates) never
+    assert a["count"] == int(np.sum(np.array(latency["dc"]) == "a")) and a["undelivered"] > a["count"]
+    assert a["p99"] is None and a["p99_censored"] and a["mean"] is None and a["mean_censored"]
+    assert a["undelivered_after_s"] == pytest.approx(summary["sim_time_s"] - 2.0, abs=0.05)  # the last batch's
+    assert summary["latency_s"]["undelivered"] == summary["undelivered"] and summary["latency_s"]["p99"] is None
+    assert summary["cross_dc_latency_s"] is None  # undetermined: a's pairs wait still
+
+
+def _cli_run(tmp_path, data: dict, *args: str):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(json.dumps(data))
+    return run_cli("run", str(path), "--check", "--no-plots", "--out", str(tmp_path / "run"), *args)
+
+
+def test_check_says_in_one_line_that_a_fault_never_repaired_explains_the_divergence(tmp_path):
+    result = _cli_run(tmp_path, three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s"}]))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "not converged, as expected: fault 0 (link_down of wan:train<->a) never repaired")
+    assert re.search(r"│ a +│ inference +│ +> [\d.]+ │ +> [\d.]+ │ +> [\d.]+ │", result.stdout)
+
+
+def test_check_says_a_fault_repaired_during_the_drain_explains_the_divergence(tmp_path):
+    # repaired 0.1 s before the end: far too short a drain for a's backlog over 50 Mbps
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "3.9s"}])
+    data["models"][0] |= {"keys": 40_000, "value_bytes": "1KB", "workload": {"rate": 20_000, "zipf": 0.0}}
+    data["topology"]["wan"] = {"bandwidth": "50Mbps", "latency": "20ms"}
+    result = _cli_run(tmp_path, data)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "not converged, as expected: fault 0 (link_down of wan:train<->a) repaired during the drain, at t = 3.900 s")
+
+
+def test_check_fails_a_run_that_did_not_converge_though_no_fault_explains_it(tmp_path):
+    # the fault comes after the end; the drain is too short for a's backlog over 5 Mbps
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "30s"}])
+    data["models"][0] |= {"keys": 40_000, "value_bytes": "1KB", "workload": {"rate": 20_000, "zipf": 0.0}}
+    data["sync"] |= {"drain": "0.1s"}
+    data["topology"]["wan"] = {"bandwidth": "5Mbps", "latency": "20ms"}
+    result = _cli_run(tmp_path, data)
+    assert result.returncode == 3, result.stderr
+    assert re.fullmatch(r"error: not converged with every fault in the run repaired: [\d,]+ \(update, replica\) pairs "
+                        r"undelivered \(a sync.drain too short, or a bug in the sync\)", result.stderr.splitlines()[-1])
