@@ -201,7 +201,7 @@ def start(sim: Simulation) -> EkkoOutcome:
     faults = FaultSchedule(sim, cluster, pullers, tracker, manager) if scenario.faults else None
     outcome = EkkoOutcome(sim, cluster, tracker, counters, service, manager, faults)
     if sim.check:
-        checker = Checker(cluster, lambda: sim.env.now)
+        checker = Checker(cluster, lambda: sim.env.now, pullers)
         if all(fault.recover is not None and fault.recover <= scenario.workload.duration for fault in scenario.faults):
             outcome.done.callbacks.append(lambda _event: checker.at_end())
     return outcome

@@ -24,6 +24,7 @@ from ekkosim.net.topology import Server
 from ekkosim.ps.store import Change, Store
 from ekkosim.ps.version import newer
 from ekkosim.sync.cluster import Cluster
+from ekkosim.sync.puller import Pullers
 
 
 # a replica still behind at the end may be slow rather than wrong: say which to look at first
@@ -50,8 +51,9 @@ def _violation(rule: str, where: str, key: int | None, detail: str, now: float) 
 class Checker:
     """Watches every apply of a cluster, and checks its end state."""
 
-    def __init__(self, cluster: Cluster, now):
-        self.cluster, self.now = cluster, now
+    def __init__(self, cluster: Cluster, now, pullers: Pullers | None = None):
+        """`pullers`: whose cursors to check (None: no cursor is checked)."""
+        self.cluster, self.now, self.pullers = cluster, now, pullers
         # per (server, model): the incarnation (store) last seen, its shard versions and knowledge
         self.seen: dict[tuple[Server, int], tuple[Store, np.ndarray, np.ndarray]] = {}
         cluster.apply_hooks.append(self.applied)
@@ -88,6 +90,25 @@ class Checker:
         self.seen[(server, m)] = (store, store.version.copy(), store.knowledge.copy())
         if grown.size:
             self._sound(m, store, grown, now)
+        if self.pullers is not None:
+            self._cursors(server, m, now)
+
+    def _cursors(self, server: Server, m: int, now: float) -> None:
+        """No cursor of `server`'s pullers for model `m` exceeds its peer copy's shard version."""
+        for puller in self.pullers.active.values():
+            if puller.puller != server:
+                continue
+            for lane, cursors in puller.cursors.items():
+                for model, cursor in zip(puller.models, cursors):
+                    if model.m != m:
+                        continue
+                    ahead = np.flatnonzero(cursor > model.peer.version[model.theirs])
+                    if ahead.size:
+                        p = int(ahead[0])
+                        raise _violation(
+                            "a cursor never exceeds its peer's shard version", self._where_holding(model.store, model.mine[p]),
+                            None, f"cursor {cursor[p]} ({lane} lane) of its pull from {puller.peer}, whose shard version "
+                                  f"is {model.peer.version[model.theirs[p]]}", now)
 
     def _sound(self, m: int, store: Store, holdings: np.ndarray, now: float) -> None:
         """Every origin version the knowledge of `holdings` claims is held (or a newer one)."""

@@ -2,6 +2,7 @@
 the rule, the replica, the shard and the key named, and the run stops incomplete."""
 
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -80,3 +81,39 @@ def test_versions_going_backwards_are_caught(tmp_path, monkeypatch):
     monkeypatch.setattr(puller_module, "apply_answer", rewinding)
     with pytest.raises(InvariantViolation, match="invariant 'versions never go backwards' violated"):
         run(validate(three_dcs()), tmp_path / "run", check=True)
+
+
+def keeping_cursors_across_a_peer_restart(refresh):
+    """Broken: a puller keeps its cursors when its peer comes back as a new incarnation (only its
+    own store's restart resets them)."""
+
+    def broken(self):
+        kept = {lane: {(model.m, id(model.store)): dict(zip(model.shards.tolist(), cursor.tolist()))
+                       for model, cursor in zip(self.models, cursors)} for lane, cursors in self.cursors.items()}
+        refresh(self)
+        for lane, cursors in self.cursors.items():
+            for model, cursor in zip(self.models, cursors):
+                old = kept[lane].get((model.m, id(model.store)), {})
+                cursor[:] = [old.get(shard, value) for shard, value in zip(model.shards.tolist(), cursor.tolist())]
+
+    return broken
+
+
+@pytest.mark.parametrize("seed, crash_s", [(1, 1.0), (2, 0.7), (3, 1.6), (4, 0.4)])
+def test_a_cursor_kept_across_its_peers_restart_is_caught_at_the_next_apply(tmp_path, monkeypatch, seed, crash_s):
+    # a/ps0 leads shards 0 and 2 in a, and a/ps1's copies pull from it; its crash makes it a new
+    # incarnation (the state of time 0, shard versions 0), and it restarts before the election
+    # timeout, so it still leads. The broken puller takes the new incarnation with the old
+    # cursors: the first apply on a/ps1 after the crash (a pull from train) finds them, before the
+    # restart and long before the replica's knowledge would be found unsound
+    data = three_dcs(seed=seed, faults=[{"kind": "server_crash", "dc": "a", "server": 0, "at": f"{crash_s}s",
+                                         "recover": f"{crash_s + 0.3:.1f}s"}])
+    data["sync"] |= {"election_timeout": "2s"}
+    assert run(validate(data), tmp_path / "good", check=True)["converged"] is True  # the correct protocol
+    monkeypatch.setattr(puller_module.Puller, "_refresh", keeping_cursors_across_a_peer_restart(puller_module.Puller._refresh))
+    with pytest.raises(InvariantViolation) as caught:
+        run(validate(data), tmp_path / "broken", check=True)
+    assert caught.value.rule == "a cursor never exceeds its peer's shard version"
+    assert crash_s < float(re.search(r"at t = ([\d.]+) s", str(caught.value)).group(1)) < crash_s + 0.1
+    assert re.search(r"by replica a/ps1/shard[02]/copy1 \(model 0, DC a\): cursor \d+ \(\w+ lane\) of its pull from "
+                     r"a/ps0, whose shard version is \d+$", str(caught.value)), str(caught.value)
