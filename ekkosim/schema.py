@@ -357,6 +357,8 @@ class Model(Section):
 class Offline(StrategySection):
     """The offline update: checkpoint, validate, then broadcast the whole model."""
 
+    supports: ClassVar[frozenset[str]] = frozenset({"slowdowns"})
+
     checkpoint_time: Duration = Field(
         300.0, description="Time to write the checkpoint (assumption: 5 min; the book says minutes to hours)."
     )
@@ -367,6 +369,8 @@ class Offline(StrategySection):
 
 class Chain(StrategySection):
     """Chain replication: the model passes DC to DC in chunks, each DC forwarding what it received."""
+
+    supports: ClassVar[frozenset[str]] = frozenset({"slowdowns"})
 
     chunk: PositiveSize = Field(64e6, description="Chunk size (assumption: 64 MB).")
     order: list[Name] | None = Field(
@@ -391,6 +395,8 @@ class Chain(StrategySection):
 
 class CentralPush(StrategySection):
     """Central push: the training DC sends every DC its copy, then commits (two-phase commit)."""
+
+    supports: ClassVar[frozenset[str]] = frozenset({"slowdowns"})
 
     commit: bool = Field(
         True,
@@ -468,7 +474,7 @@ class Sync(StrategySection):
     """Ekko's peer-to-peer, log-less, state-based sync (docs/sync.md) and its switches."""
 
     trainers: ClassVar[bool] = True
-    supports: ClassVar[frozenset[str]] = frozenset({"quality", "scheduler", "faults"})
+    supports: ClassVar[frozenset[str]] = frozenset({"quality", "scheduler", "faults", "slowdowns"})
 
     shard_version: bool = Field(
         True, description="Pullers send the shard version they last saw; unchanged shards are skipped."
@@ -633,7 +639,9 @@ class Manager(Section):
 class Fault(Section):
     """Something that breaks at `at` and, if `recover` is set, is repaired then. A kind of fault
     is a subclass with its `kind`, its target's fields and its checks; how a run breaks and
-    repairs it is in `ekkosim.sync.faults`."""
+    repairs it is in `ekkosim.sync.faults` (and, for slowdowns, `ekkosim.net.slowdowns`)."""
+
+    needs: ClassVar[str] = "faults"  # what a strategy must support to take it (`StrategySection.supports`)
 
     at: Duration = Field(description="When it breaks.")
     recover: PositiveDuration | None = Field(None, description="When it is repaired; null: never.")
@@ -749,7 +757,45 @@ class ManagerCrash(Fault):
             yield f"{path}.replica", f"no replica {self.replica}: manager.replicas is {scenario.manager.replicas}"
 
 
-FAULTS = (LinkDown, Partition, ServerCrash, LeaderCrash, ManagerCrash)  # every kind of fault
+SLOW_FACTOR = 10.0  # a straggler's slowdown (assumption: the 10x slower server of Ekko's robustness claim)
+
+
+class SlowServer(Fault):
+    """A server k times slower, short of failing: its NIC's links carry 1/k of their capacity and
+    (in the sync) its CPU work takes k times as long. Any DC's server, the training DC's too:
+    slowness loses nothing."""
+
+    needs: ClassVar[str] = "slowdowns"
+    kind: Literal["slow_server"]
+    dc: Name = Field(description="The server's DC.")
+    server: int = Field(0, ge=0, description="The server's index in its DC.")
+    factor: float = Field(SLOW_FACTOR, ge=1, le=1e6, description="How many times slower (assumption: 10, a straggler).")
+
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        dcs = {dc.name: dc.servers for dc in scenario.topology.datacenters}
+        if self.dc not in dcs:
+            yield f"{path}.dc", f"unknown DC {self.dc!r} (known: {', '.join(dcs)})"
+        elif self.server >= dcs[self.dc]:
+            yield f"{path}.server", f"{self.dc} has servers 0 to {dcs[self.dc] - 1}, not {self.server}"
+
+
+class SlowLink(Fault):
+    """A link degraded, not failed: it carries 1/k of its nominal capacity (where a congestion
+    period holds it lower, the lower wins); routes do not change."""
+
+    needs: ClassVar[str] = "slowdowns"
+    kind: Literal["slow_link"]
+    link: str = Field(description="`wan:A->B`, `wan:A<->B` (both directions), `uplink:DC` or `downlink:DC`.")
+    factor: float = Field(SLOW_FACTOR, ge=1, le=1e6, description="How many times slower (assumption: 10).")
+
+    def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
+        return link_ref_problems(f"{path}.link", self.link, known)
+
+    def named_links(self) -> list[tuple[str, str]]:
+        return [("link", self.link)]
+
+
+FAULTS = (LinkDown, Partition, ServerCrash, LeaderCrash, ManagerCrash, SlowServer, SlowLink)  # every kind of fault
 FaultEvent = Annotated[Union[FAULTS], Field(discriminator="kind")]
 FAULT_KINDS = tuple(kind.model_fields["kind"].annotation.__args__[0] for kind in FAULTS)
 
@@ -818,7 +864,7 @@ class Scenario(Section):
     scheduler: Scheduler = Field(default_factory=Scheduler)
     manager: Manager = Field(default_factory=Manager)
     faults: list[FaultEvent] = Field(
-        default_factory=list, description="Failures to inject, each with its time and target (strategy ekko; docs/faults.md).",
+        default_factory=list, description="Failures to inject, each with its time and target (strategy ekko; slowdowns with every strategy; docs/faults.md).",
     )
     output: Output = Field(default_factory=Output)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import simpy
@@ -49,6 +49,23 @@ class Outcome:
 
 
 Start = Callable[["Simulation"], Outcome]  # a strategy: start its processes, return its outcome
+Repair = Callable[[], None]  # how to undo a fault
+
+
+def on_schedule(env: simpy.Environment, index: int, fault, inject: Callable[[dict], Repair | None],
+                log: list[dict]) -> Iterator[simpy.Event]:
+    """A SimPy process: break scenario fault `index` at its `at` (`inject(entry)` breaks it, notes
+    its target in `entry`, its line in `log`, and returns how to repair it, None if nothing
+    broke), and repair it at its `recover`, if set."""
+    yield env.timeout(fault.at)
+    entry = {"fault": index, "kind": fault.kind, "at_s": env.now, "recovered_s": None}
+    repair = inject(entry)
+    log.append(entry)
+    if repair is None or fault.recover is None:
+        return
+    yield env.timeout(fault.recover - env.now)
+    repair()
+    entry["recovered_s"] = env.now
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,7 @@ class Simulation:
         self.endpoints: dict[int, Endpoints] = {}  # per flow id until it is logged; one object per pair
         self.flow_log = FlowLog()
         self._pairs: dict[tuple, Endpoints] = {}
-        CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
+        self.congestion = CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
         start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
         self.outcome = strategy(self)
 

@@ -2,12 +2,13 @@
 
 Where periods overlap on one link, the smallest capacity wins; when the last one ends the
 link is back at its nominal capacity. Each change takes effect at its instant, and the network
-recomputes every flow's rate then.
+recomputes every flow's rate then. Slowdowns (`ekkosim.net.slowdowns`) hold a link down to a
+fraction of its capacity the same way, for as long as their fault lasts (`degrade`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import simpy
 
@@ -38,12 +39,32 @@ class CongestionSchedule:
 
     def _period(self, link: int, period: Congestion) -> Iterator[simpy.Event]:
         yield self.env.timeout(period.start)
-        reduced = self._capacity_during(link, period)
-        self.active.setdefault(link, []).append(reduced)
-        self._apply(link)
+        restore = self._hold(link, self._capacity_during(link, period))
         yield self.env.timeout(period.end - period.start)
-        self.active[link].remove(reduced)
+        restore()
+
+    def degrade(self, links: list[int], fraction: float) -> Callable[[], None]:
+        """Hold `links` to `fraction` of their nominal capacity from now; return how to release them."""
+        for link in links:
+            self.nominal.setdefault(link, self.network.capacity(link))
+        releases = [self._hold(link, self.nominal[link] * fraction) for link in links]
+
+        def release_all() -> None:
+            for release in releases:
+                release()
+
+        return release_all
+
+    def _hold(self, link: int, capacity: float) -> Callable[[], None]:
+        """Hold `link` to at most `capacity` until the returned function is called."""
+        self.active.setdefault(link, []).append(capacity)
         self._apply(link)
+
+        def release() -> None:
+            self.active[link].remove(capacity)
+            self._apply(link)
+
+        return release
 
     def _apply(self, link: int) -> None:
         levels = self.active.get(link)

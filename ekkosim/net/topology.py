@@ -96,6 +96,10 @@ class Topology:
             self._routes[key] = Route((link(f"{src_dc}/uplink"), *wan, link(f"{dst_dc}/downlink")), latency)
         return self._routes[key]
 
+    def nic_links(self, server: Server) -> list[int]:
+        """The transmit and receive links of `server`'s NIC."""
+        return [self.network.link_id(f"{server}/{side}") for side in ("tx", "rx")]
+
     def links_of(self, ref: str) -> list[int]:
         """Link ids named by a congestion reference (`uplink:DC`, `wan:A->B`, `wan:A<->B`)."""
         kind, ends, both = parse_link_ref(ref)

@@ -161,11 +161,12 @@ def _check_manager(scenario: Scenario) -> Iterator[Problem]:
 def _check_faults(scenario: Scenario, known: set[str]) -> Iterator[Problem]:
     """Faults name things that exist and that this simulator can break (each kind says what:
     `Fault.problems`), under a strategy that models them."""
-    if scenario.faults and "faults" not in scenario.strategy_section.supports:
-        yield "faults", f"work with strategy {_strategies('faults')} only, not {scenario.strategy}"
-        return
     for i, fault in enumerate(scenario.faults):
-        yield from fault.problems(scenario, f"faults[{i}]", known)
+        if fault.needs not in scenario.strategy_section.supports:
+            yield f"faults[{i}]", (f"{fault.kind} works with strategy {_strategies(fault.needs)} only, "
+                                   f"not {scenario.strategy}")
+        else:
+            yield from fault.problems(scenario, f"faults[{i}]", known)
 
 
 def _check_pull_graph(scenario: Scenario) -> Iterator[Problem]:

@@ -52,6 +52,7 @@ class Cluster:
             for i in range(dc.servers)
         }
         self.busy_s: dict[Server, float] = {}  # core-seconds of work per server
+        self.slowdown: dict[Server, list[float]] = {}  # per slow server, the factors of its slowdowns (the largest holds)
         self.leaders: Leaders = {}  # (model, shard, DC) to its leading copy, where not copy 0
         self.down: dict[Server, simpy.Event] = {}  # crashed servers, each with the event of its restart
         self.epoch = 0
@@ -116,9 +117,23 @@ class Cluster:
                 store.set_base_value(base_value)
 
     def work(self, server: Server, seconds: float) -> simpy.Event:
-        """`seconds` of work on a core of `server` that the caller holds: the event of its end."""
+        """`seconds` of work on a core of `server` that the caller holds (times its slowdown, if
+        it is slow): the event of its end."""
+        if server in self.slowdown:
+            seconds *= max(self.slowdown[server])
         self.busy_s[server] = self.busy_s.get(server, 0.0) + seconds
         return self.env.timeout(seconds)
+
+    def slow_down(self, server: Server, factor: float) -> Callable[[], None]:
+        """`server`'s work takes `factor` times as long from now; return how to end that."""
+        self.slowdown.setdefault(server, []).append(factor)
+
+        def restore() -> None:
+            self.slowdown[server].remove(factor)
+            if not self.slowdown[server]:
+                del self.slowdown[server]
+
+        return restore
 
     # -- servers and leaders -------------------------------------------------------------------
 

@@ -8,6 +8,9 @@
   pull from whoever leads now, with cursor 0, and recover what the checkpoint lacks.
 - `leader_crash`: a `server_crash` of whichever server leads the shard in the DC at that time.
 - `manager_crash`: a model state manager replica crashes (`ekkosim.sync.state_manager`).
+- `slow_server`: the server's NIC carries 1/k of its capacity (`ekkosim.net.slowdowns`) and its
+  CPU work takes k times as long (work begun before keeps its pace); it keeps serving.
+- `slow_link`: the link carries 1/k of its capacity (`ekkosim.net.slowdowns`).
 
 A link broken by several faults at once works again when the last of them is repaired.
 docs/faults.md has the model and what it leaves out. Each kind is a `FaultKind` in `KINDS`, by
@@ -16,6 +19,7 @@ the `kind` its section in the scenario (`ekkosim.schema`) has.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,14 +27,13 @@ from dataclasses import dataclass
 import simpy
 
 from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.net import slowdowns
 from ekkosim.net.topology import Server
 from ekkosim.schema import Fault
-from ekkosim.simulation import Simulation
+from ekkosim.simulation import Repair, Simulation, on_schedule
 from ekkosim.sync.cluster import Cluster
 from ekkosim.sync.puller import Pullers
 from ekkosim.sync.state_manager import StateManager
-
-Repair = Callable[[], None]
 
 
 class FaultSchedule:
@@ -44,18 +47,8 @@ class FaultSchedule:
         self.log: list[dict] = []
         self.elections = 0
         for i, fault in enumerate(sim.scenario.faults):
-            self.env.process(self._inject(i, fault))
-
-    def _inject(self, i: int, fault: Fault) -> Iterator[simpy.Event]:
-        yield self.env.timeout(fault.at)
-        entry = {"fault": i, "kind": fault.kind, "at_s": self.env.now, "recovered_s": None}
-        repair = KINDS[fault.kind].inject(self, fault, entry)
-        self.log.append(entry)
-        if repair is None or fault.recover is None:
-            return
-        yield self.env.timeout(fault.recover - self.env.now)
-        repair()
-        entry["recovered_s"] = self.env.now
+            inject = functools.partial(KINDS[fault.kind].inject, self, fault)
+            self.env.process(on_schedule(self.env, i, fault, inject, self.log))
 
     def cut(self, dcs: set[str]) -> list[int]:
         """Both directions of every WAN link with one end in `dcs` and the other outside."""
@@ -81,16 +74,13 @@ class FaultSchedule:
 
         return repair
 
-    def _nic(self, server: Server) -> list[int]:
-        return [self.sim.network.link_id(f"{server}/{side}") for side in ("tx", "rx")]
-
     def crash(self, server: Server, entry: dict) -> Repair | None:
         """Crash `server` now; return how to restart it (None: it was down already, and this
         fault changes nothing)."""
         entry["target"] = str(server)
         if not self.cluster.is_up(server):
             return None
-        repair_nic = self.fail_links(self._nic(server))
+        repair_nic = self.fail_links(self.sim.topology.nic_links(server))
         for model, lost in enumerate(self.cluster.crash(server)):
             self.tracker.lost(model, lost)
         self.pullers.crashed(server)
@@ -140,6 +130,21 @@ def _leader_crash(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair 
     return schedule.crash(schedule.cluster.server(schedule.cluster.leader(model, fault.shard, fault.dc)), entry)
 
 
+def _slow_server(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair:
+    restore_nic = slowdowns.slow_server_nic(schedule.sim.congestion, schedule.sim.topology, fault, entry)
+    restore_cpu = schedule.cluster.slow_down(Server(fault.dc, fault.server), fault.factor)
+
+    def restore() -> None:
+        restore_nic()
+        restore_cpu()
+
+    return restore
+
+
+def _slow_link(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair:
+    return slowdowns.slow_link(schedule.sim.congestion, schedule.sim.topology, fault, entry)
+
+
 def _manager_crash(schedule: FaultSchedule, fault: Fault, entry: dict) -> Repair | None:
     index = schedule.manager.crash(fault.replica, fault.recover)
     entry["target"] = "no manager leader" if index is None else f"manager replica {index}"
@@ -152,4 +157,6 @@ KINDS = {  # by the `kind` of the fault's section in the scenario
     "server_crash": FaultKind(_server_crash),
     "leader_crash": FaultKind(_leader_crash),
     "manager_crash": FaultKind(_manager_crash),
+    "slow_server": FaultKind(_slow_server),
+    "slow_link": FaultKind(_slow_link),
 }

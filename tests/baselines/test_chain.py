@@ -46,3 +46,20 @@ def test_slowest_hop_sets_the_pace(small, tmp_path):
     faster_first = run(validate(small), tmp_path / "fast")["model_ready_s"]["b"]
     assert faster_first == pytest.approx(pipelined_completion([(0.010, 1.25e9), slow], 100e6, 10), rel=1e-9)
     assert summary["model_ready_s"]["b"] - faster_first < 0.05
+
+
+def test_a_slow_link_slows_its_hop_by_its_factor_and_so_the_whole_pipeline(small, tmp_path):
+    # the chain of the test above, with its fast hop 8 times slower for the whole run: it becomes
+    # the slowest hop (1 Gbps / 8 = 0.125 GB/s < 0.25 GB/s) and sets the pace
+    small["strategy"] = "chain"
+    small["chain"] = {"chunk": "100MB", "order": ["a", "b"]}
+    small["topology"]["wan"]["mesh"] = False
+    small["topology"]["links"] = [
+        {"between": ["train", "a"], "bandwidth": "8Gbps", "latency": "10ms"},
+        {"between": ["a", "b"], "bandwidth": "2Gbps", "latency": "30ms"},
+    ]
+    small["faults"] = [{"kind": "slow_link", "link": "wan:train->a", "factor": 8, "at": "0s"}]
+    summary = run(validate(small), tmp_path / "slow")
+    expected = pipelined_completion([(0.010, 1e9 / 8), (0.030, 0.25e9)], 100e6, 10)
+    assert summary["model_ready_s"]["b"] == pytest.approx(expected, rel=1e-9)
+    assert summary["faults"]["injected"] == [{"fault": 0, "kind": "slow_link", "at_s": 0.0, "recovered_s": None}]

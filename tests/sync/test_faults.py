@@ -109,7 +109,7 @@ def test_runs_without_faults_fail_no_pull(tmp_path):
     ({"kind": "link_down", "link": "wan:a<->b", "at": "2s", "recover": "1s"},
      "faults[0]: `recover` (1s) must be after `at` (2s)"),
     ({"kind": "meteor", "at": "1s"}, "faults[0]: `kind` must be one of link_down, partition, server_crash, "
-                                     "leader_crash, manager_crash, got 'meteor'"),
+                                     "leader_crash, manager_crash, slow_server, slow_link, got 'meteor'"),
 ])
 def test_a_fault_naming_what_does_not_exist_is_refused_with_its_field(fault, message):
     with pytest.raises(ScenarioError) as caught:
@@ -118,7 +118,7 @@ def test_a_fault_naming_what_does_not_exist_is_refused_with_its_field(fault, mes
 
 
 def test_faults_need_the_ekko_strategy():
-    with pytest.raises(ScenarioError, match="faults: work with strategy ekko only, not offline"):
+    with pytest.raises(ScenarioError, match=r"faults\[0\]: link_down works with strategy ekko only, not offline"):
         load(SCENARIOS / "broadcast_800s.yaml", ["faults=[{kind: link_down, link: 'uplink:train', at: 1s}]"])
 
 
@@ -228,3 +228,20 @@ def test_check_fails_a_run_that_did_not_converge_though_no_fault_explains_it(tmp
     assert result.returncode == 3, result.stderr
     assert re.fullmatch(r"error: not converged with every fault in the run repaired: [\d,]+ \(update, replica\) pairs "
                         r"undelivered \(a sync.drain too short, or a bug in the sync\)", result.stderr.splitlines()[-1])
+
+
+def test_a_slow_servers_work_takes_factor_times_as_long_until_it_is_restored():
+    import simpy
+
+    from ekkosim.net.topology import Server
+    from ekkosim.sync.cluster import Cluster
+
+    env = simpy.Environment()
+    cluster = Cluster(env, validate(three_dcs()))
+    slow, other = Server("a", 0), Server("a", 1)
+    restore = cluster.slow_down(slow, 10)
+    cluster.slow_down(slow, 4)  # a second, milder slowdown at once: the larger holds
+    assert [cluster.work(slow, 0.5)._delay, cluster.work(other, 0.5)._delay] == [5.0, 0.5]
+    restore()
+    assert cluster.work(slow, 0.5)._delay == 2.0
+    assert cluster.busy_s == {slow: 7.0, other: 0.5}
