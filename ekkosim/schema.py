@@ -663,15 +663,11 @@ class Fault(Section):
 
 
 def _crash_problems(scenario: Scenario, path: str, dc: str) -> list[Problem]:
-    """A server crash names an inference DC: a crash would lose the training DC's origins'
-    unreplicated writes."""
+    """A server crash names a DC of the topology (the training DC's too: its origins recover
+    from their peers)."""
     dcs = [d.name for d in scenario.topology.datacenters]
-    training = [d.name for d in scenario.topology.datacenters if d.role in ("training", "both")]
     if dc not in dcs:
         return [(f"{path}.dc", f"unknown DC {dc!r} (known: {', '.join(dcs)})")]
-    if training == [dc]:
-        return [(f"{path}.dc", f"{dc} is the training DC: its servers hold the origins, whose unreplicated "
-                               "writes a crash would lose; crash servers of inference DCs")]
     return []
 
 
@@ -709,10 +705,11 @@ class Partition(Fault):
 class ServerCrash(Fault):
     """A parameter server crashes: its NIC links fail, its shard replicas lose their memory, and a
     DC it leads shards of elects other leaders. On restart it loads the checkpoint of time 0 and
-    recovers the rest from its peers."""
+    recovers the rest from its peers (a training-DC server its origins first, before it takes
+    writes again); it serves again once it has caught up."""
 
     kind: Literal["server_crash"]
-    dc: Name = Field(description="The server's DC (not the training DC: its servers hold the origins).")
+    dc: Name = Field(description="The server's DC (the training DC's too: its origins recover from their peers).")
     server: int = Field(ge=0, description="The server's index in its DC.")
 
     def problems(self, scenario: Scenario, path: str, known: set[str]) -> Iterator[Problem]:
@@ -729,7 +726,7 @@ class LeaderCrash(Fault):
     """The server of a shard's local leader in a DC crashes, whichever server leads at `at`."""
 
     kind: Literal["leader_crash"]
-    dc: Name = Field(description="An inference DC.")
+    dc: Name = Field(description="The DC (in the training DC, the shard's origin leads).")
     model: Name | None = Field(None, description="The model; default the first.")
     shard: int = Field(0, ge=0, description="The shard.")
 

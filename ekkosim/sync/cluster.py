@@ -55,6 +55,11 @@ class Cluster:
         self.slowdown: dict[Server, list[float]] = {}  # per slow server, the factors of its slowdowns (the largest holds)
         self.leaders: Leaders = {}  # (model, shard, DC) to its leading copy, where not copy 0
         self.down: dict[Server, simpy.Event] = {}  # crashed servers, each with the event of its restart
+        # restarted training-DC servers recovering their origins, each with the event of its end
+        # (`ekkosim.sync.recovery`); restarted servers not yet caught up, out of service
+        self.recovering: dict[Server, simpy.Event] = {}
+        self.catching_up: set[Server] = set()
+        self.lost_in_crashes = 0  # keys whose newest version no surviving copy held when their origin crashed
         self.epoch = 0
 
     # -- numbering -------------------------------------------------------------------------------
@@ -139,6 +144,7 @@ class Cluster:
 
     def crash(self, server: Server) -> list[Store]:
         """`server` goes down and its stores lose their memory; return the lost stores."""
+        self.lost_in_crashes += self._held_nowhere_else(server)
         self.down[server] = self.env.event()
         lost = []
         for m in range(len(self.scenario.models)):
@@ -154,16 +160,43 @@ class Cluster:
     def is_up(self, server: Server) -> bool:
         return server not in self.down
 
+    def unavailable(self, server: Server) -> simpy.Event | None:
+        """The event of `server` taking writes again: its restart, or its origins' recovery;
+        None if it takes them now."""
+        return self.down.get(server) or self.recovering.get(server)
+
+    def _held_nowhere_else(self, server: Server) -> int:
+        """Keys of the origin shards on `server` whose version there no live copy elsewhere holds,
+        nor a newer one."""
+        if server.dc != self.scenario.training_dc.name:
+            return 0
+        n, lost = self.dcs[server.dc].servers, 0
+        for m in range(len(self.scenario.models)):
+            store = self.stores[(server, m)]
+            rows = store.rows_of(store.shards[(server.index - store.shards) % n == 0])
+            keys = store.rows.key[rows]
+            mine = (store.rows.time[rows], store.rows.origin[rows], store.rows.counter[rows])
+            unheld = np.ones(keys.size, dtype=bool)
+            for other, model, copy in self.live_stores():
+                if model != m or other == server:
+                    continue
+                there = np.isin(keys % copy.model_shards, copy.shards)
+                _, *theirs = copy.versions(keys[there])
+                unheld[there] &= newer(*(column[there] for column in mine), *theirs)
+            lost += int(unheld.sum())
+        return lost
+
     def serving_values(self, model: int, dc: str, keys: np.ndarray, copies: np.ndarray) -> np.ndarray:
         """The values requests for `keys` read in `dc`, each from copy `copies[i]` of its shard, or
-        while that copy's server is down the next copy whose server is up (none: its own, which
-        holds the state of time 0)."""
+        while that copy's server is down or catching up after a restart the next copy whose
+        server serves (none: its own, which holds the state of time 0 or what it has caught up)."""
         spec, n = self.scenario.models[model], self.dcs[dc].servers
         shard = keys % spec.shards
         copies = copies.copy()
-        if self.down:
+        if self.down or self.catching_up:
             for _ in range(spec.replicas):
-                down = np.array([not self.is_up(Server(dc, int(i))) for i in (shard + copies) % n], dtype=bool)
+                down = np.array([not self.is_up(Server(dc, int(i))) or Server(dc, int(i)) in self.catching_up
+                                 for i in (shard + copies) % n], dtype=bool)
                 copies[down] = (copies[down] + 1) % spec.replicas
         server = (shard + copies) % n
         values = np.empty(keys.size)
@@ -294,11 +327,12 @@ class Cluster:
 
     def lost_updates(self) -> int:
         """Keys whose newest version at the origin, the effect of the last update a trainer (or a
-        rollback) wrote there, some live replica does not hold, nor a newer one."""
+        rollback) wrote there, some live replica does not hold, nor a newer one; and keys whose
+        newest version no surviving copy held when their origin's server crashed."""
         behind: dict[int, list[np.ndarray]] = {}
         written = {m: self._written_by_shard(m) for m in range(len(self.scenario.models))}
         for server, m, store in self.live_stores():
             keys = self._keys_to_compare(store, written[m])
             (t, o, c), (ot, oo, oc), _, _ = self._against_origin(m, store, keys)
             behind.setdefault(m, []).append(keys[newer(ot, oo, oc, t, o, c)])
-        return sum(np.unique(np.concatenate(keys)).size for keys in behind.values())
+        return sum(np.unique(np.concatenate(keys)).size for keys in behind.values()) + self.lost_in_crashes

@@ -5,7 +5,9 @@
 - `server_crash`: the server's NIC links fail, its replicas lose their memory (back to the
   checkpoint of time 0), its pullers stop; `sync.election_timeout` later, wherever it led a
   shard, the lowest live copy in its DC takes over. On restart its links work again, its pullers
-  pull from whoever leads now, with cursor 0, and recover what the checkpoint lacks.
+  pull from whoever leads now, with cursor 0, and recover what the checkpoint lacks; a
+  training-DC server first recovers its origins from their peers, and no restarted server
+  serves until it has caught up (`ekkosim.sync.recovery`).
 - `leader_crash`: a `server_crash` of whichever server leads the shard in the DC at that time.
 - `manager_crash`: a model state manager replica crashes (`ekkosim.sync.state_manager`).
 - `slow_server`: the server's NIC carries 1/k of its capacity (`ekkosim.net.slowdowns`) and its
@@ -33,6 +35,7 @@ from ekkosim.schema import Fault
 from ekkosim.simulation import Repair, Simulation, on_schedule
 from ekkosim.sync.cluster import Cluster
 from ekkosim.sync.puller import Pullers
+from ekkosim.sync.recovery import Recovery
 from ekkosim.sync.state_manager import StateManager
 
 
@@ -46,6 +49,7 @@ class FaultSchedule:
         self.broken: Counter[int] = Counter()  # link id: faults holding it down
         self.log: list[dict] = []
         self.elections = 0
+        self.recovery = Recovery(sim, cluster)
         for i, fault in enumerate(sim.scenario.faults):
             inject = functools.partial(KINDS[fault.kind].inject, self, fault)
             self.env.process(on_schedule(self.env, i, fault, inject, self.log))
@@ -84,12 +88,14 @@ class FaultSchedule:
         for model, lost in enumerate(self.cluster.crash(server)):
             self.tracker.lost(model, lost)
         self.pullers.crashed(server)
+        self.recovery.crashed(server)
         self.env.process(self._elect())
-        return lambda: self._restart(server, repair_nic)
+        return lambda: self._restart(server, repair_nic, entry)
 
-    def _restart(self, server: Server, repair_nic: Repair) -> None:
+    def _restart(self, server: Server, repair_nic: Repair, entry: dict) -> None:
         repair_nic()
         self.cluster.restart(server)
+        self.recovery.restarted(server, entry)
         self.env.process(self._elect())
 
     def _elect(self) -> Iterator[simpy.Event]:

@@ -1,7 +1,8 @@
 """Trainers: every `workload.batch_interval` a batch of sparse updates per model goes from a
 trainer host to the origin parameter servers of the touched shards, over the LAN.
 
-On arrival a server takes a core for the cost of writing the batch, then writes it: each key
+On arrival a server takes a core for the cost of writing the batch, then writes it (a server down
+or recovering is waited for, and the push sent again: `ekkosim.sync.recovery`): each key
 gets a new version from the origin (the training DC's copy 0 of its shard), stamped with that
 instant. That instant is when the update is produced; latency is measured from it. A key's new
 value is its old value plus the update's magnitude; with the quality model, the trainer's step
@@ -19,6 +20,7 @@ import numpy as np
 import simpy
 
 from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.net.flows import FlowFailed
 from ekkosim.net.topology import Server
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
@@ -90,9 +92,22 @@ def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value
 def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,
           rows: np.ndarray, batch: UpdateBatch, service: Service | None, grader: PriorityGrader | None
           ) -> Iterator[simpy.Event]:
+    """Push `rows` of `batch` to their origin `server` and write them there. While the server is
+    down or recovering its origins, the trainer waits, then pushes again (a push the crash cut
+    short, or that arrived in the incarnation before, is pushed again whole)."""
     env, spec = sim.env, sim.scenario.models[model]
-    yield from push(sim, cluster, host, server, rows.size, spec.value_bytes, PUSH)
-    store = cluster.stores[(server, model)]
+    while True:
+        unavailable = cluster.unavailable(server)
+        if unavailable is not None:
+            yield unavailable
+            continue
+        store = cluster.stores[(server, model)]
+        try:
+            yield from push(sim, cluster, host, server, rows.size, spec.value_bytes, PUSH)
+        except FlowFailed:
+            continue
+        if cluster.stores[(server, model)] is store and cluster.unavailable(server) is None:
+            break
     keys = batch.keys[rows]
     if service is None:
         magnitudes = batch.magnitudes[rows]
