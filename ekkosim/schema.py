@@ -291,6 +291,12 @@ class Network(Section):
     )
     congestion: list[Congestion] = Field(default_factory=list, description="Capacity schedules.")
     background: list[Background] = Field(default_factory=list, description="Background flows.")
+    routing: Literal["live", "fixed"] = Field(
+        "live", description="`live`: when a WAN link fails or is repaired, flows started from then on take "
+        "the lowest-latency path over the working links, as a WAN's routing does (at once: an assumption; "
+        "flows under way on a failed link fail); `fixed`: routes never change, as SimGrid's (a failed link "
+        "fails its flows until it is repaired).",
+    )
 
 
 class ModelWorkload(Section):

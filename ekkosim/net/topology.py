@@ -6,6 +6,11 @@ servers of one DC is (sender NIC tx, receiver NIC rx) with the DC's LAN latency;
 it is (sender tx, source uplink, the WAN links of the lowest-latency path, destination downlink,
 receiver rx) with the sum of the WAN links' latencies. Scenarios give bandwidths in bits per
 second; links take bytes per second.
+
+With `network.routing: live`, a WAN link that fails or is repaired (`reroute`) moves the routes
+between DCs onto the lowest-latency path over the WAN links that work (each direction on its
+own); where none is left, the nominal path stays, and its flows fail. With `fixed` (SimGrid's
+way), routes never change.
 """
 
 from __future__ import annotations
@@ -63,9 +68,30 @@ class Topology:
             for src, dst in ((a, b), (b, a)):
                 network.add_link(f"wan/{src}->{dst}", attrs["bandwidth_bps"] * bytes_per_s, attrs["latency_s"])
         self._routes: dict[tuple, Route] = {}  # by (Server, Server) and by (DC, DC)
+        self.live_routing = scenario.network.routing == "live"
+        self._down: set[tuple[str, str]] = set()  # WAN hops (from, to) whose link is down, with live routing
+
+    def reroute(self) -> None:
+        """A link failed or was repaired: with live routing, routes between DCs avoid the WAN links
+        down from now on."""
+        if not self.live_routing:
+            return
+        down = {(a, b) for u, v in self.graph.edges() for a, b in ((u, v), (v, u))
+                if not self.network.is_up(self.network.link_id(f"wan/{a}->{b}"))}
+        if down != self._down:
+            self._down = down
+            self._routes.clear()
 
     def wan_path(self, src_dc: str, dst_dc: str) -> list[str]:
-        """DCs and transit nodes on the lowest-latency WAN path (ties: networkx's stable order)."""
+        """DCs and transit nodes on the lowest-latency WAN path (ties: networkx's stable order),
+        over the working WAN links if some are down (none left: the nominal path)."""
+        if self._down:
+            down = self._down
+            try:  # networkx calls the weight as (from, to, edge) in the direction it walks
+                return nx.shortest_path(self.graph, src_dc, dst_dc,
+                                        weight=lambda a, b, edge: None if (a, b) in down else edge["latency_s"])
+            except nx.NetworkXNoPath:
+                pass
         try:
             return nx.shortest_path(self.graph, src_dc, dst_dc, weight="latency_s")
         except nx.NetworkXNoPath:

@@ -1,7 +1,10 @@
 """The fault schedule: a scenario's `faults`, each broken at its time and repaired at its own.
 
-- `link_down`: the link fails (`Network.fail_link`): flows over it fail, and pullers retry.
-- `partition`: every WAN link between the given DCs and the rest fails at once.
+- `link_down`: the link fails (`Network.fail_link`): flows over it fail, and pullers retry; with
+  `network.routing: live`, flows started from then on go around a failed WAN link if they can
+  (`Topology.reroute`), and back when it is repaired.
+- `partition`: every WAN link between the given DCs and the rest (other DCs and transit nodes)
+  fails at once, both directions: exactly the links between the two sides, so no route is left.
 - `server_crash`: the server's NIC links fail, its replicas lose their memory (back to the
   checkpoint of time 0), its pullers stop; `sync.election_timeout` later, wherever it led a
   shard, the lowest live copy in its DC takes over. On restart its links work again, its pullers
@@ -69,12 +72,14 @@ class FaultSchedule:
             self.broken[link] += 1
             if self.broken[link] == 1:
                 network.fail_link(link)
+        self.sim.topology.reroute()
 
         def repair() -> None:
             for link in links:
                 self.broken[link] -= 1
                 if self.broken[link] == 0:
                     network.repair_link(link)
+            self.sim.topology.reroute()
 
         return repair
 

@@ -64,3 +64,27 @@ def test_window_cap_bounds_a_flow_by_window_over_round_trip(small, tmp_path):
     small["network"] = {"window": "1MB"}
     summary = run(validate(small), tmp_path)
     assert summary["model_ready_s"]["a"] == pytest.approx(0.01 + 1e9 / 50e6, rel=1e-12)
+
+
+def test_live_routing_goes_around_a_failed_wan_link_one_direction_at_a_time_and_back():
+    import simpy
+
+    from ekkosim.net.flows import Network
+    from ekkosim.net.topology import Topology
+    from ekkosim.scenario import validate
+    from tests.sync.test_faults import three_dcs
+
+    for routing, around in (("live", ["train/uplink", "wan/train->b", "wan/b->a", "a/downlink"]),
+                            ("fixed", ["train/uplink", "wan/train->a", "a/downlink"])):
+        network = Network(simpy.Environment())
+        topology = Topology(validate(three_dcs(network={"routing": routing})), network)
+        names = lambda route: [network.link_name(link) for link in route.links]  # noqa: E731
+        direct = names(topology.dc_route("train", "a"))
+        assert direct == ["train/uplink", "wan/train->a", "a/downlink"]
+        network.fail_link(network.link_id("wan/train->a"))
+        topology.reroute()
+        assert names(topology.dc_route("train", "a")) == around, routing
+        assert names(topology.dc_route("a", "train")) == ["a/uplink", "wan/a->train", "train/downlink"]
+        network.repair_link(network.link_id("wan/train->a"))
+        topology.reroute()
+        assert names(topology.dc_route("train", "a")) == direct

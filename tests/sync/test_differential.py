@@ -63,6 +63,7 @@ def cases(draw, switches: dict[str, bool]) -> dict:
         "scheduler": {"enabled": switches["scheduler"]},
         "topology": {"wan": {"bandwidth": draw(st.sampled_from(["1Gbps", "50Mbps"])), "latency": "20ms"},
                      "datacenters": dcs},
+        "network": {"routing": "fixed"},  # the oracle's routes never change (a failed link fails its flows)
         "output": {"latency_sample": draw(st.sampled_from([1, 3]))},
     }
     repair = draw(st.sampled_from(["none", "repaired", "never"]))

@@ -33,8 +33,9 @@ def simulate(tmp_path, data: dict) -> tuple[dict, dict]:
     return summary, latency
 
 
-def test_a_failed_link_holds_its_dc_back_until_it_is_repaired_then_it_catches_up(tmp_path):
-    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "0.9s"}])
+def test_with_fixed_routes_a_failed_link_holds_its_dc_back_until_it_is_repaired_then_it_catches_up(tmp_path):
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "0.9s"}],
+                     network={"routing": "fixed"})
     summary, latency = simulate(tmp_path, data)
     assert summary["converged"] is True and summary["lost_updates"] == 0 and summary["undelivered"] == 0
     assert summary["failed_pulls"] > 0
@@ -44,6 +45,38 @@ def test_a_failed_link_holds_its_dc_back_until_it_is_repaired_then_it_catches_up
     during = (produced > 0.5) & (produced < 0.9)
     assert np.all(arrived[during & (dc == "a")] >= 0.9)
     assert np.any(arrived[during & (dc == "b")] < 0.9)
+
+
+def test_with_live_routes_pulls_go_around_a_failed_link_and_back_when_it_is_repaired(tmp_path):
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "0.9s"}])
+    summary, latency = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0 and summary["undelivered"] == 0
+    assert summary["failed_pulls"] > 0  # those under way on the link when it failed
+    # a's pulls from train go through b meanwhile: flows between them start and end during the
+    # outage (with fixed routes every one would fail), and nothing a gets waits for the repair
+    flows = pq.read_table(tmp_path / "run" / "flows.parquet").to_pydict()
+    start, end = np.array(flows["start_s"]), np.array(flows["end_s"])
+    between = np.array([{s, d} == {"train", "a"} for s, d in zip(flows["src_dc"], flows["dst_dc"])])
+    assert np.any(between & (start > 0.55) & (end < 0.85))
+    produced, delay, dc = (np.array(latency[c]) for c in ("produced_s", "latency_s", "dc"))
+    during = (produced > 0.55) & (produced < 0.85) & (dc == "a")
+    assert delay[during].max() < 0.25
+
+
+def test_a_partition_cuts_exactly_the_links_between_its_two_sides(tmp_path):
+    # {a, b} from {train, c}: a still pulls from b (pull_graph) over their link, which is not cut,
+    # and c from train; nothing crosses, even around (every link across is down)
+    data = three_dcs(faults=[{"kind": "partition", "dcs": ["a", "b"], "at": "0.5s", "recover": "1.2s"}])
+    data["topology"]["datacenters"].append({"name": "c", "role": "inference", "servers": 2, "nic": "1000Tbps"})
+    data["sync"]["pull_graph"] = [{"dc": "a", "source": "b"}]
+    summary, latency = simulate(tmp_path, data)
+    assert summary["converged"] is True and summary["lost_updates"] == 0
+    assert summary["faults"]["injected"][0]["recovered_s"] == 1.2
+    produced, arrived, dc = (np.array(latency["produced_s"]), np.array(latency["produced_s"]) + np.array(latency["latency_s"]),
+                             np.array(latency["dc"]))
+    during = (produced > 0.5) & (produced < 1.2)
+    assert np.all(arrived[during & np.isin(dc, ["a", "b"])] >= 1.2)  # the cut side waits for the repair
+    assert np.all(arrived[during & (dc == "c")] < 1.2)  # the other side never notices
 
 
 def test_a_partition_cuts_a_dc_off_and_heals(tmp_path):
@@ -180,7 +213,7 @@ def test_a_timeout_below_a_pulls_round_trip_is_refused():
 
 
 def test_a_dc_cut_off_for_good_is_listed_with_its_undelivered_pairs_and_censored_percentiles(tmp_path):
-    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s"}])
+    data = three_dcs(faults=[{"kind": "partition", "dcs": ["a"], "at": "0.5s"}])
     summary, latency = simulate(tmp_path, data)
     by_dc = summary["latency_by_dc_s"]
     assert list(by_dc) == ["train", "a", "b"]  # every DC, even one that got nothing (train: its copies 1)
@@ -202,16 +235,16 @@ def _cli_run(tmp_path, data: dict, *args: str):
 
 
 def test_check_says_in_one_line_that_a_fault_never_repaired_explains_the_divergence(tmp_path):
-    result = _cli_run(tmp_path, three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s"}]))
+    result = _cli_run(tmp_path, three_dcs(faults=[{"kind": "partition", "dcs": ["a"], "at": "0.5s"}]))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (
-        "not converged, as expected: fault 0 (link_down of wan:train<->a) never repaired")
+    assert result.stderr.strip().splitlines()[-1] == "not converged, as expected: fault 0 (partition of a) never repaired"
     assert re.search(r"│ a +│ inference +│ +> [\d.]+ │ +> [\d.]+ │ +> [\d.]+ │", result.stdout)
 
 
 def test_check_says_a_fault_repaired_during_the_drain_explains_the_divergence(tmp_path):
     # repaired 0.1 s before the end: far too short a drain for a's backlog over 50 Mbps
-    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "3.9s"}])
+    data = three_dcs(faults=[{"kind": "link_down", "link": "wan:train<->a", "at": "0.5s", "recover": "3.9s"}],
+                     network={"routing": "fixed"})
     data["models"][0] |= {"keys": 40_000, "value_bytes": "1KB", "workload": {"rate": 20_000, "zipf": 0.0}}
     data["topology"]["wan"] = {"bandwidth": "50Mbps", "latency": "20ms"}
     result = _cli_run(tmp_path, data)
