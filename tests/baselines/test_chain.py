@@ -29,8 +29,8 @@ def test_shipped_chain_matches_the_analytic_pipeline(tmp_path):
     assert summary["model_ready_s"]["frankfurt"] < summary["model_ready_s"]["virginia"] < summary["model_ready_s"]["singapore"]
 
 
-def test_slowest_hop_sets_the_pace(small, tmp_path):
-    # One server per DC, chain train -> a -> b; the hop to b is four times slower.
+def two_hops(small: dict) -> dict:
+    """One server per DC, chain train -> a -> b; the hop to b is four times slower."""
     small["strategy"] = "chain"
     small["chain"] = {"chunk": "100MB", "order": ["a", "b"]}
     small["topology"]["wan"]["mesh"] = False
@@ -38,6 +38,11 @@ def test_slowest_hop_sets_the_pace(small, tmp_path):
         {"between": ["train", "a"], "bandwidth": "8Gbps", "latency": "10ms"},
         {"between": ["a", "b"], "bandwidth": "2Gbps", "latency": "30ms"},
     ]
+    return small
+
+
+def test_slowest_hop_sets_the_pace(small, tmp_path):
+    two_hops(small)
     fast, slow = (0.010, 1e9), (0.030, 0.25e9)
     summary = run(validate(small), tmp_path / "base")
     assert summary["model_ready_s"]["b"] == pytest.approx(pipelined_completion([fast, slow], 100e6, 10), rel=1e-9)
@@ -49,15 +54,9 @@ def test_slowest_hop_sets_the_pace(small, tmp_path):
 
 
 def test_a_slow_link_slows_its_hop_by_its_factor_and_so_the_whole_pipeline(small, tmp_path):
-    # the chain of the test above, with its fast hop 8 times slower for the whole run: it becomes
-    # the slowest hop (1 Gbps / 8 = 0.125 GB/s < 0.25 GB/s) and sets the pace
-    small["strategy"] = "chain"
-    small["chain"] = {"chunk": "100MB", "order": ["a", "b"]}
-    small["topology"]["wan"]["mesh"] = False
-    small["topology"]["links"] = [
-        {"between": ["train", "a"], "bandwidth": "8Gbps", "latency": "10ms"},
-        {"between": ["a", "b"], "bandwidth": "2Gbps", "latency": "30ms"},
-    ]
+    # the fast hop 8 times slower for the whole run: it becomes the slowest hop
+    # (1 Gbps / 8 = 0.125 GB/s < 0.25 GB/s) and sets the pace
+    two_hops(small)
     small["faults"] = [{"kind": "slow_link", "link": "wan:train->a", "factor": 8, "at": "0s"}]
     summary = run(validate(small), tmp_path / "slow")
     expected = pipelined_completion([(0.010, 1e9 / 8), (0.030, 0.25e9)], 100e6, 10)
