@@ -34,7 +34,8 @@ def run_figures(scenario: Scenario, summary: dict, tables: dict[str, dict]) -> d
     figures = {}
     if LATENCY in tables:
         dcs = [dc.name for dc in scenario.topology.datacenters]
-        figures[LATENCY_FIGURE] = by_dc_figure(scenario.name, tables[LATENCY], dcs, scenario.training_dc.name)
+        undelivered = {dc: stats["undelivered"] for dc, stats in summary["latency_by_dc_s"].items()}
+        figures[LATENCY_FIGURE] = by_dc_figure(scenario.name, tables[LATENCY], dcs, scenario.training_dc.name, undelivered)
     figures[LINKS_FIGURE] = _links_figure(scenario, summary, tables[TIMESERIES])
     if QUALITY in tables:
         figures[QUALITY_FIGURE] = _quality_figure(scenario, summary, tables[QUALITY])
