@@ -15,8 +15,9 @@ def _digest(tmp_path, name, *args, hashseed="0", scenario="congestion.yaml"):
 
 
 # The congestion scenario has every random stream (workload, requests, scoring instants,
-# background flows, puller phases) and the scheduler; shortened to take in its congestion.
-SHORT = ("--set", "workload.duration=12s", "--set", "sync.drain=1s")
+# background flows, puller phases) and the scheduler; shortened, its congestion moved to 1-3 s.
+SHORT = ("--set", "workload.duration=4s", "--set", "sync.drain=1s",
+         "--set", "network.congestion[*].start=1s", "--set", "network.congestion[*].end=3s")
 
 
 def test_same_seed_same_digest_across_hash_seeds(tmp_path):
