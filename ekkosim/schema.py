@@ -436,7 +436,11 @@ class Costs(Section):
 
     cpu_per_request: Duration = Field(20e-6, description="CPU to receive and parse a pull request.")
     cpu_per_shard: Duration = Field(
-        1e-6, description="CPU to examine one shard in a pull (compare its shard version or knowledge)."
+        1e-6, description="CPU per shard with news in a pull: at the peer to find its keys, at the puller to apply them."
+    )
+    cpu_per_vector_entry: Duration = Field(
+        5e-9, description="CPU per entry compared or merged: a shard version, or one entry of a knowledge "
+        "(an 8-byte load and compare streaming through memory; assumption)."
     )
     cpu_per_key_scanned: Duration = Field(20e-9, description="CPU per key compared by a full shard scan.")
     cpu_per_cache_entry: Duration = Field(50e-9, description="CPU per update-cache entry compared.")
@@ -492,6 +496,14 @@ class Sync(StrategySection):
         True, description="Only one replica per shard and DC pulls over the WAN; the others pull from it."
     )
     cache_size: int = Field(4096, ge=1, le=10**8, description="Update-cache entries per shard replica (assumption).")
+    knowledge_entries: int = Field(
+        1, ge=1, le=10**4,
+        description="Entries of a shard's knowledge as a request without shard versions carries it and a peer "
+        "compares it: one per replica that has produced versions of the shard, plus exceptions for versions "
+        "that arrived out of order. 1 is what the simulated versions need (trainers write through one origin "
+        "copy per shard); Ekko's layout is not published: a vector over every copy of a shard, as state-based "
+        "replication keeps, has replicas x DCs (assumption; docs/sync.md).",
+    )
     warm_start: bool = Field(
         True,
         description="Start in steady state, as a long-running deployment is: every replica holds the "

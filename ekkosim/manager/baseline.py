@@ -13,6 +13,8 @@ from collections import deque
 
 import numpy as np
 
+from ekkosim.arrays import distinct
+
 
 class LaggedCopy:
     """Values of every key of one model (global key ids), `delay_s` behind the published ones."""
@@ -46,7 +48,7 @@ class LaggedCopy:
         may differ from it."""
         if not self._pending:
             return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate([keys for _, keys, _ in self._pending]))
+        return distinct(np.concatenate([keys for _, keys, _ in self._pending]))
 
     def discard_after(self, time_s: float) -> None:
         """Forget the writes published after `time_s`: a rollback to that time replaced them."""

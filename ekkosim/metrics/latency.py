@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ekkosim.arrays import distinct
 from ekkosim.ps.store import Change
 from ekkosim.ps.version import newer
 
@@ -155,7 +156,7 @@ class LatencyTracker:
         replica = store.replica[change.holding[at]]
         if self._delivered_before_crash:
             again = np.zeros(entries.size, dtype=bool)
-            for number in np.unique(replica):
+            for number in distinct(replica):
                 if int(number) in self._delivered_before_crash:
                     mine = replica == number
                     again[mine] = np.isin(pending.update[entries[mine]], self._delivered_before_crash[int(number)])
@@ -184,7 +185,7 @@ class LatencyTracker:
         held = ~newer(pending.time[live], pending.origin[live], pending.counter[live], t, o, c)
         replica = store.replica[holdings[held]]
         updates = pending.update[live[held]]
-        for number in np.unique(replica):
+        for number in distinct(replica):
             before = self._delivered_before_crash.get(int(number), np.zeros(0, dtype=np.int64))
             self._delivered_before_crash[int(number)] = np.union1d(before, updates[replica == number])
 

@@ -16,6 +16,8 @@ from itertools import chain
 
 import numpy as np
 
+from ekkosim.arrays import distinct
+
 __all__ = ["allocate"]
 
 # Inputs with at most this many route entries are allocated in pure Python (_allocate_py):
@@ -200,7 +202,7 @@ def _allocate_numpy(
             continue
         saturated = np.flatnonzero(limiting & (link_level == level))
         entries = entries_by_link[_gather_ranges(link_ptr[saturated], link_ptr[saturated + 1])]
-        flows = np.unique(entry_flow[entries])
+        flows = distinct(entry_flow[entries])
         flows = flows[unfrozen[flows]]
         rates[flows] = weights[flows] * level
         freeze(flows)

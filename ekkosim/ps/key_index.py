@@ -1,19 +1,22 @@
-"""Where a key's row is: an open-addressing hash table of int64 keys, vectorised with NumPy.
+"""Where a key's row is: an open-addressing hash table of int64 keys, probed by compiled loops.
 
 A server holds only the keys written since the run began (sparse state), scattered over a key
 space of up to 10^11 rows, so a row is found by hashing its key. The table probes linearly from
 a Fibonacci hash of the key (multiply by 2^64 / golden ratio, keep the high bits) and is kept at
-most half full, so a lookup takes about 1.5 probes; every probe is one round of array
-operations over the keys still unresolved. Keys are never removed (a replica never forgets a
-key it was sent; a crash replaces the whole table).
+most half full, so a lookup takes about 1.5 probes. Keys are never removed (a replica never
+forgets a key it was sent; a crash replaces the whole table).
+
+The probes are loops compiled by Numba (`_probe`): a lookup or an insertion is a few
+nanoseconds a key, where the same probes as rounds of NumPy operations over the keys still
+unresolved cost about ten times more (docs/performance.md). Numba is imported when the first
+sparse store is made, so runs whose stores are all dense (`DenseIndex`) never load it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_EMPTY = -1  # keys are >= 0
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = -1  # keys are >= 0 (`_probe` holds the same sentinel)
 _MIN_BITS = 10
 
 
@@ -21,29 +24,19 @@ class KeyIndex:
     """Key to row number, for rows numbered 0, 1, 2, ... in the order keys were added."""
 
     def __init__(self) -> None:
+        from ekkosim.ps import _probe  # compiled on first use: see the module's docstring
+
+        self._probe = _probe
         self._bits = _MIN_BITS
         self._keys = np.full(1 << self._bits, _EMPTY, dtype=np.int64)
         self._rows = np.zeros(1 << self._bits, dtype=np.int64)
         self.size = 0
 
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return ((keys.astype(np.uint64) * _GOLDEN) >> np.uint64(64 - self._bits)).astype(np.int64)
-
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key, -1 where it has none."""
         rows = np.full(keys.size, -1, dtype=np.int64)
-        if self.size == 0 or keys.size == 0:
-            return rows
-        mask = (1 << self._bits) - 1
-        slot = self._home(keys)
-        todo = np.arange(keys.size)
-        while todo.size:
-            held = self._keys[slot[todo]]
-            hit = held == keys[todo]
-            rows[todo[hit]] = self._rows[slot[todo[hit]]]
-            todo = todo[~hit & (held != _EMPTY)]
-            slot[todo] = (slot[todo] + 1) & mask
+        if self.size and keys.size:
+            self._probe.find(self._keys, self._rows, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
         return rows
 
     def add(self, keys: np.ndarray) -> np.ndarray:
@@ -53,26 +46,9 @@ class KeyIndex:
             return rows
         if 2 * (self.size + keys.size) > self._keys.size:
             self._grow(self.size + keys.size)
-        self._place(keys, rows)
+        self._probe.place(self._keys, self._rows, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
         self.size += keys.size
         return rows
-
-    def _place(self, keys: np.ndarray, rows: np.ndarray) -> None:
-        mask = (1 << self._bits) - 1
-        slot = self._home(keys)
-        todo = np.arange(keys.size)
-        while todo.size:
-            free = self._keys[slot[todo]] == _EMPTY
-            candidates = todo[free]
-            # several keys may probe the same free slot: the first of each takes it
-            _, first = np.unique(slot[candidates], return_index=True)
-            won = candidates[first]
-            self._keys[slot[won]] = keys[won]
-            self._rows[slot[won]] = rows[won]
-            placed = np.zeros(keys.size, dtype=bool)
-            placed[won] = True
-            todo = todo[~placed[todo]]
-            slot[todo] = (slot[todo] + 1) & mask
 
     def _grow(self, need: int) -> None:
         held = self._keys != _EMPTY
@@ -81,7 +57,7 @@ class KeyIndex:
             self._bits += 1
         self._keys = np.full(1 << self._bits, _EMPTY, dtype=np.int64)
         self._rows = np.zeros(1 << self._bits, dtype=np.int64)
-        self._place(keys, rows)
+        self._probe.place(self._keys, self._rows, self._bits, keys, rows)
 
 
 class DenseIndex:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ekkosim.arrays import distinct
 from ekkosim.net.topology import Server
 from ekkosim.schema import Scenario
 
@@ -152,7 +153,7 @@ def _group(m: int, shards, copy: int, dc: str, peer_dc: str, peer_copy, dcs: dic
     peer = (shards + peer_copy) % n_peer
     key = server * n_peer + peer
     parts = []
-    for k in np.unique(key):
+    for k in distinct(key):
         sel = key == k
         rank = (m, int(shards[sel][0]), order[dc], copy)
         parts.append((rank, Server(dc, int(k // n_peer)), Server(peer_dc, int(k % n_peer)), m,

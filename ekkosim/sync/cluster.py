@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import simpy
 
+from ekkosim.arrays import distinct, present
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import Leaders, ReplicaId, leader, pull_pairs
 from ekkosim.ps.store import Store
@@ -88,8 +89,8 @@ class Cluster:
 
     def names(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(DC, replica name "server/shardS/copyC") of each replica number."""
-        distinct, inverse = np.unique(numbers, return_inverse=True)
-        rids = [self.rid(int(n)) for n in distinct]
+        seen, inverse = np.unique(numbers, return_inverse=True)
+        rids = [self.rid(int(n)) for n in seen]
         dcs = np.array([rid.dc for rid in rids], dtype=object)
         names = np.array([f"{self.server(rid)}/shard{rid.shard}/copy{rid.copy}" for rid in rids], dtype=object)
         return dcs[inverse.reshape(-1)], names[inverse.reshape(-1)]
@@ -200,7 +201,7 @@ class Cluster:
                 copies[down] = (copies[down] + 1) % spec.replicas
         server = (shard + copies) % n
         values = np.empty(keys.size)
-        for i in np.unique(server):
+        for i in present(server, n):
             at = server == i
             values[at] = self.stores[(Server(dc, int(i)), model)].values(keys[at])
         return values
@@ -246,7 +247,7 @@ class Cluster:
         """Per origin server of model `m`, its store and the positions of `keys` it holds."""
         origin_dc = self.scenario.training_dc.name
         servers = keys % self.scenario.models[m].shards % self.dcs[origin_dc].servers
-        for i in np.unique(servers):
+        for i in present(servers, self.dcs[origin_dc].servers):
             yield self.stores[(Server(origin_dc, int(i)), m)], servers == i
 
     def origin_versions(self, m: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -284,14 +285,14 @@ class Cluster:
         starts, ends = shard.searchsorted(store.shards), shard.searchsorted(store.shards, side="right")
         lengths = ends - starts
         at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        return np.unique(np.concatenate([store.rows.key, keys[at]]))
+        return distinct(np.concatenate([store.rows.key, keys[at]]))
 
     def origin_knowledge(self, m: int, shards: np.ndarray) -> np.ndarray:
         """The knowledge of the origin of each of `shards` (rows)."""
         origin_dc = self.scenario.training_dc.name
         knowledge = np.zeros((shards.size, N_ORIGINS), dtype=np.int64)
         servers = shards % self.dcs[origin_dc].servers
-        for i in np.unique(servers):
+        for i in present(servers, self.dcs[origin_dc].servers):
             at = servers == i
             origin = self.stores[(Server(origin_dc, int(i)), m)]
             knowledge[at] = origin.knowledge[origin.shards.searchsorted(shards[at])]
@@ -335,4 +336,4 @@ class Cluster:
             keys = self._keys_to_compare(store, written[m])
             (t, o, c), (ot, oo, oc), _, _ = self._against_origin(m, store, keys)
             behind.setdefault(m, []).append(keys[newer(ot, oo, oc, t, o, c)])
-        return sum(np.unique(np.concatenate(keys)).size for keys in behind.values()) + self.lost_in_crashes
+        return sum(distinct(np.concatenate(keys)).size for keys in behind.values()) + self.lost_in_crashes

@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from ekkosim.sync.state_manager import StateManager
+from ekkosim.arrays import distinct
 from ekkosim.metrics.censored import latency_stats
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.metrics.regime import regime
@@ -89,8 +90,8 @@ class EkkoOutcome(Outcome):
 
     def _labels(self, numbers: np.ndarray) -> np.ndarray:
         """"model/shard/dc/copy" of each replica number."""
-        distinct, inverse = np.unique(numbers, return_inverse=True)
-        labels = np.array([f"{r.model}/{r.shard}/{r.dc}/{r.copy}" for r in map(self.cluster.rid, distinct.tolist())],
+        seen, inverse = np.unique(numbers, return_inverse=True)
+        labels = np.array([f"{r.model}/{r.shard}/{r.dc}/{r.copy}" for r in map(self.cluster.rid, seen.tolist())],
                           dtype=object)
         return labels[inverse.reshape(-1)] if numbers.size else np.zeros(0, dtype=object)
 
@@ -150,7 +151,7 @@ class EkkoOutcome(Outcome):
             "intra_dc_latency_s": _mean(latency[intra], (missing_dc == origin).any()),
             "all_replica_latency_s": latency_stats(
                 _slowest_per_update(table["update"], latency, self.tracker),
-                self.sim.env.now - produced[np.unique(missing_update)]),
+                self.sim.env.now - produced[distinct(missing_update)]),
             "undelivered": self.tracker.undelivered(),
             # only meaningful after the drain: a run stopped early by `until` has not converged yet
             "converged": self.cluster.converged() if self.done.processed else None,

@@ -35,9 +35,9 @@ from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.flows import Flow, FlowFailed
 from ekkosim.net.topology import Server
 from ekkosim.ps.pull import LANES, Answer, answer_cursor, answer_knowledge, apply_answer
-from ekkosim.schema import Costs
+from ekkosim.schema import Costs, Sync
 from ekkosim.simulation import Simulation
-from ekkosim.sync.cluster import N_ORIGINS, Cluster
+from ekkosim.sync.cluster import Cluster
 
 REQUEST, REPLY = "sync:request", "sync:reply"
 CRASHED, TIMED_OUT = "crashed", "timed out"  # why a puller's process is interrupted
@@ -234,10 +234,8 @@ class Puller:
         models, epoch, n_pairs = self.models, self.epoch, self.n_pairs
         own = self.cursors[lane]
         express = self.cursors.get("high") if lane == "all" else None
-        if sync.shard_version:
-            request_bytes = costs.header_bytes + n_pairs * costs.shard_version_bytes * (1 if express is None else 2)
-        else:
-            request_bytes = costs.header_bytes + n_pairs * N_ORIGINS * costs.vector_entry_bytes
+        entries, entry_bytes = _request_entries(sync, express is not None)
+        request_bytes = costs.header_bytes + n_pairs * entries * entry_bytes
 
         asked = None if sync.shard_version else [model.store.knowledge[model.mine].copy() for model in models]
         sent_express = None if express is None else [cursor.copy() for cursor in express]
@@ -255,17 +253,18 @@ class Puller:
                                                  None if sent_express is None else sent_express[i]))
                 else:
                     answers.append(answer_knowledge(model.peer, model.theirs, asked[i], sync.update_cache))
-            yield cluster.work(self.peer, _answer_cpu_s(costs, n_pairs, answers))
+            yield cluster.work(self.peer, _answer_cpu_s(costs, n_pairs * entries, answers))
 
         whole = lane == "all"
-        reply = _reply_bytes(costs, answers, [model.value_bytes for model in models], whole)
+        reply = _reply_bytes(sync, answers, [model.value_bytes for model in models], whole)
         yield self._send(lane, self.peer, self.puller, reply, REPLY)
         del self.in_flight[lane]
 
         sent = sum(len(answer) for answer in answers)
         with cluster.cpu[self.puller].request() as core:
             yield core
-            yield cluster.work(self.puller, costs.cpu_per_shard * sum(a.moved.size for a in answers)
+            merged = sync.knowledge_entries * costs.cpu_per_vector_entry if whole else 0.0
+            yield cluster.work(self.puller, (costs.cpu_per_shard + merged) * sum(a.moved.size for a in answers)
                                + costs.cpu_per_key_applied * sent)
             for i, (model, answer) in enumerate(zip(models, answers)):
                 if epoch != cluster.epoch and cluster.stores[(self.puller, model.m)] is not model.store:
@@ -287,18 +286,30 @@ class Puller:
         counters.reply_bytes += reply
 
 
-def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[Answer]) -> float:
-    """CPU seconds a peer spends answering: the request, every shard examined, every key compared."""
+def _request_entries(sync: Sync, express: bool) -> tuple[int, float]:
+    """What a request carries per shard: (entries, bytes of each). With shard versions, the last
+    shard version the puller saw (and the express lane's, if the request carries both cursors);
+    without, the puller's knowledge of the shard, `sync.knowledge_entries` entries."""
+    if sync.shard_version:
+        return 2 if express else 1, sync.costs.shard_version_bytes
+    return sync.knowledge_entries, sync.costs.vector_entry_bytes
+
+
+def _answer_cpu_s(costs: Costs, entries: int, answers: list[Answer]) -> float:
+    """CPU seconds a peer spends answering: the request, every entry of it compared, every shard
+    with news, every key compared."""
+    moved = sum(answer.moved.size for answer in answers)
     scanned = sum(answer.scanned for answer in answers)
     cached = sum(answer.cache_entries for answer in answers)
-    return (costs.cpu_per_request + costs.cpu_per_shard * n_shards
+    return (costs.cpu_per_request + costs.cpu_per_vector_entry * entries + costs.cpu_per_shard * moved
             + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
 
 
-def _reply_bytes(costs: Costs, answers: list[Answer], value_bytes: list[float], whole: bool) -> float:
+def _reply_bytes(sync: Sync, answers: list[Answer], value_bytes: list[float], whole: bool) -> float:
     """Bytes of a reply: header; per shard answered its shard version, and its knowledge if the
     answer is whole (not the express lane's); per key its id, version and value."""
-    per_shard = costs.shard_version_bytes + (N_ORIGINS * costs.vector_entry_bytes if whole else 0)
+    costs = sync.costs
+    per_shard = costs.shard_version_bytes + (sync.knowledge_entries * costs.vector_entry_bytes if whole else 0)
     return costs.header_bytes + sum(
         len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard * answer.moved.size
         for i, answer in enumerate(answers)

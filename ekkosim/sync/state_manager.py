@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import simpy
 
+from ekkosim.arrays import distinct
 from ekkosim.manager.baseline import LaggedCopy
 from ekkosim.manager.detector import Cusum
 from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
@@ -248,7 +249,7 @@ class StateManager:
         incident.rollback_keys = int(keys.size)
         replicas = [rid for rid in all_replicas(self.sim.scenario) if rid.model == m]
         rollback = self._rollbacks[m] = _Rollback(incident, replicas, model.shards)
-        touched = set(np.unique(keys % model.shards).tolist())
+        touched = set(distinct(keys % model.shards).tolist())
         for shard in range(model.shards):
             if shard not in touched:  # nothing to roll back here: every replica holds it
                 rollback.written[shard] = (np.zeros(0, dtype=np.int64),) + (np.zeros(0),) * 3
@@ -286,7 +287,7 @@ class StateManager:
         rollback = self._rollbacks.get(m)
         if rollback is None or change.keys.size == 0:
             return
-        for number in np.unique(store.replica[change.holding]):
+        for number in distinct(store.replica[change.holding]):
             rid = self.cluster.rid(int(number))
             if rid in rollback.missing and rollback.holds(rid, self.cluster):
                 rollback.missing.pop(rid, None)

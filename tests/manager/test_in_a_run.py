@@ -124,7 +124,7 @@ def test_congestion_raises_no_false_alarm(tmp_path):
     damage (the chart is anchored at "online as good as its baseline", docs/manager.md)."""
     out = tmp_path / "congestion"
     result = run_cli("run", str(SCENARIOS / "congestion.yaml"), "--quiet", "--out", str(out),
-                     "--set", "manager.enabled=true", "--set", "sync.drain=1s")
+                     "--set", "manager.enabled=true", "--set", "workload.duration=27s", "--set", "sync.drain=1s")
     assert result.returncode == 0, result.stderr
     manager = json.loads((out / "summary.json").read_text())["manager"]
     assert manager["incidents"] == [] and manager["false_alarms"] == 0

@@ -12,4 +12,8 @@ either. `compare` holds what the differential test compares and how it names a d
 Changes since e7c7ee6, each following a change of the live implementation's accounting:
 - the update cache counts only live entries (a key's latest change) as examined, not the
   stale ones a buffer holds until it compacts (`update_cache.since`, `unknown_to`).
+- a pull's CPU is charged per entry its request carries (`sync.costs.cpu_per_vector_entry`: a
+  shard version, or `sync.knowledge_entries` per knowledge) and per shard with news
+  (`cpu_per_shard`), no longer per shard asked; knowledge on the wire has
+  `sync.knowledge_entries` entries (issue 16: knowledge at its real size) (`puller`).
 """

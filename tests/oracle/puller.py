@@ -38,7 +38,7 @@ from ekkosim.ps.placement import ReplicaId
 from tests.oracle.pull import LANES, ShardAnswer, answer_pull, apply_answer
 from ekkosim.schema import Costs
 from ekkosim.simulation import Simulation
-from tests.oracle.cluster import N_ORIGINS, Cluster
+from tests.oracle.cluster import Cluster
 
 REQUEST, REPLY = "sync:request", "sync:reply"
 CRASHED, TIMED_OUT = "crashed", "timed out"  # why a puller's process is interrupted
@@ -219,9 +219,10 @@ class Puller:
         own = self.cursors[lane]
         express = self.cursors.get("high") if lane == "all" else None
         if sync.shard_version:
-            request_bytes = costs.header_bytes + len(mine) * costs.shard_version_bytes * (1 if express is None else 2)
+            entries, entry_bytes = (1 if express is None else 2), costs.shard_version_bytes
         else:
-            request_bytes = costs.header_bytes + len(mine) * N_ORIGINS * costs.vector_entry_bytes
+            entries, entry_bytes = sync.knowledge_entries, costs.vector_entry_bytes
+        request_bytes = costs.header_bytes + len(mine) * entries * entry_bytes
 
         asked = None if sync.shard_version else [replica.knowledge.copy() for replica in mine]
         sent_express = None if express is None else express.copy()
@@ -233,16 +234,17 @@ class Puller:
                     cluster.replica(source) is not replica for (_, source), replica in zip(pairs, theirs))):
                 raise FlowFailed(f"{self.peer} crashed before it answered")
             answers = answer_pull(theirs, own if asked is None else None, asked, sync.update_cache, lane, sent_express)
-            yield env.timeout(_answer_cpu_s(costs, len(mine), answers))
+            yield env.timeout(_answer_cpu_s(costs, len(mine) * entries, answers))
 
-        reply = _reply_bytes(costs, answers, value_bytes, whole=lane == "all")
+        reply = _reply_bytes(sync, answers, value_bytes, whole=lane == "all")
         yield self._send(lane, self.peer, self.puller, reply, REPLY)
         del self.in_flight[lane]
 
         sent = sum(len(answer) for _, answer in answers)
         with cluster.cpu[self.puller].request() as core:
             yield core
-            yield env.timeout(costs.cpu_per_shard * len(answers) + costs.cpu_per_key_applied * sent)
+            merged = sync.knowledge_entries * costs.cpu_per_vector_entry if lane == "all" else 0.0
+            yield env.timeout((costs.cpu_per_shard + merged) * len(answers) + costs.cpu_per_key_applied * sent)
             for i, answer in answers:
                 rid = pairs[i][0]
                 if epoch != cluster.epoch and cluster.replica(rid) is not mine[i]:
@@ -260,18 +262,20 @@ class Puller:
         counters.full_scans += sum(1 for _, answer in answers if answer.full_scan)
 
 
-def _answer_cpu_s(costs: Costs, n_shards: int, answers: list[tuple[int, ShardAnswer]]) -> float:
-    """CPU seconds a peer spends answering: the request, every shard examined, every key compared."""
+def _answer_cpu_s(costs: Costs, entries: int, answers: list[tuple[int, ShardAnswer]]) -> float:
+    """CPU seconds a peer spends answering: the request, every entry of it compared, every shard
+    with news, every key compared."""
     scanned = sum(answer.examined for _, answer in answers if answer.full_scan)
     cached = sum(answer.examined for _, answer in answers if not answer.full_scan)
-    return (costs.cpu_per_request + costs.cpu_per_shard * n_shards
+    return (costs.cpu_per_request + costs.cpu_per_vector_entry * entries + costs.cpu_per_shard * len(answers)
             + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
 
 
-def _reply_bytes(costs: Costs, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float], whole: bool) -> float:
+def _reply_bytes(sync, answers: list[tuple[int, ShardAnswer]], value_bytes: list[float], whole: bool) -> float:
     """Bytes of a reply: header; per shard answered its shard version, and its knowledge if the
     answer is whole (not the express lane's); per key its id, version and value."""
-    per_shard = costs.shard_version_bytes + (N_ORIGINS * costs.vector_entry_bytes if whole else 0)
+    costs = sync.costs
+    per_shard = costs.shard_version_bytes + (sync.knowledge_entries * costs.vector_entry_bytes if whole else 0)
     return costs.header_bytes + sum(
         len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard for i, answer in answers
     )

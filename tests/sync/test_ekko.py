@@ -14,8 +14,8 @@ from ekkosim.scenario import load, validate
 from tests.conftest import SCENARIOS, run_cli
 
 ZERO_COSTS = {name: 0 for name in (
-    "cpu_per_request", "cpu_per_shard", "cpu_per_key_scanned", "cpu_per_cache_entry", "cpu_per_key_applied",
-    "header_bytes", "key_bytes", "version_bytes", "vector_entry_bytes", "shard_version_bytes")}
+    "cpu_per_request", "cpu_per_shard", "cpu_per_vector_entry", "cpu_per_key_scanned", "cpu_per_cache_entry",
+    "cpu_per_key_applied", "header_bytes", "key_bytes", "version_bytes", "vector_entry_bytes", "shard_version_bytes")}
 
 
 def tiny(**sync) -> dict:

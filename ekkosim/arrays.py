@@ -1,0 +1,26 @@
+"""Array operations NumPy has, but slowly for the arrays a run holds.
+
+`np.unique` without `return_*` takes a hash-based path since NumPy 2.3 that is about 20 times
+slower than sorting on millions of distinct integers (0.8 s against 0.04 s for 2 x 10^6 keys,
+NumPy 2.4); the end-of-run comparisons call it on every store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct elements of `values`, ascending (what `np.unique(values)` gives)."""
+    ordered = np.sort(values, axis=None)
+    if ordered.size == 0:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def present(values: np.ndarray, n: int) -> np.ndarray:
+    """The integers of [0, n) that occur in `values` (each in [0, n)), ascending: a count, not a sort."""
+    return np.flatnonzero(np.bincount(values, minlength=n))
