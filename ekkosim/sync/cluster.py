@@ -298,14 +298,23 @@ class Cluster:
             knowledge[at] = origin.knowledge[origin.shards.searchsorted(shards[at])]
         return knowledge
 
-    def first_difference(self) -> tuple[ReplicaId, int | None] | None:
-        """The first live replica that differs from its origin, with the first key that differs
-        (None: only the knowledge does); None if every live replica equals its origin."""
+    def end_state(self) -> tuple[tuple[ReplicaId, int | None] | None, int]:
+        """Every live replica compared with its origin, once: (the first difference, None if every
+        live replica equals its origin; the lost updates).
+
+        The first difference is the first live replica that differs from its origin in a key's
+        version or value, or in its knowledge, with the first key that differs (None: only the
+        knowledge does). The lost updates are the keys whose newest version at the origin, the
+        effect of the last update a trainer (or a rollback) wrote there, some live replica does not
+        hold, nor a newer one; and the keys whose newest version no surviving copy held when their
+        origin's server crashed."""
         found: list[tuple[int, int | None]] = []
+        behind: dict[int, list[np.ndarray]] = {}
         written = {m: self._written_by_shard(m) for m in range(len(self.scenario.models))}
         for server, m, store in self.live_stores():
             keys = self._keys_to_compare(store, written[m])
             (t, o, c), (ot, oo, oc), value, origin_value = self._against_origin(m, store, keys)
+            behind.setdefault(m, []).append(keys[newer(ot, oo, oc, t, o, c)])
             differs = (t != ot) | (o != oo) | (c != oc) | (value != origin_value)
             if differs.any():
                 key = keys[differs]
@@ -316,24 +325,9 @@ class Cluster:
             differs = (store.knowledge != self.origin_knowledge(m, store.shards)).any(axis=1)
             if differs.any():
                 found.append((int(store.replica[differs].min()), None))
+        lost = sum(distinct(np.concatenate(keys)).size for keys in behind.values()) + self.lost_in_crashes
         if not found:
-            return None
+            return None, lost
         number, key = min(found, key=lambda f: (f[0], f[1] is None, f[1] or 0))
-        return self.rid(number), None if key is None else key // self.scenario.models[self.rid(number).model].shards
-
-    def converged(self) -> bool:
-        """Does every live replica of every shard equal its origin: every key's version and value,
-        and its knowledge?"""
-        return self.first_difference() is None
-
-    def lost_updates(self) -> int:
-        """Keys whose newest version at the origin, the effect of the last update a trainer (or a
-        rollback) wrote there, some live replica does not hold, nor a newer one; and keys whose
-        newest version no surviving copy held when their origin's server crashed."""
-        behind: dict[int, list[np.ndarray]] = {}
-        written = {m: self._written_by_shard(m) for m in range(len(self.scenario.models))}
-        for server, m, store in self.live_stores():
-            keys = self._keys_to_compare(store, written[m])
-            (t, o, c), (ot, oo, oc), _, _ = self._against_origin(m, store, keys)
-            behind.setdefault(m, []).append(keys[newer(ot, oo, oc, t, o, c)])
-        return sum(distinct(np.concatenate(keys)).size for keys in behind.values()) + self.lost_in_crashes
+        rid = self.rid(number)
+        return (rid, None if key is None else key // self.scenario.models[rid.model].shards), lost

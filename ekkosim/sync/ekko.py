@@ -136,6 +136,7 @@ class EkkoOutcome(Outcome):
 
         by_dc = {dc.name: stats(dcs == dc.name, missing_dc == dc.name) for dc in self.sim.scenario.topology.datacenters}
         cross, intra = dcs != origin, dcs == origin
+        end = self.cluster.end_state() if self.done.processed else None
         everywhere = np.ones(missing_update.size, dtype=bool)
         return {
             "updates": self.tracker.produced_updates,
@@ -154,8 +155,8 @@ class EkkoOutcome(Outcome):
                 self.sim.env.now - produced[distinct(missing_update)]),
             "undelivered": self.tracker.undelivered(),
             # only meaningful after the drain: a run stopped early by `until` has not converged yet
-            "converged": self.cluster.converged() if self.done.processed else None,
-            "lost_updates": self.cluster.lost_updates() if self.done.processed else None,
+            "converged": None if end is None else end[0] is None,
+            "lost_updates": None if end is None else end[1],
             "pulls": self.counters.pulls,
             "failed_pulls": self.counters.failed_pulls,
             "keys_sent": self.counters.keys_sent,

@@ -135,7 +135,7 @@ class Checker:
     def at_end(self) -> None:
         """Every live replica equals its origin; call after a drain that followed every repair."""
         cluster = self.cluster
-        difference = cluster.first_difference()
+        difference, _ = cluster.end_state()
         if difference is None:
             return
         rid, key = difference
