@@ -87,12 +87,10 @@ def _pair_index(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> np.ndarra
 
 def _changed_after(peer: Store, theirs: np.ndarray, pairs: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, pair) of the journal's rows in the shards of `pairs` changed after shard version
-    `after[pair]` (a cursor, or the cache's floor): a tail of the journal, whatever the shards."""
-    rows, seqs = peer.since(int(after[pairs].min()))
-    pair = _pair_index(peer, theirs, pairs)[peer.rows.holding[rows]]
-    keep = pair >= 0
-    keep[keep] = seqs[keep] > after[pair[keep]]
-    return rows[keep], pair[keep]
+    `after[pair]` (a cursor, or the cache's floor), in clock order: read per shard copy from the
+    journal, so what a pull costs follows what changed, whatever the shards and their ages."""
+    rows, which = peer.changed_after(theirs[pairs], after[pairs])
+    return rows, pairs[which]
 
 
 def _scan(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +106,9 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
     """Answer a puller that last saw shard versions `cursors` (per pair) in `lane`: the keys of
     the lane's class changed since, less, in the all lane, the high-priority keys changed at or
     before the puller's `express` cursors."""
-    moved = np.flatnonzero(peer.version[theirs] != cursors)
+    from ekkosim.ps._kernels import moved_pairs  # Numba, compiled on first use
+
+    moved = moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
     cached = np.zeros(moved.size, dtype=bool)
     if use_cache and peer.cache is not None:
         cached = peer.cache.covers_cursor(theirs[moved], cursors[moved])

@@ -12,8 +12,8 @@ vector, `ekkosim.ps.knowledge`) and its update cache's floors (`ekkosim.ps.updat
 versions are stamps of one clock per store that moves once per change (a write or an apply): a
 shard's version is the clock at its last change, so it grows on every change to the shard, and a
 puller that saw the clock at c holds everything changed at or before c. Every change is appended
-to a journal in clock order, so "what changed since c" is a tail of it, whatever the number of
-shards.
+to a journal in clock order (`ekkosim.ps.journal`), linked per holding, so "what holding h
+changed since c" costs what it returns, whatever the number of shards.
 
 Keys are model keys; key k lives in shard k mod shards at local index k div shards.
 """
@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
 from ekkosim.ps.version import newer
@@ -123,7 +124,7 @@ class Store:
             r.value[:] = self.base_values(r.key)
         else:
             self.index = KeyIndex()
-        self.journal = Journal()
+        self.journal = Journal(h)
         self.cache = UpdateCache(cache_size, self) if cache_size else None
 
     def __len__(self) -> int:
@@ -247,7 +248,7 @@ class Store:
             r.seq[rows] = self.clock
             self.version[holdings] = self.clock
             if self.cache is not None:  # without a cache every answer is a full scan
-                self.journal.append(rows, self.clock)
+                self.journal.append(rows, holdings, self.clock)
                 self.cache.changed(rows.size)
         return Change(holdings, keys, time, origin, counter, high, *held)
 
@@ -258,36 +259,10 @@ class Store:
         live = self.rows.seq[rows] == seqs
         return rows[live], seqs[live]
 
-
-class Journal:
-    """(row, clock) of every change, in clock order; a row's older entries are stale once it
-    changes again, and are dropped when the journal is trimmed."""
-
-    def __init__(self) -> None:
-        self._rows = np.zeros(64, dtype=np.int64)
-        self._seqs = np.zeros(64, dtype=np.int64)
-        self.n = 0
-        self.added = 0  # entries appended since the last trim
-
-    def append(self, rows: np.ndarray, clock: int) -> None:
-        end = self.n + rows.size
-        if end > self._rows.size:
-            size = max(2 * self._rows.size, end)
-            self._rows = np.concatenate([self._rows[: self.n], np.zeros(size - self.n, dtype=np.int64)])
-            self._seqs = np.concatenate([self._seqs[: self.n], np.zeros(size - self.n, dtype=np.int64)])
-        self._rows[self.n : end] = rows
-        self._seqs[self.n : end] = clock
-        self.n = end
-        self.added += rows.size
-
-    def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
-        seqs = self._seqs[: self.n]
-        start = int(seqs.searchsorted(clock, side="right"))
-        return self._rows[start : self.n], seqs[start:]
-
-    def keep(self, rows: np.ndarray, seqs: np.ndarray) -> None:
-        """Hold exactly these entries (clock order) from now on."""
-        self.n = rows.size
-        self._rows[: self.n] = rows
-        self._seqs[: self.n] = seqs
-        self.added = 0
+    def changed_after(self, holdings: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, which) of the rows of each `holdings[j]` (distinct) changed after shard version
+        `after[j]` that the journal still holds, in clock order (each row once, at its last
+        change); `which` is each row's j. Costs what it returns, whatever the shards."""
+        rows, seqs, which = self.journal.of_holdings(holdings, after)
+        live = self.rows.seq[rows] == seqs
+        return rows[live], which[live]

@@ -1,7 +1,7 @@
 """The update cache: each shard copy's recently changed keys, so a pull need not scan the shard.
 
 A shard copy's cache holds its most recently changed keys, at least `capacity` of them; the
-server's journal (`ekkosim.ps.store.Journal`) holds them in change order, so the cache is not a
+server's journal (`ekkosim.ps.journal.Journal`) holds them in change order, so the cache is not a
 structure of its own but a floor per shard copy: its entries are the keys changed after
 `seq_floor`. Two floors say what the cache still covers:
 
@@ -86,4 +86,5 @@ class UpdateCache:
             gone = seqs <= self.seq_floor[holding]
             gone_h, gone_rows = holding[gone], rows[gone]
             np.maximum.at(self.floor, (gone_h, store.rows.origin[gone_rows]), store.rows.counter[gone_rows])
-        store.journal.keep(*store.since(self.oldest()))
+        kept = seqs > self.seq_floor[holding]  # the journal holds what the caches hold, no more
+        store.journal.keep(rows[kept], seqs[kept], holding[kept])

@@ -30,7 +30,10 @@ INTERPRETER_BYTES = 256 * 2**20  # Python with NumPy, SimPy, pyarrow and pydanti
 # store, measured on scenarios/ablation.yaml (a million keys a server).
 COMPARED_KEY_BYTES = 350
 WRITTEN_KEY_BYTES = 16  # a key written at the origin and its shard
-SHARD_COPY_BYTES = 600  # a shard copy's version, knowledge, cache floors, its pullers' cursors (measured)
+# A shard copy's version, knowledge, cache floors and its pullers' cursors: 109 B measured as the peak RSS
+# difference of scenarios/paper/wide_deep.yaml at 10^5 and 10^6 shards (18 million copies apart) over a
+# 100 ms run (`--set workload.duration=100ms --set sync.drain=0s --set sync.cache_size=1`), rounded up.
+SHARD_COPY_BYTES = 120
 JOURNAL_ENTRY_BYTES = 32  # an update-cache entry in its server's journal: row and clock, in an array that doubles
 UPDATE_BYTES = 40  # an update in a trainer's batch: key, magnitude, new-key flag, version, and their merge
 BATCHES_HELD = 2  # the batch being written and the one before it, still referenced by answers

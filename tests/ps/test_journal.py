@@ -1,0 +1,52 @@
+"""The journal read per shard copy: a holding's entries after a bound, newest links followed back."""
+
+import numpy as np
+
+from ekkosim.ps.journal import Journal
+
+
+def _journal() -> Journal:
+    """Holdings 0-2; clock 1: rows 10 (h0), 11 (h1), 12 (h0); clock 2: row 13 (h2); clock 3:
+    rows 10 (h0, again) and 14 (h1)."""
+    journal = Journal(3)
+    journal.append(np.array([10, 11, 12]), np.array([0, 1, 0]), 1)
+    journal.append(np.array([13]), np.array([2]), 2)
+    journal.append(np.array([10, 14]), np.array([0, 1]), 3)
+    return journal
+
+
+def _read(journal: Journal, holdings, after):
+    rows, seqs, which = journal.of_holdings(np.array(holdings), np.array(after))
+    return list(zip(rows.tolist(), seqs.tolist(), which.tolist()))
+
+
+def test_a_holdings_entries_after_its_bound_in_clock_order():
+    journal = _journal()
+    assert journal.newest.tolist() == [4, 5, 3]  # entry positions
+    # h0 after 0: rows 10 and 12 at clock 1, 10 again at 3 (the reader drops the stale one)
+    assert _read(journal, [0], [0]) == [(10, 1, 0), (12, 1, 0), (10, 3, 0)]
+    # each holding its own bound; which names the position in the request
+    assert _read(journal, [1, 0, 2], [1, 1, 2]) == [(10, 3, 1), (14, 3, 0)]
+    assert _read(journal, [2, 1], [0, 0]) == [(11, 1, 1), (13, 2, 0), (14, 3, 1)]
+    assert _read(journal, [], []) == []
+
+
+def test_the_tail_after_a_clock_is_every_holdings():
+    rows, seqs = _journal().since(1)
+    assert rows.tolist() == [13, 10, 14] and seqs.tolist() == [2, 3, 3]
+
+
+def test_keeping_entries_relinks_them():
+    journal = _journal()
+    journal.keep(np.array([12, 13, 10]), np.array([1, 2, 3]), np.array([0, 2, 0]))
+    assert journal.newest.tolist() == [2, -1, 1]
+    assert _read(journal, [0, 1, 2], [0, 0, 0]) == [(12, 1, 0), (13, 2, 2), (10, 3, 0)]
+    journal.append(np.array([15]), np.array([1]), 4)  # appends link after the kept entries
+    assert _read(journal, [1, 0], [0, 1]) == [(10, 3, 1), (15, 4, 0)]
+
+
+def test_growth_keeps_the_links():
+    journal = Journal(2)
+    for clock in range(1, 101):  # past the initial capacity of 64 entries
+        journal.append(np.array([clock]), np.array([clock % 2]), clock)
+    assert [r for r, _, _ in _read(journal, [1], [90])] == [91, 93, 95, 97, 99]
