@@ -343,6 +343,15 @@ class Model(Section):
         64, description="Bytes per value (e.g. dimension x 4 for float32; assumption: 16 floats)."
     )
     shards: int = Field(64, ge=1, le=10**7, description="Shards per replica (assumption).")
+    shard_split: int = Field(
+        1, ge=1, le=10**4,
+        description="Shards of the real system each simulated shard stands for: the model has "
+        "shards x shard_split of them (key k in real shard k mod that). The simulator keeps its state "
+        "per simulated shard (memory and time follow `shards`); what a pull costs per shard (request "
+        "entries, the comparisons, per shard with news its shard version, knowledge and CPU) is "
+        "charged per real shard, those with news counted from the keys answered. 1: the simulated "
+        "shards are the real ones (docs/sync.md, \"Many shards\").",
+    )
     traffic_share: float = Field(
         1.0, gt=0.0, le=1.0,
         description="Share of inference traffic this model serves: its share of scored requests, and "

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ekkosim.arrays import distinct
 from ekkosim.ps.store import Change, Store
 from ekkosim.ps.update_cache import WARM_SEQ
 
@@ -65,6 +66,17 @@ class Answer:
 
     def __len__(self) -> int:
         return self.keys.size
+
+
+def shards_with_news(answer: Answer, real_shards: int, split: int) -> int:
+    """The real shards an answer has news of, when each simulated shard stands for `split` of
+    the model's `real_shards` (`models[].shard_split`): per moved shard, the real shards among
+    its keys, and one for a shard that moved without a key in this answer (its knowledge grew,
+    or its keys are the other lane's)."""
+    if split == 1:
+        return int(answer.moved.size)
+    keyed = distinct(answer.pair).size
+    return int(distinct(answer.keys % real_shards).size + answer.moved.size - keyed)
 
 
 def _snapshot(peer: Store, pair: np.ndarray, rows: np.ndarray, moved: np.ndarray, theirs: np.ndarray,

@@ -34,7 +34,7 @@ import simpy
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.flows import Flow, FlowFailed
 from ekkosim.net.topology import Server
-from ekkosim.ps.pull import LANES, Answer, answer_cursor, answer_knowledge, apply_answer
+from ekkosim.ps.pull import LANES, Answer, answer_cursor, answer_knowledge, apply_answer, shards_with_news
 from ekkosim.schema import Costs, Sync
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import Cluster
@@ -106,7 +106,9 @@ class _Model:
         self.store, self.peer = cluster.stores[(puller, m)], cluster.stores[(peer, m)]
         self.mine = self.store.shards.searchsorted(shards)
         self.theirs = self.peer.shards.searchsorted(shards)
-        self.value_bytes = cluster.scenario.models[m].value_bytes
+        model = cluster.scenario.models[m]
+        self.value_bytes = model.value_bytes
+        self.split, self.real_shards = model.shard_split, model.shards * model.shard_split
 
 
 class Puller:
@@ -135,6 +137,12 @@ class Puller:
     @property
     def n_pairs(self) -> int:
         return sum(model.shards.size for model in self.models)
+
+    @property
+    def real_pairs(self) -> int:
+        """The real shards the pairs stand for (`models[].shard_split`): what a request carries
+        and the peer compares."""
+        return sum(model.shards.size * model.split for model in self.models)
 
     def _refresh(self) -> None:
         """Take this puller's pairs afresh, keeping the cursors of pairs whose stores are the
@@ -231,11 +239,11 @@ class Puller:
         sim, cluster, counters, env = self.sim, self.cluster, self.counters, self.sim.env
         sync = sim.scenario.sync
         costs = sync.costs
-        models, epoch, n_pairs = self.models, self.epoch, self.n_pairs
+        models, epoch, real_pairs = self.models, self.epoch, self.real_pairs
         own = self.cursors[lane]
         express = self.cursors.get("high") if lane == "all" else None
         entries, entry_bytes = _request_entries(sync, express is not None)
-        request_bytes = costs.header_bytes + n_pairs * entries * entry_bytes
+        request_bytes = costs.header_bytes + real_pairs * entries * entry_bytes
 
         asked = None if sync.shard_version else [model.store.knowledge[model.mine].copy() for model in models]
         sent_express = None if express is None else [cursor.copy() for cursor in express]
@@ -253,10 +261,11 @@ class Puller:
                                                  None if sent_express is None else sent_express[i]))
                 else:
                     answers.append(answer_knowledge(model.peer, model.theirs, asked[i], sync.update_cache))
-            yield cluster.work(self.peer, _answer_cpu_s(costs, n_pairs * entries, answers))
+            news = [shards_with_news(answer, model.real_shards, model.split) for model, answer in zip(models, answers)]
+            yield cluster.work(self.peer, _answer_cpu_s(costs, real_pairs * entries, sum(news), answers))
 
         whole = lane == "all"
-        reply = _reply_bytes(sync, answers, [model.value_bytes for model in models], whole)
+        reply = _reply_bytes(sync, answers, news, [model.value_bytes for model in models], whole)
         yield self._send(lane, self.peer, self.puller, reply, REPLY)
         del self.in_flight[lane]
 
@@ -264,7 +273,7 @@ class Puller:
         with cluster.cpu[self.puller].request() as core:
             yield core
             merged = sync.knowledge_entries * costs.cpu_per_vector_entry if whole else 0.0
-            yield cluster.work(self.puller, (costs.cpu_per_shard + merged) * sum(a.moved.size for a in answers)
+            yield cluster.work(self.puller, (costs.cpu_per_shard + merged) * sum(news)
                                + costs.cpu_per_key_applied * sent)
             for i, (model, answer) in enumerate(zip(models, answers)):
                 if epoch != cluster.epoch and cluster.stores[(self.puller, model.m)] is not model.store:
@@ -280,8 +289,8 @@ class Puller:
         counters.keys_sent += sent
         counters.keys_examined += sum(answer.cache_entries + answer.scanned for answer in answers)
         counters.full_scans += sum(answer.full_scans for answer in answers)
-        counters.shards_asked += n_pairs
-        counters.shards_moved += sum(answer.moved.size for answer in answers)
+        counters.shards_asked += real_pairs
+        counters.shards_moved += sum(news)
         counters.request_bytes += request_bytes
         counters.reply_bytes += reply
 
@@ -295,22 +304,22 @@ def _request_entries(sync: Sync, express: bool) -> tuple[int, float]:
     return sync.knowledge_entries, sync.costs.vector_entry_bytes
 
 
-def _answer_cpu_s(costs: Costs, entries: int, answers: list[Answer]) -> float:
+def _answer_cpu_s(costs: Costs, entries: int, news: int, answers: list[Answer]) -> float:
     """CPU seconds a peer spends answering: the request, every entry of it compared, every shard
-    with news, every key compared."""
-    moved = sum(answer.moved.size for answer in answers)
+    with news (`news` of them), every key compared."""
     scanned = sum(answer.scanned for answer in answers)
     cached = sum(answer.cache_entries for answer in answers)
-    return (costs.cpu_per_request + costs.cpu_per_vector_entry * entries + costs.cpu_per_shard * moved
+    return (costs.cpu_per_request + costs.cpu_per_vector_entry * entries + costs.cpu_per_shard * news
             + costs.cpu_per_key_scanned * scanned + costs.cpu_per_cache_entry * cached)
 
 
-def _reply_bytes(sync: Sync, answers: list[Answer], value_bytes: list[float], whole: bool) -> float:
-    """Bytes of a reply: header; per shard answered its shard version, and its knowledge if the
-    answer is whole (not the express lane's); per key its id, version and value."""
+def _reply_bytes(sync: Sync, answers: list[Answer], news: list[int], value_bytes: list[float], whole: bool) -> float:
+    """Bytes of a reply: header; per shard with news (`news[i]` of answer i) its shard version,
+    and its knowledge if the answer is whole (not the express lane's); per key its id, version
+    and value."""
     costs = sync.costs
     per_shard = costs.shard_version_bytes + (sync.knowledge_entries * costs.vector_entry_bytes if whole else 0)
     return costs.header_bytes + sum(
-        len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard * answer.moved.size
+        len(answer) * (costs.key_bytes + costs.version_bytes + value_bytes[i]) + per_shard * news[i]
         for i, answer in enumerate(answers)
     )

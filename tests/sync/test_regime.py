@@ -66,3 +66,29 @@ def test_comparing_knowledge_costs_cpu_per_entry(tmp_path):
     assert answered == pytest.approx(round(answered))  # whole requests, each compared in full
     # every completed pull, and perhaps the one the end of the run cut after its answer
     assert summary["pulls"] <= round(answered) <= summary["pulls"] + 1
+
+
+@pytest.mark.parametrize("shard_version", [True, False])
+def test_a_split_shard_is_asked_for_as_its_real_shards(tmp_path, shard_version):
+    """Each simulated shard standing for 3 real ones: a request carries 3 x 4 shards' entries."""
+    entries = 2
+    data = _four_shards(tmp_path, "0.05,m,3,1.5\n", shard_version=shard_version, knowledge_entries=entries)
+    data["models"][0]["shard_split"] = 3
+    summary = run(validate(data), tmp_path / "run")
+    per_shard = SHARD_VERSION if shard_version else entries * ENTRY
+    assert summary["regime"]["request_bytes_per_pull"] == HEADER + 3 * SHARDS * per_shard
+
+
+def test_a_split_shards_news_is_counted_by_real_shard(tmp_path):
+    """Keys 1, 5 and 13 lie in simulated shard 1 of 4; split in 3, that is real shards 1, 5 and 1
+    of 12 (key mod 12): two real shards with news, each answered with its shard version and
+    knowledge, as if the simulated shard were those real ones."""
+    entries = 5
+    data = _four_shards(tmp_path, "0.05,m,1,1.0\n0.05,m,5,1.0\n0.05,m,13,1.0\n", knowledge_entries=entries)
+    data["models"][0]["shard_split"] = 3
+    data["sync"]["costs"] |= {"key_bytes": "0B", "version_bytes": "0B"}
+    summary = run(validate(data), tmp_path / "run")
+    regime, pulls = summary["regime"], summary["pulls"]
+    assert summary["converged"] is True
+    assert regime["shards_moved_per_pull"] * pulls * 3 * SHARDS == pytest.approx(2)
+    assert regime["reply_bytes_per_pull"] * pulls == pytest.approx(HEADER * pulls + 2 * (SHARD_VERSION + entries * ENTRY) + 3)
