@@ -23,7 +23,9 @@ from ekkosim.units import shown_count
 
 DEFAULT_LIMIT_BYTES = 8 * 2**30  # `--max-memory`: a laptop's or a CI runner's share, raised on a larger machine
 
-INTERPRETER_BYTES = 256 * 2**20  # Python with NumPy, SimPy, pyarrow and pydantic loaded, and a run's fixed costs
+# Python with NumPy, SimPy, pyarrow and pydantic loaded, and a run's fixed costs; Numba and the pull's
+# compiled loops add about 120 MB (peak RSS of importing them, 225 MB against 105 MB without)
+INTERPRETER_BYTES = 384 * 2**20
 # At the end of a run the convergence check and the count of lost updates compare, one server at a
 # time, every key the server holds with the origin's (versions and values of both, the keys merged
 # and sorted), with every key written at the origin at hand: about 310 bytes a key of the largest
@@ -34,7 +36,7 @@ WRITTEN_KEY_BYTES = 16  # a key written at the origin and its shard
 # difference of scenarios/paper/wide_deep.yaml at 10^5 and 10^6 shards (18 million copies apart) over a
 # 100 ms run (`--set workload.duration=100ms --set sync.drain=0s --set sync.cache_size=1`), rounded up.
 SHARD_COPY_BYTES = 120
-JOURNAL_ENTRY_BYTES = 32  # an update-cache entry in its server's journal: row and clock, in an array that doubles
+JOURNAL_ENTRY_BYTES = 48  # an update-cache entry in its server's journal: row, clock and link, in arrays that double
 UPDATE_BYTES = 40  # an update in a trainer's batch: key, magnitude, new-key flag, version, and their merge
 BATCHES_HELD = 2  # the batch being written and the one before it, still referenced by answers
 LATENCY_ROW_BYTES = 200  # a sampled (update, replica) delivery: the tracker's record and the table's row

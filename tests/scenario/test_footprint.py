@@ -87,7 +87,7 @@ def test_refused_with_the_number_and_the_largest_part():
     with pytest.raises(ScenarioError) as refused:
         validate(data, max_memory=2**30)
     assert refused.value.problems == [
-        "output.latency_sample: a run needs about 12.2 GiB of memory, more than the limit of 1 GiB (raise it with "
+        "output.latency_sample: a run needs about 12.3 GiB of memory, more than the limit of 1 GiB (raise it with "
         "--max-memory); the largest part is latency samples of model m, 60,000,000 deliveries x 200 B = 11.2 GiB"]
     assert validate(data, max_memory=16 * 2**30).name == "small"
 
@@ -96,9 +96,9 @@ def test_cli_prints_the_estimate_and_takes_the_limit(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny()))
     code, out, _ = call_cli(capsys, "validate", str(path))
-    assert (code, out) == (0, f"{path}: ok (small, strategy ekko, about 257 MiB of memory)\n")
+    assert (code, out) == (0, f"{path}: ok (small, strategy ekko, about 385 MiB of memory)\n")
     code, _, err = call_cli(capsys, "validate", str(path), "--max-memory", "100MB")
-    assert code == 2 and err.startswith(f"{path}: (scenario): a run needs about 257 MiB of memory, more than the "
+    assert code == 2 and err.startswith(f"{path}: (scenario): a run needs about 385 MiB of memory, more than the "
                                         "limit of 95.4 MiB")
     for bad in ("-1GB", "0", "lots"):
         code, _, err = call_cli(capsys, "validate", str(path), "--max-memory", bad)
