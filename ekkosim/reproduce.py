@@ -22,6 +22,7 @@ from ekkosim.pool import Job, run_jobs
 from ekkosim.results.manifest import claim_folder
 from ekkosim.results.read import LATENCY_COLUMNS, read_table
 from ekkosim.run_files import LATENCY
+from ekkosim.schema import Scenario
 from ekkosim.scenario.describe import dimension_at
 from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
 from ekkosim.scenario.load import ScenarioError, load, value_at
@@ -36,7 +37,7 @@ QUICK = ["workload.duration=6s", "sync.drain=4s"]
 @dataclass(frozen=True)
 class Row:
     """One line of a reproduction table: what the paper says and what the simulator gives. The
-    figures are in `unit` (seconds unless said). A `bound` ("<" or ">") makes the published
+    figures are in `unit` (seconds unless said). A `bound` (a key of BOUNDS) makes the published
     figure a bound the simulated one must keep: the row holds or not, and has no ratio."""
 
     config: str
@@ -240,15 +241,15 @@ SLO_BOUND_PCT = 2.0  # the book: the scheduler avoids an SLO drop of more than 2
 # key at its peak (3.3 GB for 4.4e7 keys), so 113 GB of 256-byte rows (4.4e8 keys) would take
 # about 31 GB; and the simulated rollback's time follows the keys written since the witness's
 # state, not the model's size.
-ROLLBACK_NOT_AVAILABLE = ("an author's public notes; not available: the state manager and the quality model hold every key "
-                          "(31 GB of memory at 113 GB; docs/reproduction.md)")
+ROLLBACK_NOT_AVAILABLE = ("an author's public notes; not available: the state manager and the quality model hold "
+                          "every key (31 GB of memory at 113 GB; docs/reproduction.md)")
 
 
 def _validate_jobs(plan: Plan) -> list[Job]:
     congestion = CONGESTION_QUICK if plan.quick else ()
+    window = PRODUCTION_QUICK if plan.quick else PRODUCTION_WINDOW
     return [
-        Job(plan.production, (PRODUCTION_QUICK if plan.quick else PRODUCTION_WINDOW) + cost_overrides(plan.testbed),
-            "production"),
+        Job(plan.production, window + cost_overrides(plan.testbed), "production"),
         BROADCAST_800S,
         *(Job("congestion.yaml", overrides + congestion, folder) for folder, overrides in (CONGESTION, NO_SCHEDULER)),
         Job(HETEROGENEOUS, plan.extra, "testbed_heterogeneous"),
@@ -257,8 +258,10 @@ def _validate_jobs(plan: Plan) -> list[Job]:
 
 def _validate_rows(plan: Plan, out: Path, summaries: dict[str, dict]) -> list[Row]:
     production = summaries["production"]
-    costs = f"{plan.production.name}, {'quick' if plan.quick else 'first'} window, sync.costs of {plan.testbed.name}"
-    slo = f"the book: the SLO-aware scheduler avoids an SLO drop of more than {SLO_BOUND_PCT:g}%; scenarios/congestion.yaml"
+    window = PRODUCTION_QUICK if plan.quick else PRODUCTION_WINDOW
+    costs = f"{plan.production.name} with {', '.join(window)} and the sync.costs of {plan.testbed.name}"
+    slo = f"the book: the SLO-aware scheduler avoids an SLO drop of more than {SLO_BOUND_PCT:g}%; " \
+          "scenarios/congestion.yaml"
     return [
         Row("production: cross-DC mean", 2.4, production["cross_dc_latency_s"],
             source=f"the book's production average; {costs}"),
@@ -275,7 +278,7 @@ def _validate_rows(plan: Plan, out: Path, summaries: dict[str, dict]) -> list[Ro
     ]
 
 
-def _heterogeneous_rows(scenario, summary: dict) -> list[Row]:
+def _heterogeneous_rows(scenario: Scenario, summary: dict) -> list[Row]:
     """Each inference DC's mean latency beside its path from the training DC, and the check that
     no DC on a path at least as long and at most as fast as another's (one of them strictly) has
     a lower mean: the count of such pairs must be 0."""
@@ -297,8 +300,9 @@ def _heterogeneous_rows(scenario, summary: dict) -> list[Row]:
     return rows
 
 
-def _path(scenario, a: str, b: str) -> tuple[float, float]:
-    """One-way latency (s) and bandwidth (bits/s) of the WAN link between DCs `a` and `b`."""
+def _path(scenario: Scenario, a: str, b: str) -> tuple[float, float]:
+    """One-way latency (s) and bandwidth (bits/s) of the WAN link between DCs `a` and `b` (the
+    WAN's defaults where no link is listed)."""
     wan = scenario.topology.wan
     link = next((link for link in scenario.topology.links if set(link.between) == {a, b}), None)
     latency = link.latency if link is not None and link.latency is not None else wan.latency
@@ -315,7 +319,8 @@ def _worse(path: tuple[float, float], than: tuple[float, float]) -> bool:
 validate = Experiment(jobs=_validate_jobs, rows=_validate_rows)
 EXPERIMENTS = {"ablation": ablation, "latency": latency, "baselines": baselines, "sensitivity": sensitivity,
                "validate": validate}
-ALL = ("ablation", "latency", "baselines")  # `reproduce all`; the sensitivity study and the held-out figures on their own
+# `reproduce all`; the sensitivity study and the held-out figures are run on their own
+ALL = ("ablation", "latency", "baselines")
 
 
 class RunFailed(RuntimeError):

@@ -89,7 +89,8 @@ def test_rows_from_summaries():
     cross, intra = rows["production: cross-DC mean"], rows["production: intra-DC mean"]
     assert (cross.paper_s, cross.sim_s, cross.ratio) == (2.4, 1.2, 0.5)
     assert (intra.paper_s, intra.sim_s, intra.ratio) == (0.7, 0.35, 0.5)
-    assert "sync.costs of testbed.yaml" in cross.source and "production.yaml" in cross.source
+    assert cross.source == ("the book's production average; production.yaml with workload.duration=3s, "
+                            "sync.drain=3s and the sync.costs of testbed.yaml")
     assert (rows["broadcast_800s"].sim_s, rows["broadcast_800s"].paper_s) == (800.02, 800.0)
     on, off = rows["congestion: peak SLO drop, scheduler on"], rows["congestion: peak SLO drop, scheduler off"]
     assert (on.paper_s, on.sim_s, on.bound, on.unit, on.holds, on.ratio) == (2.0, 0.5, "<", "%", True, None)
