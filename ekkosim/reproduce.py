@@ -236,12 +236,12 @@ NO_SCHEDULER = ("congestion-no-scheduler", ("scheduler.enabled=false",))
 HETEROGENEOUS = "paper/testbed_heterogeneous.yaml"
 OUT_OF_ORDER = "heterogeneous: DC pairs out of order"
 SLO_BOUND_PCT = 2.0  # the book: the scheduler avoids an SLO drop of more than 2%
-# Why the rollback row is not simulated (docs/reproduction.md, "Held-out figures"): the manager's
-# lagged copies and the quality model's clean copy hold every key of the model, about 70 bytes a
-# key at its peak (3.3 GB for 4.4e7 keys), so 113 GB of 256-byte rows (4.4e8 keys) would take
-# about 31 GB; and the simulated rollback's time follows the keys written since the witness's
-# state, not the model's size.
-ROLLBACK_NOT_AVAILABLE = ("an author's public notes; not available: the state manager and the quality model hold "
+# Why the rollback row is not simulated (docs/reproduction.md, "Held-out figures"): the quality
+# model, which the manager needs, and the manager's lagged copies hold every key of the model,
+# about 70 bytes a key at the peak (3.37 GB for 4.4e7 keys, 0.34 GB without them), so 113 GB of
+# 256-byte rows (4.4e8 keys) would take about 31 GB; and the simulated rollback's time follows
+# the keys written since the witness's state, not the model's size.
+ROLLBACK_NOT_AVAILABLE = ("an author's public notes; not available: the quality model and the state manager hold "
                           "every key (31 GB of memory at 113 GB; docs/reproduction.md)")
 
 
