@@ -81,9 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the scenario JSON Schema (for editors: ekkosim schema > ekkosim.schema.json)")
 
     reproduce = sub.add_parser("reproduce", help="the paper's numbers beside the simulator's")
-    reproduce.add_argument("experiment", choices=["ablation", "latency", "baselines", "all", "sensitivity"],
+    reproduce.add_argument("experiment", choices=["ablation", "latency", "baselines", "all", "sensitivity", "validate"],
                            help="`all` is ablation, latency and baselines; `sensitivity` halves and doubles "
-                           "each assumed parameter of the testbed (many runs)")
+                           "each assumed parameter of the testbed (many runs); `validate` prints the held-out "
+                           "figures, published figures that no calibration targets")
     reproduce.add_argument("--json", action="store_true", help="print the rows as JSON")
     reproduce.add_argument("--quick", action="store_true", help="shorter simulated time (as CI runs it)")
     reproduce.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="where the runs go")
@@ -496,14 +497,34 @@ def _reproduce(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     for name, rows in results.items():
         table = Table(title=f"reproduce {name}" + (" (quick)" if args.quick else ""))
-        for heading in ("configuration", "paper (s)", "simulated mean (s)", "p50 (s)", "p99 (s)", "simulated / paper"):
-            table.add_column(heading, justify="left" if heading == "configuration" else "right")
-        for row in rows:
-            ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
-            table.add_row(row.config, _number(row.paper_s), _number(row.sim_s), _number(row.p50_s),
-                          _number(row.p99_s), ratio)
+        if name == "validate":
+            _held_out_table(table, rows)
+        else:
+            for heading in ("configuration", "paper (s)", "simulated mean (s)", "p50 (s)", "p99 (s)",
+                            "simulated / paper"):
+                table.add_column(heading, justify="left" if heading == "configuration" else "right")
+            for row in rows:
+                table.add_row(row.config, _number(row.paper_s), _number(row.sim_s), _number(row.p50_s),
+                              _number(row.p99_s), _ratio(row.ratio))
         console.print(table)
     return EXIT_OK
+
+
+def _held_out_table(table: Table, rows: list) -> None:
+    """The held-out figures: each published figure (a bound: "< 2 %") beside the simulator's,
+    its error (a ratio, or whether the bound holds) and its source."""
+    for heading in ("figure", "published", "simulated", "error", "source"):
+        table.add_column(heading, justify="right" if heading in ("published", "simulated", "error") else "left")
+    for row in rows:
+        published = "-" if row.paper_s is None else f"{row.bound or ''} {row.paper_s:g} {row.unit}".strip()
+        simulated = ("not available" if row.sim_s is None else
+                     f"{row.sim_s if isinstance(row.sim_s, int) else _number(row.sim_s)} {row.unit}")
+        error = _ratio(row.ratio) if row.bound is None else {True: "holds", False: "fails", None: "-"}[row.holds]
+        table.add_row(row.config, published, simulated, error, row.source or "")
+
+
+def _ratio(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}"
 
 
 def _sweep(args: argparse.Namespace, console: Console) -> int:
