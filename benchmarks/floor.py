@@ -32,7 +32,7 @@ from ekkosim.ps.store import rows_by_shard
 from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 
-TESTBED = Path(__file__).resolve().parents[1] / "scenarios" / "paper" / "testbed.yaml"
+TESTBED = Path(__file__).resolve().parent / "testbed_dense.yaml"
 MINUTE_S = 60.0
 COLUMNS = (np.float64, np.int16, np.int64, np.float64)  # a version (time, origin, counter) and its value
 

@@ -1,6 +1,6 @@
 """Where a run's memory grows: `python -m benchmarks.memory [--seconds S] [SCENARIO] [--set ...]`.
 
-Builds the simulation (default: the paper testbed with the hour case's light traffic), then
+Builds the simulation (default: the dense paper testbed, `testbed_dense.yaml`, with the hour case's light traffic), then
 simulates `--seconds` under tracemalloc and prints the allocations still live at the end that
 were made while simulating, by source line, largest first, with the bytes per completed flow.
 What the build allocates (the replicas' dense state) is not counted: that does not grow.
@@ -13,7 +13,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
-from benchmarks.cases import LIGHT, SCENARIOS
+from benchmarks.cases import LIGHT
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
@@ -21,7 +21,7 @@ from ekkosim.strategies import STRATEGIES
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", type=Path, nargs="?", default=SCENARIOS / "paper" / "testbed.yaml")
+    parser.add_argument("scenario", type=Path, nargs="?", default=Path(__file__).resolve().parent / "testbed_dense.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="PATH=VALUE",
                         help="overrides (default: the hour case's light traffic)")
     parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds to watch")

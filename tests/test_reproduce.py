@@ -67,12 +67,12 @@ def test_all_makes_each_distinct_run_once(small_scenarios, tmp_path):
     assert ekko == cross == pytest.approx(full.sim_s, rel=1e-12)
 
 
-def test_testbed_ablation_quick_order_and_ratios(tmp_path):
-    """The shipped testbed, shortened (`reproduce ablation --quick`): latencies are seconds (the
-    testbed is loaded, as the paper's was), local leaders cut them severalfold, and shard versions
-    never make them worse. docs/reproduction.md says why the shard-version step, 4.6x in the
-    paper, is 1.0x here."""
-    vv, sv, full = reproduce.reproduce(["ablation"], tmp_path / "runs", quick=True)["ablation"]
-    assert sv.sim_s > 2.0  # the paper's regime: seconds, not the tenths of an idle testbed
-    assert vv.sim_s >= 0.95 * sv.sim_s
-    assert 1.5 < sv.sim_s / full.sim_s < 10.0  # the paper's step is 2.3x; the full-length runs give 6.6x
+def test_testbed_ablation_quick_order_and_steps(tmp_path):
+    """The shipped, calibrated testbed shortened (`reproduce ablation --quick`): the rows come in
+    the paper's order and both steps fall in loose bands around the paper's (shard versions 4.6x,
+    local leaders 2.3x); the full runs, `ekkosim reproduce ablation`, are within 25% of the
+    paper's rows and steps (docs/reproduction.md)."""
+    vv, sv, full = reproduce.reproduce(["ablation"], tmp_path / "runs", quick=True, plots=False)["ablation"]
+    assert vv.sim_s > sv.sim_s > full.sim_s > 1.0  # seconds: the paper's regime, not an idle testbed
+    assert 2.5 < vv.sim_s / sv.sim_s < 8.0
+    assert 1.5 < sv.sim_s / full.sim_s < 4.0

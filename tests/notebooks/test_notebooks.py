@@ -71,7 +71,7 @@ def test_sweep_heatmap(tmp_path):
 def test_heterogeneous_wan(tmp_path):
     # a lighter workload (100,000 key updates a second on 100,000 keys) for 1 s
     lighter = ["workload.duration=1s", "sync.drain=0.5s", "models[0].workload.rate=100000", "models[0].keys=100000",
-               "sync.cache_size=1024"]
+               "models[0].shards=30", "models[0].shard_split=1", "sync.cache_size=1024"]
     notebook = _execute("heterogeneous_wan.ipynb", tmp_path, SCENARIO=SCENARIOS / "paper" / "testbed_heterogeneous.yaml",
                         OUT=tmp_path / "runs", OVERRIDES=lighter)
     assert _images(notebook) == 1
