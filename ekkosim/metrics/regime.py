@@ -8,7 +8,8 @@ hot keys updated again and again, most shards untouched between two pulls.
   (Ekko: about 99.4%);
 - `keys_changed_per_hour_share`: distinct keys the trainers (or a rollback) wrote during the run,
   over the model's keys, per hour of training (Ekko: 3.08% per hour);
-- `shards_moved_per_pull`: shards answered (with news), over shards a pull covers, over all pulls;
+- `shards_moved_per_pull`: shards answered (with news), over shards a pull covers, over all pulls
+  (real shards: each simulated one counts as `models[].shard_split`);
 - `request_bytes_per_pull`, `reply_bytes_per_pull`: the mean message sizes;
 - `busiest`: the resource with the highest mean utilisation over the run, a link (a NIC's
   transmit or receive side, a DC's uplink or downlink, a WAN link) or a server's cores.
