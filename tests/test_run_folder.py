@@ -147,3 +147,17 @@ def test_ctrl_c_stops_a_run_cleanly_and_leaves_it_marked_incomplete(tmp_path):
     assert re.search(r"interrupted at simulated t = [\d,.]+ s; \S+ is incomplete", stderr)  # stdout: results only
     assert "Traceback" not in stderr
     assert (out / "INCOMPLETE").exists() and not (out / "summary.json").exists()
+
+
+def test_a_run_that_delivered_nothing_writes_a_latency_table_ekkosim_reads(tmp_path):
+    """A pull interval longer than the run: no sampled update is delivered, and latency.parquet
+    is an empty table of the usual columns (its names typed as strings, not nulls)."""
+    from ekkosim.results.read import LATENCY_COLUMNS, read_table
+    from ekkosim.run_files import LATENCY
+    from tests.sync.test_ekko import tiny
+
+    data = tiny(pull_interval="10s", drain="0s")
+    data["workload"]["duration"] = "0.2s"
+    summary = run(validate(data), tmp_path / "run")
+    assert summary["cross_dc_latency_s"] is None and summary["undelivered"] > 0
+    assert read_table(tmp_path / "run" / LATENCY, LATENCY_COLUMNS).num_rows == 0

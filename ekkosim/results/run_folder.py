@@ -73,7 +73,10 @@ class RunFolder:
         import pyarrow.parquet as pq
 
         self._digest.update(table_digest(name, columns))
-        table = pa.table({column: pa.array(np.asarray(values)) for column, values in columns.items()})
+        # object columns hold names: typed as strings, so that an empty one (a run that delivered
+        # no sampled update) is read back as the same column, not as nulls
+        table = pa.table({column: pa.array(array, type=pa.string() if array.dtype == object else None)
+                          for column, array in ((column, np.asarray(values)) for column, values in columns.items())})
         self.folder.write(name, lambda f: pq.write_table(table, f))
 
     def finish(self, summary: dict) -> dict:

@@ -38,6 +38,17 @@ def test_ablation_latency_cdf(small_scenarios, tmp_path):
     assert "vv+shard_version+local_leader" in printed and "paper   2.6 s" in printed
 
 
+def test_sensitivity_heatmap(small_scenarios, tmp_path):
+    """One parameter halved and doubled on the stand-in testbed: the heat map, and each point's
+    line naming what it moved."""
+    notebook = _execute("sensitivity_heatmap.ipynb", tmp_path, SCENARIOS=small_scenarios, OUT=tmp_path / "runs",
+                        PARAMETERS=("sync.pull_interval",), QUICK=False)
+    assert _images(notebook) == 1
+    printed = _printed(notebook).splitlines()
+    assert printed[0].startswith("base: vv ")
+    assert [line.split()[:2] for line in printed[1:]] == [["sync.pull_interval", "x0.5"], ["sync.pull_interval", "x2"]]
+
+
 def test_state_manager_timeline(tmp_path):
     notebook = _execute("state_manager_timeline.ipynb", tmp_path, SCENARIO=SCENARIOS / "biased_update.yaml",
                         OUT=tmp_path / "runs", OVERRIDES=["workload.duration=45s", "sync.drain=1s"])
