@@ -390,10 +390,12 @@ def _(tmp):
     return ["run", write(tmp / "s.yaml", small()), "--set", f"name={text}", "--quiet", "--out", str(tmp / "o")]
 
 
-@case("4 keys 10^7 in 10^7 shards", err="models[0].shards: a run needs about 17 GiB", seconds=10)
+@case("4 keys 10^7 in 10^7 shards, 3 copies a DC", err="models[0].shards: a run needs about 10.4 GiB", seconds=10)
 def _(tmp):
     data = tiny_ekko()
-    data["models"][0].update(keys=10**7, shards=10**7, replicas=1)
+    data["models"][0].update(keys=10**7, shards=10**7, replicas=3)
+    for dc in data["topology"]["datacenters"]:
+        dc["servers"] = 3
     return ["validate", write(tmp / "s.yaml", data)]
 
 
