@@ -75,8 +75,9 @@ class RunFolder:
         self._digest.update(table_digest(name, columns))
         # object columns hold names: typed as strings, so that an empty one (a run that delivered
         # no sampled update) is read back as the same column, not as nulls
+        arrays = {column: np.asarray(values) for column, values in columns.items()}
         table = pa.table({column: pa.array(array, type=pa.string() if array.dtype == object else None)
-                          for column, array in ((column, np.asarray(values)) for column, values in columns.items())})
+                          for column, array in arrays.items()})
         self.folder.write(name, lambda f: pq.write_table(table, f))
 
     def finish(self, summary: dict) -> dict:
