@@ -23,6 +23,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "scenarios"
+# The paper's calibration lives beside the testbed it fits (`ekkosim calibrate` runs it); every
+# other YAML file under scenarios/ is a scenario.
+PAPER_CALIBRATION = SCENARIOS / "paper" / "calibration.yaml"
+
+
+def shipped_scenarios() -> list[Path]:
+    """Every scenario file shipped under scenarios/, sorted."""
+    return sorted(path for path in SCENARIOS.rglob("*.yaml") if path != PAPER_CALIBRATION)
 
 SMALL = {
     "name": "small",

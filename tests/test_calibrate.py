@@ -21,7 +21,7 @@ from ekkosim.cli import main
 from ekkosim.scenario.load import ScenarioError
 from ekkosim.sweep import value_text
 from ekkosim.units import DURATION
-from tests.conftest import REPO, SCENARIOS
+from tests.conftest import PAPER_CALIBRATION, REPO, SCENARIOS
 
 EXAMPLE = REPO / "calibrations" / "example.yaml"
 # what produced the example's targets: ekko_basic's own values (the file's comment gives the command)
@@ -289,7 +289,7 @@ def test_reproduce_runs_the_fitted_testbed(example, tmp_path):
 
 
 def test_the_paper_calibration_fits_the_ablation_as_reproduce_runs_it():
-    cal = read_calibration(REPO / "calibrations" / "paper.yaml")
+    cal = read_calibration(PAPER_CALIBRATION)
     assert cal.scenario == (SCENARIOS / "paper" / "testbed.yaml").resolve()
     assert cal.variants == {name: overrides for name, _, overrides, _ in reproduce.ABLATION}
     rows = {name: paper for name, paper, _, _ in reproduce.ABLATION}

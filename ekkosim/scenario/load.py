@@ -284,6 +284,8 @@ def validate(data: Any, source_dir: Path | None = None, *, allow_code: bool = Fa
     `max_memory` bytes is refused before anything is built (`ekkosim.scenario.footprint`)."""
     if not isinstance(data, dict):
         raise ScenarioError([f"(scenario): expected a mapping of sections, got {kind_of(data)}"])
+    if "scenario" in data and "topology" not in data:
+        raise ScenarioError([_names_a_base_scenario(data)])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
@@ -323,6 +325,13 @@ def validate(data: Any, source_dir: Path | None = None, *, allow_code: bool = Fa
         raise ScenarioError([f"{path}: {message}" for path, message in problems])
     scenario._origin_fields = fields(scenario)  # what later changes are told apart from
     return scenario
+
+
+def _names_a_base_scenario(data: dict) -> str:
+    """The one line for a sweep or calibration file given where a scenario is expected: both name
+    a base `scenario`, which no scenario has; a calibration file also has `targets`."""
+    kind, command = ("calibration", "calibrate") if "targets" in data else ("sweep", "sweep")
+    return f"(scenario): a {kind} file (it names a base `scenario`), not a scenario: run it with `ekkosim {command}`"
 
 
 def _resolve(name: str, source_dir: Path | None) -> Path:

@@ -9,10 +9,10 @@ import yaml
 
 from ekkosim.scenario.describe import json_schema, markdown
 from ekkosim.units import BANDWIDTH
-from tests.conftest import REPO, SCENARIOS, run_cli
+from tests.conftest import REPO, SCENARIOS, run_cli, shipped_scenarios
 
 SCHEMA_FILE = REPO / "ekkosim.schema.json"
-SHIPPED = sorted(SCENARIOS.rglob("*.yaml"))
+SHIPPED = shipped_scenarios()
 MODELINE = "# yaml-language-server: $schema="
 
 

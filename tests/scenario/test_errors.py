@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from ekkosim.scenario import ScenarioError, load, validate
-from tests.conftest import SCENARIOS, run_cli
+from tests.conftest import PAPER_CALIBRATION, REPO, SCENARIOS, run_cli
 
 
 def _mutate(data, path, value):
@@ -74,6 +74,16 @@ def test_empty_binary_or_non_mapping_files(write_scenario, content):
     result = run_cli("validate", str(write_scenario(content)))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("path, command", [(PAPER_CALIBRATION, "calibrate"),
+                                           (REPO / "sweeps" / "ablation_seeds.yaml", "sweep")])
+def test_a_calibration_or_sweep_file_run_as_a_scenario_names_its_command(path, command):
+    result = run_cli("run", str(path), "--quiet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: (scenario): a {command.replace('calibrate', 'calibration')} file (it names a base `scenario`), "
+        f"not a scenario: run it with `ekkosim {command}`"]
 
 
 def test_missing_file(tmp_path):

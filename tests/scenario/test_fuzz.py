@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 
 from ekkosim import cli
 from ekkosim.scenario.load import _location
-from tests.conftest import SCENARIOS, SMALL, run_cli
+from tests.conftest import SMALL, run_cli, shipped_scenarios
 
 
 def _bases() -> dict[str, dict]:
     bases = {"small": SMALL}
-    for path in sorted(SCENARIOS.glob("*.yaml")) + sorted((SCENARIOS / "paper").glob("*.yaml")):
+    for path in shipped_scenarios():
         bases[path.stem] = yaml.safe_load(path.read_text())
     return bases
 
