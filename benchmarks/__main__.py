@@ -1,8 +1,10 @@
 """`python -m benchmarks`: run the benchmark cases, print their table, and (full runs) write it
 into docs/performance.md with a scaling plot, docs/scaling.png.
 
-Each case runs in a fresh process (`benchmarks.measure`), one at a time; a case whose resident
-memory passes `--rss-limit` is stopped and reported so. Measurements are kept per case in
+Each case runs in a fresh process, one at a time: a run of the simulator (`benchmarks.measure`),
+the floor of a scenario's workload (`benchmarks.floor`) or the cost of a pull and of a delivered
+key (`benchmarks.per_event`); a case whose resident memory passes `--rss-limit` is stopped and
+reported so. Measurements are kept per case in
 docs/benchmarks.json, so `--cases` reruns some cases and the docs show every case's latest run.
 """
 
@@ -25,12 +27,12 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def run_case(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:
     """Run `case` in a fresh process, stopping it if its RSS passes the limit."""
-    command = [sys.executable, "-m", "benchmarks.measure", str(case.scenario)]
+    command = [sys.executable, "-m", f"benchmarks.{case.program}", str(case.scenario), *case.arguments]
     for override in case.overrides:
         command += ["--set", override]
     if case.rss_at_s:
         command += ["--rss-at", *(f"{t:g}" for t in case.rss_at_s)]
-    if wall_limit_s is not None:
+    if wall_limit_s is not None and case.program == "measure":
         command += ["--wall-limit", f"{wall_limit_s:g}"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process = psutil.Process(child.pid)
@@ -79,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         results[case.name] = {**run_case(case, args.rss_limit * 1e9, args.wall_limit), "overrides": list(case.overrides),
                               "scenario": str(case.scenario.relative_to(DOCS.parent)), **ran}
     if args.quick or args.no_docs:
-        print(report.table(cases(args.quick), results))
+        print(report.table(cases(args.quick), results) + "\n\n" + report.target_table(cases(args.quick), results))
         return 0
     kept = json.loads(args.results.read_text()) if args.results.exists() else {}
     kept.update(results)
     args.results.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     all_cases = cases()
-    print(report.table(all_cases, kept))
+    print(report.table(all_cases, kept) + "\n\n" + report.target_table(all_cases, kept))
     report.plot(all_cases, kept, DOCS / "scaling.png")
     report.write_docs(DOCS / "performance.md", all_cases, kept)
     return 0

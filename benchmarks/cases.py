@@ -1,9 +1,15 @@
 """The benchmark cases: a scenario file and `--set` overrides each, grouped into series.
 
-The paper testbed as shipped until 2026-12-05 (`testbed_dense.yaml`, on which issue 15's targets
-and the earlier measurements are defined) and its ablation, lengthened to 60 simulated seconds. The scaling series vary one thing of `scaling.yaml` at a time. `--quick`
-shrinks every case to seconds (a smoke test, not a measurement).
-"""
+- `paper_*`: the calibrated paper testbed (`scenarios/paper/testbed.yaml`) as shipped, each row of
+  the ablation a full run of 120 simulated seconds (issue 16: at least 2x faster than real time).
+- `testbed_*`: the paper testbed as shipped until 2026-12-05 (`testbed_dense.yaml`, on which issue
+  15's targets and the earlier measurements are defined) and its ablation, 60 simulated seconds.
+- `production`: Ekko's real size (`production.yaml`), 60 simulated seconds.
+- The scaling series vary one thing of `scaling.yaml` at a time: servers, keys (the model's size),
+  shards, update rate.
+- `testbed_hour`: memory over a simulated hour.
+
+`--quick` shrinks every case to seconds (a smoke test, not a measurement)."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from pathlib import Path
 from ekkosim.reproduce import ABLATION
 
 HERE = Path(__file__).resolve().parent
+PAPER_TESTBED = HERE.parent / "scenarios" / "paper" / "testbed.yaml"
 SCALING_KEYS = 1_000_000  # models[0].keys of scaling.yaml
 MINUTE_S = 60.0
 
@@ -28,6 +35,8 @@ class Case:
     series: str | None = None
     x: float | None = None
     rss_at_s: tuple[float, ...] = ()
+    program: str = "measure"  # the module of benchmarks/ that measures it: measure, floor or per_event
+    arguments: tuple[str, ...] = ()  # the program's own options
 
 
 def _sixty_seconds(drain_s: float) -> tuple[str, ...]:
@@ -40,13 +49,14 @@ def cases(quick: bool = False) -> list[Case]:
     testbed, scaling = HERE / "testbed_dense.yaml", HERE / "scaling.yaml"
     short = ("workload.duration=1s", "sync.drain=1s")
     duration = short if quick else _sixty_seconds(10.0)
-    listed = [
+    paper = (*short, "models[0].keys=1000000", "models[0].shards=3000") if quick else ()
+    listed = [Case(f"paper_{folder}", PAPER_TESTBED, (*switches, *paper)) for _, _, switches, folder in reversed(ABLATION)]
+    listed += [
         Case(f"testbed_{folder}", testbed, (*switches, *duration))
         for _, _, switches, folder in reversed(ABLATION)  # full Ekko first
     ]
-    listed.append(Case("production", HERE / "production.yaml",
-                       (*short, "topology.datacenters[*].servers=5", "models[0].shards=50", "models[0].keys=100000")
-                       if quick else ()))
+    production = ("topology.datacenters[*].servers=5", "models[0].shards=50", "models[0].keys=100000") if quick else ()
+    listed.append(Case("production", HERE / "production.yaml", (*short, *production) if quick else ()))
     # per DC, 2 DCs; ten shards per server, and an update cache the size of a shard (a replica's
     # cache buffer is twice its capacity, whatever the shard's size: 30,000 replicas of 32,768
     # entries would be 30 GB)
@@ -56,14 +66,24 @@ def cases(quick: bool = False) -> list[Case]:
                                            f"sync.cache_size={-(-SCALING_KEYS // (10 * n))}"), "servers", 2 * n)
         for n in servers
     ]
-    keys = (10**5, 10**6) if quick else (10**6, 10**7, 10**8)
+    keys = (10**5, 10**6) if quick else (10**6, 10**8, 10**10)
     listed += [Case(f"keys_1e{len(str(k)) - 1}", scaling, (*duration, f"models[0].keys={k}"), "keys", k) for k in keys]
+    shards = (10**3, 10**4) if quick else (10**3, 10**4, 10**5)
+    listed += [Case(f"shards_1e{len(str(n)) - 1}", scaling, (*duration, f"models[0].shards={n}"), "shards", n)
+               for n in shards]
     rates = (1, 4) if quick else (1, 4, 16)
     base_rate = 100_000
     listed += [Case(f"rate_x{r}", scaling, (*duration, f"models[0].workload.rate={r * base_rate}"), "update rate", r)
                for r in rates]
     hour = (2.0, 4.0) if quick else (10 * MINUTE_S, 60 * MINUTE_S)
     listed.append(Case("testbed_hour", testbed, (f"workload.duration={hour[1]:g}s", "sync.drain=0s", *LIGHT), rss_at_s=hour))
+    # the least work each testbed's workload demands (benchmarks/floor.py), and what a pull and a
+    # delivered key cost at production's size (benchmarks/per_event.py)
+    floor_s = ("--seconds", "1" if quick else "10")
+    listed += [Case("floor_paper_testbed", PAPER_TESTBED, paper, program="floor", arguments=floor_s),
+               Case("floor_testbed_dense", testbed, (), program="floor", arguments=floor_s),
+               Case("per_event_production", HERE / "production.yaml", production, program="per_event",
+                    arguments=("--seconds", "0.2" if quick else "2"))]
     return listed
 
 

@@ -10,13 +10,12 @@ seconds of its workload:
 
 - `draw`: the workload's own batches (`SyntheticWorkload.batch`: draws, key map, merge);
 - `deliver`: the four gathers and four scatters of every changed key of each pull interval (or
-  batch interval, if longer), shard by shard, into one receiving copy, times the number of
-  receiving copies.
+  batch interval, if longer) into one receiving copy, all its shards at once (a server's copies
+  in one set of arrays, rows found beforehand, untimed), times the number of receiving copies.
 
-No comparison of versions, no update cache, no latency tracking, no network, no events: a floor
-under any per-key model of the scenario, not an estimate of ours. Prints one JSON line with the
-CPU seconds of each part projected to 60 simulated seconds (the issue-8 target is 6 s).
-"""
+No comparison of versions, no update cache, no latency tracking, no network, no events, no
+cost per shard or per pull: a floor under any per-key model of the scenario, not an estimate of
+ours. Prints one JSON line with the CPU seconds of each part projected to 60 simulated seconds."""
 
 from __future__ import annotations
 
@@ -28,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.measure import cpu_s, print_json
-from ekkosim.ps.store import rows_by_shard
 from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 
@@ -46,20 +44,17 @@ def floor(scenario_path: Path, overrides: list[str], seconds: float) -> dict:
     batches = [workload.batch(i * interval, (i + 1) * interval) for i in range(round(seconds / interval))]
     draw_s = cpu_s() - started
 
-    shard_keys = -(-model.keys // model.shards)
-    holder = [np.zeros(shard_keys, dtype=d) for d in COLUMNS]
-    receiver = [np.zeros(shard_keys, dtype=d) for d in COLUMNS]
     per_pull = max(1, round(scenario.sync.pull_interval / interval))  # batches a pull finds at once
     changed = [np.unique(np.concatenate([b.keys for b in batches[i : i + per_pull]]))
                for i in range(0, len(batches), per_pull)]
-    per_shard = [  # each pull's local key indices, shard by shard
-        [keys[rows] // model.shards for rows in rows_by_shard(keys, model.shards).values()] for keys in changed
-    ]
+    touched = np.unique(np.concatenate(changed))  # a row each in the sending and the receiving copy
+    rows = [touched.searchsorted(keys) for keys in changed]
+    holder = [np.zeros(touched.size, dtype=d) for d in COLUMNS]
+    receiver = [np.zeros(touched.size, dtype=d) for d in COLUMNS]
     started = cpu_s()
-    for shards in per_shard:
-        for keys in shards:
-            for src, dst in zip(holder, receiver):
-                dst[keys] = src[keys]
+    for pulled in rows:
+        for src, dst in zip(holder, receiver):
+            dst[pulled] = src[pulled]
     receivers = model.replicas * len(scenario.topology.datacenters) - 1
     deliver_s = (cpu_s() - started) * receivers
 

@@ -72,12 +72,15 @@ def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wa
     return {
         "build_s": built - started,
         "sim_s": sim.env.now,
+        "workload_s": scenario.workload.duration,
         "wall_s": wall_s,
         "cpu_s": run_cpu_s,
         "wall_limited": limited,
         "events": sim.env.events_processed,
         "flows": len(sim.flow_log),
         "keys_examined": None if counters is None else counters.keys_examined,
+        "pulls": None if counters is None else counters.pulls,
+        "keys_sent": None if counters is None else counters.keys_sent,
         "peak_rss_bytes": peak_rss_bytes(),
         "rss_at_s": watch.rss_at,
     }

@@ -16,7 +16,9 @@ def _benchmarks(*args: str) -> subprocess.CompletedProcess:
 def test_a_quick_case_prints_its_row_with_every_column():
     result = _benchmarks("--quick", "--cases", "keys_1e5", "--wall-limit", "1")
     assert result.returncode == 0, result.stderr
-    header, rule, row = result.stdout.strip().splitlines()
+    runs, targets = result.stdout.strip().split("\n\n")
+    header, rule, row = runs.splitlines()
+    assert targets.splitlines()[0] == "| target | measured | met |"
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
         "case", "build s", "simulated s", "wall s", "CPU s", "simulated/wall", "events", "events/wall s", "flows",
         "keys examined", "peak RSS GiB", "ran at", "load"]
@@ -48,3 +50,18 @@ def test_the_floor_names_a_bad_field_in_one_line():
     result = subprocess.run([sys.executable, "-m", "benchmarks.floor", "--set", "models[0].keys=-1"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "keys" in result.stderr
+
+
+def test_per_event_costs_split_a_run_into_its_pulls_and_its_delivered_keys():
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.per_event", "benchmarks/scaling.yaml", "--seconds", "0.5",
+         "--set", "models[0].keys=100000", "--set", "topology.datacenters[*].servers=2", "--set", "models[0].shards=20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    costs = json.loads(result.stdout)
+    idle, busy = costs["idle"], costs["busy"]
+    assert idle["keys_sent"] == 0 < busy["keys_sent"]  # no updates: every pull finds nothing new
+    assert idle["pulls"] > 0 and busy["pulls"] > 0
+    pull_s = idle["cpu_s"] / idle["pulls"]
+    assert costs["us_per_idle_pull"] == pull_s * 1e6
+    assert costs["ns_per_delivered_key"] == (busy["cpu_s"] - busy["pulls"] * pull_s) / busy["keys_sent"] * 1e9

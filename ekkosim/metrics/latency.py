@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ekkosim.arrays import distinct
+from ekkosim.ps.key_index import KeyIndex
 from ekkosim.ps.store import Change
 from ekkosim.ps.version import newer
 
@@ -75,8 +76,7 @@ class _Pending:
         self.counter = np.zeros(0, dtype=np.int64)
         self.missing = np.zeros(0, dtype=np.int64)
         self.waiting = 0  # entries with missing > 0
-        self._sorted_keys: np.ndarray | None = None
-        self._order: np.ndarray | None = None
+        self._by_key: tuple[KeyIndex, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def extend(self, **columns) -> None:
         if self.waiting < self.key.size // 2:  # mostly delivered: drop those first
@@ -84,24 +84,36 @@ class _Pending:
         for name in self.FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), columns[name]]))
         self.waiting += columns["key"].size
-        self._sorted_keys = None
+        self._by_key = None
 
     def keep(self, mask: np.ndarray) -> None:
         for name in self.FIELDS:
             setattr(self, name, getattr(self, name)[mask])
-        self._sorted_keys = None
+        self._by_key = None
+
+    def _grouped(self) -> tuple[KeyIndex, np.ndarray, np.ndarray, np.ndarray]:
+        """The entries grouped by key: (the distinct keys' index, each one's first place and
+        count in `order`, and `order`: the entries sorted by key, each key's in added order)."""
+        if self._by_key is None:
+            order = np.argsort(self.key, kind="stable")
+            sorted_keys = self.key[order]
+            first = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if order.size else order
+            index = KeyIndex()
+            index.add(sorted_keys[first])
+            self._by_key = index, first, np.diff(np.r_[first, order.size]), order
+        return self._by_key
 
     def of_keys(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in `keys`, pending entries) of every pending entry of one of `keys`,
-        entries of a key in the order they were added."""
-        if self._sorted_keys is None:
-            self._order = np.argsort(self.key, kind="stable")
-            self._sorted_keys = self.key[self._order]
-        lo = self._sorted_keys.searchsorted(keys)
-        hi = self._sorted_keys.searchsorted(keys, side="right")
-        counts = hi - lo
-        at = np.repeat(np.arange(keys.size), counts)
-        entries = self._order[np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())]
+        entries of a key in the order they were added. A key is looked up in a hash table of the
+        pending keys: most keys applied have no sampled update pending."""
+        index, first, count, order = self._grouped()
+        group = index.find(keys)
+        at = np.flatnonzero(group >= 0)
+        group = group[at]
+        counts = count[group]
+        entries = order[np.repeat(first[group] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())]
+        at = np.repeat(at, counts)
         waiting = self.missing[entries] > 0
         return at[waiting], entries[waiting]
 

@@ -1,5 +1,5 @@
-"""A pull's per-shard loops, compiled by Numba (imported on first use): what moved, and the
-journal's entries of what moved. Each is one pass over its input with no temporary arrays, where
+"""A pull's per-shard loops, compiled by Numba (imported on first use): what moved, the
+journal's entries of what moved, and the links of new entries. Each is one pass over its input with no temporary arrays, where
 NumPy would make one per step."""
 
 from __future__ import annotations
@@ -32,6 +32,41 @@ def entries_after(newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray, holdin
             k += 1
             i = prev[i]
     return positions, which
+
+
+@numba.njit(cache=True, nogil=True)
+def in_entry_order(positions: np.ndarray, which: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """`positions` (distinct journal entries, all below `end`) ascending, each with its `which`:
+    by marking them in the span from the smallest to `end` and reading it in order when they
+    fill an eighth of it or more (a pull that brings much of the journal), else by sorting."""
+    if positions.size == 0:
+        return positions, which
+    low = positions.min()
+    span = end - low
+    if span > 8 * positions.size:
+        order = np.argsort(positions)
+        return positions[order], which[order]
+    slot = np.full(span, -1, dtype=np.int64)
+    for k in range(positions.size):
+        slot[positions[k] - low] = which[k]
+    ordered = np.empty(positions.size, dtype=np.int64)
+    ordered_which = np.empty(positions.size, dtype=np.int64)
+    k = 0
+    for i in range(span):
+        if slot[i] >= 0:
+            ordered[k] = low + i
+            ordered_which[k] = slot[i]
+            k += 1
+    return ordered, ordered_which
+
+
+@numba.njit(cache=True, nogil=True)
+def link_entries(newest: np.ndarray, prev: np.ndarray, holdings: np.ndarray, start: int) -> None:
+    """Link the journal entries `start + i` (of holding `holdings[i]`, in entry order) each after
+    its holding's newest entry, which it becomes (`ekkosim.ps.journal.Journal`)."""
+    for i in range(holdings.size):
+        prev[start + i] = newest[holdings[i]]
+        newest[holdings[i]] = start + i
 
 
 @numba.njit(cache=True, nogil=True)

@@ -13,12 +13,20 @@ An entry is stale once its row changed again (the row's `seq` is then newer than
 readers skip stale entries. The update cache (`ekkosim.ps.update_cache`) trims the journal to
 its live, cached entries.
 
-The backward walk is a loop compiled by Numba, imported on first use (`ekkosim.ps._kernels`).
+The links and the backward walk are loops compiled by Numba, imported on first use
+(`ekkosim.ps._kernels`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def _kernels():
+    """The compiled loops (`ekkosim.ps._kernels`), imported on first use: see the module's docstring."""
+    from ekkosim.ps import _kernels
+
+    return _kernels
 
 
 class Journal:
@@ -31,16 +39,16 @@ class Journal:
         self.newest = np.full(holdings, -1, dtype=np.int64)  # each holding's newest entry, -1 none
         self.n = 0
         self.added = 0  # entries appended since the last trim
-        self._walk = None
 
     def append(self, rows: np.ndarray, holdings: np.ndarray, clock: int) -> None:
         """Rows of `holdings` (one per row) changed at `clock`."""
         end = self.n + rows.size
         if end > self._rows.size:
             size = max(2 * self._rows.size, end)
-            for name in ("_rows", "_seqs", "_prev"):
-                column = getattr(self, name)
-                setattr(self, name, np.concatenate([column[: self.n], np.zeros(size - self.n, dtype=np.int64)]))
+            for name in ("_rows", "_seqs", "_prev"):  # entries from n on are written before read
+                grown = np.empty(size, dtype=np.int64)
+                grown[: self.n] = getattr(self, name)[: self.n]
+                setattr(self, name, grown)
         self._rows[self.n : end] = rows
         self._seqs[self.n : end] = clock
         self._link(holdings, self.n)
@@ -49,17 +57,7 @@ class Journal:
 
     def _link(self, holdings: np.ndarray, start: int) -> None:
         """Link the entries from `start` on (of `holdings`, in order) after each holding's newest."""
-        if not holdings.size:
-            return
-        order = np.argsort(holdings, kind="stable")  # by holding, each in entry order
-        by_holding = holdings[order]
-        position = start + order
-        first = np.r_[True, by_holding[1:] != by_holding[:-1]]
-        prev = np.r_[-1, position[:-1]]
-        prev[first] = self.newest[by_holding[first]]
-        self._prev[position] = prev
-        last = np.r_[first[1:], True]
-        self.newest[by_holding[last]] = position[last]
+        _kernels().link_entries(self.newest, self._prev, np.ascontiguousarray(holdings, dtype=np.int64), start)
 
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, clocks) of the entries after `clock`, stale ones too, in clock order."""
@@ -70,15 +68,10 @@ class Journal:
     def of_holdings(self, holdings: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, clocks, which) of the entries of each `holdings[j]` after `after[j]` (holdings
         distinct), stale ones too, in clock order; `which` is each entry's j."""
-        if self._walk is None:
-            from ekkosim.ps import _kernels  # compiled on first use: see the module's docstring
-
-            self._walk = _kernels.entries_after
-        positions, which = self._walk(self.newest, self._prev, self._seqs, np.ascontiguousarray(holdings, dtype=np.int64),
+        positions, which = _kernels().entries_after(self.newest, self._prev, self._seqs, np.ascontiguousarray(holdings, dtype=np.int64),
                                       np.ascontiguousarray(after, dtype=np.int64))
-        order = np.argsort(positions)  # positions are distinct: entry order is clock order
-        positions = positions[order]
-        return self._rows[positions], self._seqs[positions], which[order]
+        positions, which = _kernels().in_entry_order(positions, which, self.n)  # entry order is clock order
+        return self._rows[positions], self._seqs[positions], which
 
     def keep(self, rows: np.ndarray, seqs: np.ndarray, holdings: np.ndarray) -> None:
         """Hold exactly these entries (clock order; `holdings` theirs) from now on."""

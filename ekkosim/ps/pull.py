@@ -121,6 +121,8 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
     from ekkosim.ps._kernels import moved_pairs  # Numba, compiled on first use
 
     moved = moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
+    if not moved.size:  # nothing new: the empty answer
+        return _snapshot(peer, moved, moved, moved, theirs, 0, 0, 0)
     cached = np.zeros(moved.size, dtype=bool)
     if use_cache and peer.cache is not None:
         cached = peer.cache.covers_cursor(theirs[moved], cursors[moved])

@@ -220,6 +220,8 @@ class Store:
         holdings `knowledge_of` (answers that held every key this server may lack), the union
         with the peer's `knowledge` rows. Either change moves the holding's shard version (a
         cursor puller must hear of grown knowledge too). Keys must be distinct."""
+        if not keys.size and (knowledge_of is None or not knowledge_of.size):  # nothing: no change
+            return Change(holdings, keys, time, origin, counter, high, time, origin, counter)
         rows, *held = self.versions(keys, holdings)
         take = newer(time, origin, counter, *held)
         if not take.all():

@@ -50,3 +50,22 @@ def test_growth_keeps_the_links():
     for clock in range(1, 101):  # past the initial capacity of 64 entries
         journal.append(np.array([clock]), np.array([clock % 2]), clock)
     assert [r for r, _, _ in _read(journal, [1], [90])] == [91, 93, 95, 97, 99]
+
+
+def test_reads_equal_a_scan_of_every_entry_few_or_many():
+    """Random journals read for one holding (few of the entries: sorted) and for most holdings
+    (many of them: marked in order) give exactly the entries a scan of the whole journal finds."""
+    rng = np.random.default_rng(7)
+    for holdings in (2, 50, 400):
+        journal, entries = Journal(holdings), []
+        for clock in range(1, 200):
+            owners = rng.integers(0, holdings, rng.integers(1, 20))
+            rows = rng.integers(0, 10**6, owners.size)
+            journal.append(rows, owners, clock)
+            entries += [(int(r), clock, int(h)) for r, h in zip(rows, owners)]
+        for asked in (rng.choice(holdings, 1, replace=False), rng.permutation(holdings)[: max(1, holdings * 3 // 4)]):
+            after = rng.integers(0, 200, asked.size)
+            bound = dict(zip(asked.tolist(), after.tolist()))
+            j = {h: i for i, h in enumerate(asked.tolist())}
+            expected = [(r, c, j[h]) for r, c, h in entries if h in bound and c > bound[h]]
+            assert _read(journal, asked, after) == expected
