@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick or args.no_docs:
         print(report.table(cases(args.quick), results) + "\n\n" + report.target_table(cases(args.quick), results))
         return 0
-    kept = json.loads(args.results.read_text()) if args.results.exists() else {}
-    kept.update(results)
-    args.results.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     all_cases = cases()
+    kept = json.loads(args.results.read_text()) if args.results.exists() else {}
+    kept = {name: r for name, r in {**kept, **results}.items() if name in {case.name for case in all_cases}}
+    args.results.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     print(report.table(all_cases, kept) + "\n\n" + report.target_table(all_cases, kept))
     report.plot(all_cases, kept, DOCS / "scaling.png")
     report.write_docs(DOCS / "performance.md", all_cases, kept)

@@ -82,6 +82,7 @@ def cases(quick: bool = False) -> list[Case]:
     floor_s = ("--seconds", "1" if quick else "10")
     listed += [Case("floor_paper_testbed", PAPER_TESTBED, paper, program="floor", arguments=floor_s),
                Case("floor_testbed_dense", testbed, (), program="floor", arguments=floor_s),
+               Case("floor_production", HERE / "production.yaml", production, program="floor", arguments=floor_s),
                Case("per_event_production", HERE / "production.yaml", production, program="per_event",
                     arguments=("--seconds", "0.2" if quick else "2"))]
     return listed

@@ -110,7 +110,8 @@ def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool |
         if r is None:
             rows.append(("production: 60 s in at most 300 CPU s, peak RSS at most 8 GiB", results["production"]["stopped"], False))
         else:
-            rows.append(("production: 60 s in at most 300 CPU s", _wall_figure(r), wall_for_60s(r) <= 300))
+            rows.append(("production: 60 s in at most 300 CPU s",
+                         _wall_figure(r) + _over_floor(r, _measured(results, "floor_production")), wall_for_60s(r) <= 300))
             rows.append(("production: peak RSS at most 8 GiB", f"{r['peak_rss_bytes'] / GIB:.2f} GiB"
                          + (f" (after {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else ""),
                          r["peak_rss_bytes"] <= 8 * GIB))
