@@ -42,7 +42,7 @@ from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId, all_replicas
+from ekkosim.ps.placement import ReplicaId
 from ekkosim.ps.store import rows_by_shard
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
@@ -66,13 +66,21 @@ class Incident:
     healthy_at_s: float | None = None  # healthy (reason rollback) committed: traffic back
 
 class _Rollback:
-    """The versions a rollback wrote, per shard, and which replicas of the model hold them."""
+    """The versions a rollback wrote, per shard, and which replicas of the model lack them yet.
+    Only the shards it writes are followed (every replica holds the rest already), so its cost
+    follows the keys rolled back, not the model's shards."""
 
-    def __init__(self, incident: Incident, replicas: list[ReplicaId], shards: int):
+    def __init__(self, incident: Incident, cluster: Cluster, m: int, shards: np.ndarray):
         self.incident = incident
         self.written: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # keys, versions
-        self.waiting_shards = set(range(shards))
-        self.missing = dict.fromkeys(replicas)  # ordered, unlike a set
+        self.waiting_shards = set(shards.tolist())
+        # a shard's replicas have consecutive numbers, DC by DC, copy by copy (`Cluster.number`)
+        copies = len(cluster.dc_names) * cluster.scenario.models[m].replicas
+        numbers = cluster.number(m, shards[:, None], 0, 0) + np.arange(copies)
+        self.replicas_of = dict(zip(shards.tolist(), numbers.tolist()))  # shard -> its replicas' numbers
+        self.missing = set(numbers.ravel().tolist())
+        # DC -> how many replicas there lack it
+        self.missing_in = dict.fromkeys(cluster.dc_names, shards.size * cluster.scenario.models[m].replicas)
 
     def holds(self, rid: ReplicaId, cluster: Cluster) -> bool:
         if rid.shard not in self.written:
@@ -81,6 +89,15 @@ class _Rollback:
         store, holding = cluster.replica(rid)
         _, *held = store.versions(keys, np.full(keys.size, holding))
         return not np.any(newer(time, origin, counter, *held))
+
+    def check(self, number: int, cluster: Cluster) -> bool:
+        """Whether replica `number`, which lacked the rollback, holds it now (then it is no longer missing)."""
+        rid = cluster.rid(number)
+        if not self.holds(rid, cluster):
+            return False
+        self.missing.discard(number)
+        self.missing_in[rid.dc] -= 1
+        return True
 
 
 class StateManager:
@@ -93,9 +110,9 @@ class StateManager:
         self.params = params
         self.models = scenario.models
         self.names = [m.name for m in scenario.models]
-        start = [self._published_at_start(m) for m in range(len(self.models))]
-        self.baselines = [LaggedCopy(values, params.baseline_delay) for values in start]  # the baselines
-        self.witnesses = [LaggedCopy(values, params.witness_lag) for values in start]
+        # the published model at time 0 is the trained start the service gave every replica
+        self.baselines = [LaggedCopy(start, params.baseline_delay) for start in service.start_values]  # the baselines
+        self.witnesses = [LaggedCopy(start, params.witness_lag) for start in service.start_values]
         self.window, self.end_s = params.window, end_s
         shape = (len(self.models), max(1, math.ceil(end_s / self.window)))
         self.online_loss, self.online_n = np.zeros(shape), np.zeros(shape, dtype=np.int64)
@@ -125,10 +142,6 @@ class StateManager:
         service.manager = self
         sim.env.process(self._watch())
 
-    def _published_at_start(self, m: int) -> np.ndarray:
-        """The model's published values at time 0, by global key."""
-        return self.cluster.origin_values(m, np.arange(self.models[m].keys, dtype=np.int64))
-
     # -- called by the service and the trainers --------------------------------------------------
 
     def published(self, m: int, keys: np.ndarray, values: np.ndarray, now: float) -> None:
@@ -147,9 +160,9 @@ class StateManager:
         copy = self.baselines[m]
         copy.advance(now)
         if self.switched[m]:
-            return copy.value[keys], baseline
+            return copy.value.get(keys), baseline
         served = served.copy()
-        served[baseline] = copy.value[keys[baseline]]
+        served[baseline] = copy.value.get(keys[baseline])
         return served, baseline
 
     def observe(self, m: int, times: np.ndarray, loss: np.ndarray, baseline: np.ndarray) -> None:
@@ -242,21 +255,12 @@ class StateManager:
     def _start_rollback(self, m: int, incident: Incident) -> None:
         witness, model = self.witnesses[m], self.models[m]
         keys = witness.unapplied_keys()
-        values = witness.value[keys]
+        values = witness.value.get(keys)
         # the baseline will not replay what the rollback undid
         self.baselines[m].discard_after(witness.state_time_s)
         witness.discard_pending(self.env.now)
         incident.rollback_keys = int(keys.size)
-        replicas = [rid for rid in all_replicas(self.sim.scenario) if rid.model == m]
-        rollback = self._rollbacks[m] = _Rollback(incident, replicas, model.shards)
-        touched = set(distinct(keys % model.shards).tolist())
-        for shard in range(model.shards):
-            if shard not in touched:  # nothing to roll back here: every replica holds it
-                rollback.written[shard] = (np.zeros(0, dtype=np.int64),) + (np.zeros(0),) * 3
-                rollback.waiting_shards.discard(shard)
-        for rid in replicas:
-            if rid.shard not in rollback.waiting_shards:
-                rollback.missing.pop(rid, None)
+        rollback = self._rollbacks[m] = _Rollback(incident, self.cluster, m, distinct(keys % model.shards))
         origin_dc = self.sim.scenario.training_dc.name
         for server, rows in origin_rows(keys, model.shards, self.cluster.dcs[origin_dc].servers):
             self.env.process(self._republish(m, rollback, Server(origin_dc, server), keys[rows], values[rows]))
@@ -277,9 +281,9 @@ class StateManager:
             self.republished.append((m, shard, change.keys[rows], rollback.written[shard], values[rows]))
             rollback.waiting_shards.discard(shard)
             # every replica of the shard may already hold newer versions (the origin does)
-            for rid in [r for r in rollback.missing if r.shard == shard]:
-                if rollback.holds(rid, self.cluster):
-                    rollback.missing.pop(rid, None)
+            for number in rollback.replicas_of[shard]:
+                if number in rollback.missing:
+                    rollback.check(number, self.cluster)
         self._check_complete(m, rollback)
 
     def _applied(self, server: Server, m: int, store, change, now: float) -> None:
@@ -287,10 +291,8 @@ class StateManager:
         rollback = self._rollbacks.get(m)
         if rollback is None or change.keys.size == 0:
             return
-        for number in distinct(store.replica[change.holding]):
-            rid = self.cluster.rid(int(number))
-            if rid in rollback.missing and rollback.holds(rid, self.cluster):
-                rollback.missing.pop(rid, None)
+        for number in distinct(store.replica[change.holding]).tolist():
+            if number in rollback.missing and rollback.check(number, self.cluster):
                 self._check_complete(m, rollback)
 
     def _check_complete(self, m: int, rollback: _Rollback) -> None:
@@ -298,7 +300,7 @@ class StateManager:
             return
         incident = rollback.incident
         for dc in self.dcs:
-            if dc not in incident.rollback_complete_s and not any(r.dc == dc for r in rollback.missing):
+            if dc not in incident.rollback_complete_s and not rollback.missing_in[dc]:
                 if not rollback.waiting_shards:
                     incident.rollback_complete_s[dc] = self.env.now
         if len(incident.rollback_complete_s) == len(self.dcs):
