@@ -21,7 +21,7 @@ from ekkosim.ps.key_index import KeyIndex
 # growths at least a quarter full (16 B a slot: key and row), the values double (8 B a value):
 # 64 + 16 = 80 B a key just after both grow, 40 B just before. `tests/ps/test_key_values.py`
 # measures a table of 10^6 keys against it.
-WRITTEN_KEY_BYTES = 80
+KEY_BYTES = 80
 
 
 class KeyValues:

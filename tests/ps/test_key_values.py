@@ -5,7 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from ekkosim.ps.key_values import WRITTEN_KEY_BYTES, KeyValues
+from ekkosim.ps.key_values import KEY_BYTES, KeyValues
 
 
 def base(keys: np.ndarray) -> np.ndarray:
@@ -48,7 +48,7 @@ def test_a_scalar_value_is_given_to_every_key():
 
 def test_a_written_key_costs_at_most_its_stated_bytes():
     """The arrays of 2^19 + 1 written keys, as NumPy reports them to tracemalloc: at most
-    WRITTEN_KEY_BYTES a key (the footprint estimate counts that much). One key more than 2^19
+    KEY_BYTES a key (the footprint estimate counts that much). One key more than 2^19
     is the worst case: the index has just doubled to 2^21 slots, four per key."""
     rng = np.random.default_rng(5)
     keys = rng.integers(0, 4 * 10**8, 2**19 + 2**12)  # scattered over 4 x 10^8 keys, as a large model's are
@@ -63,4 +63,4 @@ def test_a_written_key_costs_at_most_its_stated_bytes():
     finally:
         tracemalloc.stop()
     assert len(values) == keys.size
-    assert 60 <= held / keys.size <= WRITTEN_KEY_BYTES
+    assert 60 <= held / keys.size <= KEY_BYTES
