@@ -42,8 +42,7 @@ from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId
-from ekkosim.ps.store import rows_by_shard
+from ekkosim.ps.store import Store, rows_by_shard
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
@@ -66,38 +65,64 @@ class Incident:
     healthy_at_s: float | None = None  # healthy (reason rollback) committed: traffic back
 
 class _Rollback:
-    """The versions a rollback wrote, per shard, and which replicas of the model lack them yet.
-    Only the shards it writes are followed (every replica holds the rest already), so its cost
-    follows the keys rolled back, not the model's shards."""
+    """The versions a rollback wrote and which replicas of the model lack them yet, in arrays
+    over the shards it writes (every replica holds the other shards' state already): its cost
+    follows the keys rolled back, not the model's shards. A replica holds the rollback once its
+    shard's versions are written and none of them is newer than the replica's."""
 
     def __init__(self, incident: Incident, cluster: Cluster, m: int, shards: np.ndarray):
         self.incident = incident
-        self.written: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # keys, versions
-        self.waiting_shards = set(shards.tolist())
-        # a shard's replicas have consecutive numbers, DC by DC, copy by copy (`Cluster.number`)
-        copies = len(cluster.dc_names) * cluster.scenario.models[m].replicas
-        numbers = cluster.number(m, shards[:, None], 0, 0) + np.arange(copies)
-        self.replicas_of = dict(zip(shards.tolist(), numbers.tolist()))  # shard -> its replicas' numbers
-        self.missing = set(numbers.ravel().tolist())
-        # DC -> how many replicas there lack it
-        self.missing_in = dict.fromkeys(cluster.dc_names, shards.size * cluster.scenario.models[m].replicas)
+        model = cluster.scenario.models[m]
+        self.model_shards, self.shards = model.shards, shards  # the shards it writes (sorted, distinct)
+        self.written = np.zeros(shards.size, dtype=bool)  # per shard: its versions are written
+        self.keys = np.zeros(0, dtype=np.int64)  # the keys written, sorted by shard, and their versions
+        self.version: tuple[np.ndarray, ...] = (np.zeros(0), np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64))
+        # per shard, which of its replicas lack it, in number order: DC by DC, copy by copy (`Cluster.number`)
+        self.first_number = int(cluster.number(m, 0, 0, 0))
+        self.copies = len(cluster.dc_names) * model.replicas
+        self.missing = np.ones((shards.size, self.copies), dtype=bool)
+        self.missing_in = dict.fromkeys(cluster.dc_names, shards.size * model.replicas)  # DC -> replicas lacking it
+        self.dc_names = cluster.dc_names
 
-    def holds(self, rid: ReplicaId, cluster: Cluster) -> bool:
-        if rid.shard not in self.written:
-            return False
-        keys, time, origin, counter = self.written[rid.shard]
-        store, holding = cluster.replica(rid)
-        _, *held = store.versions(keys, np.full(keys.size, holding))
-        return not np.any(newer(time, origin, counter, *held))
+    @property
+    def waiting(self) -> bool:
+        """Whether some shard's versions are not written yet."""
+        return not self.written.all()
 
-    def check(self, number: int, cluster: Cluster) -> bool:
-        """Whether replica `number`, which lacked the rollback, holds it now (then it is no longer missing)."""
-        rid = cluster.rid(number)
-        if not self.holds(rid, cluster):
+    def wrote(self, keys: np.ndarray, time: np.ndarray, origin: np.ndarray, counter: np.ndarray) -> None:
+        """The origins wrote these versions: all the rollback's keys of their shards."""
+        keys = np.concatenate([self.keys, keys])
+        columns = [np.concatenate([mine, new]) for mine, new in zip(self.version, (time, origin, counter))]
+        order = np.argsort(keys % self.model_shards, kind="stable")
+        self.keys, self.version = keys[order], tuple(column[order] for column in columns)
+        self.written[self.shards.searchsorted(distinct(keys % self.model_shards))] = True
+
+    def check(self, store: Store, holdings: np.ndarray) -> bool:
+        """Which of `store`'s `holdings` (distinct), lacking the rollback, hold it now: no longer
+        missing. Whether any did."""
+        if not (holdings.size and self.shards.size):
             return False
-        self.missing.discard(number)
-        self.missing_in[rid.dc] -= 1
-        return True
+        shards = store.shards[holdings]
+        at = np.minimum(self.shards.searchsorted(shards), self.shards.size - 1)
+        copy = (store.replica[holdings] - self.first_number) % self.copies
+        ask = (self.shards[at] == shards) & self.written[at]
+        ask[ask] = self.missing[at[ask], copy[ask]]
+        if not ask.any():
+            return False
+        holdings, at, copy = holdings[ask], at[ask], copy[ask]
+        # each asked holding's versions: the range of its shard among the keys written
+        by_shard = self.keys % self.model_shards
+        starts = by_shard.searchsorted(self.shards[at])
+        lengths = by_shard.searchsorted(self.shards[at], side="right") - starts
+        rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        owner = np.repeat(np.arange(holdings.size), lengths)
+        _, *held = store.versions(self.keys[rows], holdings[owner])
+        lacking = np.bincount(owner[newer(*(column[rows] for column in self.version), *held)], minlength=holdings.size)
+        done = lacking == 0
+        self.missing[at[done], copy[done]] = False
+        dc = self.dc_names[int(copy[0]) // (self.copies // len(self.dc_names))]  # a store is in one DC
+        self.missing_in[dc] -= int(done.sum())
+        return bool(done.any())
 
 
 class StateManager:
@@ -277,13 +302,14 @@ class StateManager:
         self.tracker.produced(m, change)
         self.published(m, keys, values, self.env.now)
         for shard, rows in rows_by_shard(change.keys, model.shards).items():
-            rollback.written[shard] = (change.keys[rows], change.time[rows], change.origin[rows], change.counter[rows])
-            self.republished.append((m, shard, change.keys[rows], rollback.written[shard], values[rows]))
-            rollback.waiting_shards.discard(shard)
-            # every replica of the shard may already hold newer versions (the origin does)
-            for number in rollback.replicas_of[shard]:
-                if number in rollback.missing:
-                    rollback.check(number, self.cluster)
+            versions = (change.keys[rows], change.time[rows], change.origin[rows], change.counter[rows])
+            self.republished.append((m, shard, change.keys[rows], versions, values[rows]))
+        rollback.wrote(change.keys, change.time, change.origin, change.counter)
+        # every replica of these shards may already hold newer versions (the origin does)
+        written = distinct(change.keys % model.shards)
+        for (_, model_index), replicas in self.cluster.stores.items():
+            if model_index == m:
+                rollback.check(replicas, np.flatnonzero(np.isin(replicas.shards, written)))
         self._check_complete(m, rollback)
 
     def _applied(self, server: Server, m: int, store, change, now: float) -> None:
@@ -291,9 +317,8 @@ class StateManager:
         rollback = self._rollbacks.get(m)
         if rollback is None or change.keys.size == 0:
             return
-        for number in distinct(store.replica[change.holding]).tolist():
-            if number in rollback.missing and rollback.check(number, self.cluster):
-                self._check_complete(m, rollback)
+        if rollback.check(store, distinct(change.holding)):
+            self._check_complete(m, rollback)
 
     def _check_complete(self, m: int, rollback: _Rollback) -> None:
         if self._rollbacks.get(m) is not rollback:  # already complete
@@ -301,7 +326,7 @@ class StateManager:
         incident = rollback.incident
         for dc in self.dcs:
             if dc not in incident.rollback_complete_s and not rollback.missing_in[dc]:
-                if not rollback.waiting_shards:
+                if not rollback.waiting:
                     incident.rollback_complete_s[dc] = self.env.now
         if len(incident.rollback_complete_s) == len(self.dcs):
             del self._rollbacks[m]
