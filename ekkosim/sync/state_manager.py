@@ -42,7 +42,7 @@ from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.store import Store, rows_by_shard
+from ekkosim.ps.store import Store
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
@@ -156,7 +156,7 @@ class StateManager:
         self.transitions: list[dict] = []
         self.crashes: list[dict] = []
         self._rollbacks: dict[int, _Rollback] = {}
-        # every rollback write: (model, shard, local keys, (local, time, origin, counter), values)
+        # every rollback write: (model, keys, (time, origin, counter), values), one a push
         self.republished: list[tuple] = []
         self._baseline_rngs: dict[tuple[int, int], np.random.Generator] = {}
         # the witness runs on each model's trainer host (a trainer's NIC, in the training DC)
@@ -301,9 +301,7 @@ class StateManager:
         change = store.write(ORIGIN, keys, values, self.env.now)
         self.tracker.produced(m, change)
         self.published(m, keys, values, self.env.now)
-        for shard, rows in rows_by_shard(change.keys, model.shards).items():
-            versions = (change.keys[rows], change.time[rows], change.origin[rows], change.counter[rows])
-            self.republished.append((m, shard, change.keys[rows], versions, values[rows]))
+        self.republished.append((m, change.keys, (change.time, change.origin, change.counter), values))
         rollback.wrote(change.keys, change.time, change.origin, change.counter)
         # every replica of these shards may already hold newer versions (the origin does)
         written = distinct(change.keys % model.shards)
