@@ -31,6 +31,7 @@ from ekkosim.quality.learning import train_step
 from ekkosim.quality.requests import RequestSampler
 from ekkosim.quality.score import QualityAccumulator, expected_log_loss
 from ekkosim.quality.truth import GroundTruth
+from ekkosim.schema import DENSE_KEYS
 from ekkosim.simulation import Simulation
 from ekkosim.workload.batch import UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
@@ -74,7 +75,7 @@ class Service:
                                          existing(), keys_of_ranks)
                 self.streams[(d, m)] = sampler
         # each model's values at the start, by key: the run starts from a trained model
-        self.start_values = [partial(self._truth_at_start, m) for m in range(len(self.models))]
+        self.start_values = [self._start_values(m) for m in range(len(self.models))]
         self._start_trained(cluster)
         # the trainer's clean copy of each model (by key); equal to the origins' values unless biased
         self.clean = [KeyValues(start) for start in self.start_values]
@@ -89,6 +90,17 @@ class Service:
         truth of time 0 for every key that exists then (keys created later start at 0)."""
         for m, start in enumerate(self.start_values):
             cluster.set_base_value(m, start)
+
+    def _start_values(self, m: int) -> Callable[[np.ndarray], np.ndarray]:
+        """Model m's values at the start, by key: its truth of time 0, computed when asked (a
+        hash a key), or for a small key space (at most `DENSE_KEYS`, as the stores keep every key
+        there) read from a table of every key, made once: every request and trainer write asks
+        for them, and hashing each time would cost more than the table's memory saves."""
+        keys = self.models[m].keys
+        if keys > DENSE_KEYS:
+            return partial(self._truth_at_start, m)
+        table = self._truth_at_start(m, np.arange(keys, dtype=np.int64))
+        return table.__getitem__  # a new array each time: callers may change theirs
 
     def _truth_at_start(self, m: int, keys: np.ndarray) -> np.ndarray:
         values = self.truths[m].value(keys, 0.0)

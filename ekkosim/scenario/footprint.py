@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ekkosim.input_file import size_text
 from ekkosim.ps.key_values import KEY_BYTES
-from ekkosim.schema import Chain, Model, Scenario, Sync, key_rows, key_state_bytes
+from ekkosim.schema import DENSE_KEYS, Chain, Model, Scenario, Sync, key_rows, key_state_bytes
 from ekkosim.units import shown_count
 
 DEFAULT_LIMIT_BYTES = 8 * 2**30  # `--max-memory`: a laptop's or a CI runner's share, raised on a larger machine
@@ -49,6 +49,7 @@ SERVER_BYTES = 2_000  # a server's NIC links, CPU resource and routes to its DC'
 # written: its hash-table slots and its value (tests/ps/test_key_values.py measures 74 B a key at
 # the worst fill, just after the table doubled); keys never written cost nothing.
 KEY_VALUES_BYTES = KEY_BYTES
+START_VALUE_BYTES = 8  # a key's value at the start, a float64
 # An update published and not yet taken by a lagged copy (`delay_s` behind, or frozen while the
 # model is suspected): its key and value, in the arrays of its batch.
 PENDING_WRITE_BYTES = 16
@@ -178,6 +179,9 @@ def _sync_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term
         if value_copies:
             terms.append(Term(f"quality and manager values of model {model.name}", f"models[{i}]",
                               min(model.keys, written) * value_copies, "written keys' values", KEY_VALUES_BYTES))
+            if model.keys <= DENSE_KEYS:  # a small key space's start values, in a table (`ekkosim.quality.service`)
+                terms.append(Term(f"start values of model {model.name}", f"models[{i}].keys", model.keys, "keys",
+                                  START_VALUE_BYTES))
         if scenario.manager.enabled:
             terms.append(Term(f"manager's waiting writes of model {model.name}", "manager.enabled", written * 2,
                               "updates", PENDING_WRITE_BYTES))

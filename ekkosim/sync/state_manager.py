@@ -79,7 +79,7 @@ class _Rollback:
         self.version: tuple[np.ndarray, ...] = (np.zeros(0), np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64))
         # per shard, which of its replicas lack it, in number order: DC by DC, copy by copy (`Cluster.number`)
         self.first_number = int(cluster.number(m, 0, 0, 0))
-        self.copies = len(cluster.dc_names) * model.replicas
+        self.replicas, self.copies = model.replicas, len(cluster.dc_names) * model.replicas
         self.missing = np.ones((shards.size, self.copies), dtype=bool)
         self.missing_in = dict.fromkeys(cluster.dc_names, shards.size * model.replicas)  # DC -> replicas lacking it
         self.dc_names = cluster.dc_names
@@ -98,8 +98,8 @@ class _Rollback:
         self.written[self.shards.searchsorted(distinct(keys % self.model_shards))] = True
 
     def check(self, store: Store, holdings: np.ndarray) -> bool:
-        """Which of `store`'s `holdings` (distinct), lacking the rollback, hold it now: no longer
-        missing. Whether any did."""
+        """Mark those of `store`'s `holdings` (distinct) that lacked the rollback and hold it now;
+        return whether any did."""
         if not (holdings.size and self.shards.size):
             return False
         shards = store.shards[holdings]
@@ -120,7 +120,7 @@ class _Rollback:
         lacking = np.bincount(owner[newer(*(column[rows] for column in self.version), *held)], minlength=holdings.size)
         done = lacking == 0
         self.missing[at[done], copy[done]] = False
-        dc = self.dc_names[int(copy[0]) // (self.copies // len(self.dc_names))]  # a store is in one DC
+        dc = self.dc_names[int(copy[0]) // self.replicas]  # a store's holdings are all in its DC
         self.missing_in[dc] -= int(done.sum())
         return bool(done.any())
 

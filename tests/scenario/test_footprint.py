@@ -92,6 +92,10 @@ def test_the_quality_model_and_the_manager_count_the_keys_written_not_the_model(
     terms = {term.name: term for term in fp.estimate(validate(data)).terms}
     assert terms["quality and manager values of model m"].bytes == 150 * fp.KEY_VALUES_BYTES
     assert "manager's waiting writes of model m" not in terms
+    assert "start values of model m" not in terms  # computed when asked
+    data["models"][0]["keys"] = 1000  # a small key space: its start values in a table
+    terms = {term.name: term for term in fp.estimate(validate(data)).terms}
+    assert terms["start values of model m"].bytes == 1000 * fp.START_VALUE_BYTES
 
 
 def test_a_quality_and_manager_run_that_would_not_fit_is_refused():
