@@ -10,6 +10,7 @@ simulator on what a fit never saw.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 from collections.abc import Callable
@@ -239,13 +240,74 @@ NO_SCHEDULER = ("congestion-no-scheduler", ("scheduler.enabled=false",))
 HETEROGENEOUS = "paper/testbed_heterogeneous.yaml"
 OUT_OF_ORDER = "heterogeneous: DC pairs out of order"
 SLO_BOUND_PCT = 2.0  # the book: the scheduler avoids an SLO drop of more than 2%
-# Why the rollback row is not simulated (docs/reproduction.md, "Held-out figures"): the quality
-# model, which the manager needs, and the manager's lagged copies hold every key of the model,
-# about 70 bytes a key at the peak (3.37 GB for 4.4e7 keys, 0.34 GB without them), so 113 GB of
-# 256-byte rows (4.4e8 keys) would take about 31 GB; and the simulated rollback's time follows
-# the keys written since the witness's state, not the model's size.
-ROLLBACK_NOT_AVAILABLE = ("an author's public notes; not available: the quality model and the state manager hold "
-                          "every key (31 GB of memory at 113 GB; docs/reproduction.md)")
+# The rollback (docs/reproduction.md, "The rollback"): the testbed being validated with the model of
+# the notes, 113 GB of its rows, in simulated shards of the testbed's size, as many copies a DC as
+# fit its DCs' 64 GB servers; the quality model and the state manager on (their defaults); a burst
+# of biased updates (the one of scenarios/biased_update.yaml) once the run is a witness lag old, so
+# that the rollback republishes what a long-running deployment's would. Nothing else changes:
+# shard_split, knowledge_entries and sync.costs are the testbed's.
+ROLLBACK_MODEL_BYTES = 113e9  # an author's public notes: a rollback of a 113 GB model in about 6.4 s
+SERVER_MEMORY_BYTES = 64e9  # the testbed's parameter servers (docs/reproduction.md, "The testbed")
+ROLLBACK_BURST = "strength: 2.0, share: 0.5"
+# (burst start, end of training, drain), seconds: after manager.witness_lag (60 s) of training; 30 s
+# of burst leave time to detect it; the drain lets a late rollback reach every DC. `--quick`:
+# after the detector's warm-up (10 windows of 1 s), the machinery and not the figure.
+ROLLBACK_WINDOW = (60, 90, 30)
+ROLLBACK_QUICK = (12, 20, 10)
+ROLLBACK = "rollback"
+ROLLBACK_SOURCE = "an author's public notes"
+
+
+@dataclass(frozen=True)
+class RollbackRun:
+    """The rollback's run of a testbed: its model at ROLLBACK_MODEL_BYTES, and when the burst is."""
+
+    testbed: Path
+    model: str
+    keys: int
+    shards: int
+    replicas: int
+    dcs: int
+    burst_s: tuple[int, int]  # start, end (the end of training)
+    drain_s: int
+
+    @classmethod
+    def of(cls, testbed: Path, quick: bool = False) -> RollbackRun:
+        scenario = load(testbed)
+        model = scenario.models[0]
+        keys = round(ROLLBACK_MODEL_BYTES / model.value_bytes)
+        servers = min(dc.servers for dc in scenario.topology.datacenters)
+        start, end, drain = ROLLBACK_QUICK if quick else ROLLBACK_WINDOW
+        return cls(testbed, model.name, keys,
+                   shards=math.ceil(keys * model.shards / model.keys),  # the testbed's rows a simulated shard
+                   replicas=max(1, math.floor(servers * SERVER_MEMORY_BYTES / ROLLBACK_MODEL_BYTES)),
+                   dcs=len(scenario.topology.datacenters), burst_s=(start, end), drain_s=drain)
+
+    @property
+    def job(self) -> Job:
+        start, end = self.burst_s
+        return Job(self.testbed, (
+            f"models[0].keys={self.keys}", f"models[0].shards={self.shards}", f"models[0].replicas={self.replicas}",
+            "quality.enabled=true", "manager.enabled=true",
+            f"quality.biased_updates=[{{model: {self.model}, start: {start}s, end: {end}s, {ROLLBACK_BURST}}}]",
+            f"workload.duration={end}s", f"sync.drain={self.drain_s}s"), ROLLBACK)
+
+    def time_s(self, summary: dict) -> float | None:
+        """Seconds from the traffic switch to the last DC holding the rollback, in the first
+        incident of the injected burst whose rollback reached every DC (None: no such incident)."""
+        for incident in summary["manager"]["incidents"]:
+            complete = incident["rollback_complete_s"]
+            if incident["injected_at_s"] is not None and len(complete) == self.dcs:
+                return max(complete.values()) - incident["traffic_switched_at_s"]
+        return None
+
+    def row(self, summary: dict) -> Row:
+        copies = f"{self.replicas} cop{'y' if self.replicas == 1 else 'ies'} a DC"
+        source = (f"{ROLLBACK_SOURCE}; {self.testbed.name} with a {ROLLBACK_MODEL_BYTES / 1e9:g} GB model "
+                  f"({self.keys:,} rows in {self.shards:,} shards, {copies}), the quality model and the manager "
+                  f"on, biased updates from {self.burst_s[0]} s: from the traffic switch to the last DC holding "
+                  "the rollback")
+        return Row("rollback of a 113 GB model", 6.4, self.time_s(summary), source=source)
 
 
 def _validate_jobs(plan: Plan) -> list[Job]:
@@ -256,6 +318,7 @@ def _validate_jobs(plan: Plan) -> list[Job]:
         BROADCAST_800S,
         *(Job("congestion.yaml", overrides + congestion, folder) for folder, overrides in (CONGESTION, NO_SCHEDULER)),
         Job(HETEROGENEOUS, plan.extra, "testbed_heterogeneous"),
+        RollbackRun.of(plan.testbed, plan.quick).job,
     ]
 
 
@@ -276,7 +339,7 @@ def _validate_rows(plan: Plan, out: Path, summaries: dict[str, dict]) -> list[Ro
         Row("congestion: peak SLO drop, scheduler off", SLO_BOUND_PCT,
             summaries[NO_SCHEDULER[0]]["slo"]["slo_drop_peak_pct"], source=f"{slo} (scheduler.enabled=false)",
             bound=">", unit="%"),
-        Row("rollback of a 113 GB model", 6.4, None, source=ROLLBACK_NOT_AVAILABLE),
+        RollbackRun.of(plan.testbed, plan.quick).row(summaries[ROLLBACK]),
         *_heterogeneous_rows(load(plan.scenarios / HETEROGENEOUS), summaries["testbed_heterogeneous"]),
     ]
 

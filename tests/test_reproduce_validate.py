@@ -34,7 +34,7 @@ def plan(testbed, quick=False):
 def test_jobs_run_production_with_the_testbeds_costs_and_only_those(calibrated_testbed):
     jobs = reproduce.EXPERIMENTS["validate"].jobs(plan(calibrated_testbed))
     folders = [job.folder for job in jobs]
-    assert len(set(folders)) == len(folders) == 5
+    assert len(set(folders)) == len(folders) == 6
     production = jobs[0]
     assert production.scenario == reproduce.PRODUCTION and production.folder == "production"
     assert production.overrides[:2] == reproduce.PRODUCTION_WINDOW
@@ -54,6 +54,28 @@ def test_jobs_run_production_with_the_testbeds_costs_and_only_those(calibrated_t
     assert "validate" not in reproduce.ALL
 
 
+def test_the_rollback_runs_the_testbed_being_validated_with_a_113_gb_model(calibrated_testbed):
+    job = {job.folder: job for job in reproduce.EXPERIMENTS["validate"].jobs(plan(calibrated_testbed))}["rollback"]
+    assert job.scenario == calibrated_testbed
+    run, testbed = load(job.scenario, list(job.overrides)), load(calibrated_testbed)
+    model, base = run.models[0], testbed.models[0]
+    # 113 GB of 256-byte rows, in shards of the testbed's 480 rows: 1 copy a DC (2 would need
+    # 226 GB of a DC's 3 x 64 GB)
+    assert (model.keys, model.value_bytes, model.shards, model.replicas) == (441_406_250, 256, 919_597, 1)
+    assert model.keys / model.shards == pytest.approx(base.keys / base.shards, rel=1e-5)
+    assert model.shard_split == base.shard_split and run.sync == testbed.sync.model_copy(update={"drain": 30.0})
+    assert run.sync.costs.cpu_per_request == pytest.approx(33e-6, rel=1e-15)  # the calibrated costs, not refitted
+    assert run.quality.enabled and run.manager.enabled
+    assert run.manager.model_dump() == type(run.manager)(enabled=True).model_dump()  # the manager's defaults
+    [burst] = run.quality.biased_updates
+    assert (burst.model, burst.start, burst.end, burst.strength, burst.share) == ("wide_deep", 60.0, 90.0, 2.0, 0.5)
+    assert burst.start >= run.manager.witness_lag and run.workload.duration == burst.end
+    quick = {job.folder: job for job in reproduce.EXPERIMENTS["validate"].jobs(plan(calibrated_testbed, True))}
+    short = load(calibrated_testbed, list(quick["rollback"].overrides))
+    assert short.workload.duration == 20.0 and short.quality.biased_updates[0].start == 12.0
+    assert short.models == run.models
+
+
 def test_quick_jobs_are_short(calibrated_testbed):
     jobs = {job.folder: job for job in reproduce.EXPERIMENTS["validate"].jobs(plan(calibrated_testbed, quick=True))}
     assert jobs["production"].overrides[:2] == reproduce.PRODUCTION_QUICK
@@ -69,14 +91,27 @@ HETEROGENEOUS_MEANS = {"hongkong": 0.3, "shanghai": 0.4, "chengdu": 0.42, "beiji
                        "tokyo": 0.52, "frankfurt": 1.7, "virginia": 1.8, "saopaulo": 2.0}
 
 
-def summaries(heterogeneous=HETEROGENEOUS_MEANS, on_pct=0.5, off_pct=5.0):
+def summaries(heterogeneous=HETEROGENEOUS_MEANS, on_pct=0.5, off_pct=5.0, rollback_incidents=None):
+    rollback_incidents = ROLLBACK_INCIDENTS if rollback_incidents is None else rollback_incidents
     return {
         "production": {"cross_dc_latency_s": 1.2, "intra_dc_latency_s": 0.35},
         "broadcast_800s": {"model_ready_s": {"dc1": 800.02, "dc2": 400.0}},
         "congestion": {"slo": {"slo_drop_peak_pct": on_pct}},
         "congestion-no-scheduler": {"slo": {"slo_drop_peak_pct": off_pct}},
         "testbed_heterogeneous": {"latency_by_dc_s": {dc: latency(mean) for dc, mean in heterogeneous.items()}},
+        "rollback": {"manager": {"incidents": rollback_incidents}},
     }
+
+
+def incident(injected_at_s, switched_s, complete_s):
+    """An incident as summary.json's manager.incidents has it (the fields the row reads)."""
+    return {"injected_at_s": injected_at_s, "traffic_switched_at_s": switched_s,
+            "rollback_complete_s": {f"dc{i}": t for i, t in enumerate(complete_s)}}
+
+
+# a false alarm first; then the burst's first incident, complete in all 10 DCs of the testbed
+ROLLBACK_INCIDENTS = [incident(None, 17.0, [17.1] * 10), incident(60.0, 66.0, [66.3, 70.0, 72.5] + [69.0] * 7),
+                      incident(60.0, 75.0, [75.5] * 10)]
 
 
 def rows_of(summaries_by_folder):
@@ -96,8 +131,12 @@ def test_rows_from_summaries():
     assert (on.paper_s, on.sim_s, on.bound, on.unit, on.holds, on.ratio) == (2.0, 0.5, "<", "%", True, None)
     assert (off.paper_s, off.sim_s, off.bound, off.holds) == (2.0, 5.0, ">", True)
     rollback = rows["rollback of a 113 GB model"]
-    assert (rollback.paper_s, rollback.sim_s, rollback.holds) == (6.4, None, None)
-    assert "not available" in rollback.source
+    assert (rollback.paper_s, rollback.sim_s, rollback.holds) == (6.4, 72.5 - 66.0, None)
+    assert rollback.ratio == pytest.approx(6.5 / 6.4, rel=1e-12)
+    assert rollback.source == (
+        "an author's public notes; testbed.yaml with a 113 GB model (441,406,250 rows in 919,597 shards, 1 copy "
+        "a DC), the quality model and the manager on, biased updates from 60 s: from the traffic switch to the "
+        "last DC holding the rollback")
     hongkong = rows["heterogeneous: hongkong (1 ms, 4800 Mbps)"]
     assert (hongkong.paper_s, hongkong.sim_s, hongkong.p50_s, hongkong.p99_s) == (None, 0.3, 0.29, 0.8)
     assert hongkong.source == "no published figure"
@@ -117,6 +156,12 @@ def test_bounds_that_fail_and_latency_that_falls_with_distance():
     assert (check.sim_s, check.holds) == (1 + 7, False)
     assert "shanghai below hongkong" in check.source and "virginia below frankfurt" in check.source
     assert "saopaulo below virginia" not in check.source
+
+
+def test_a_rollback_that_no_dc_or_not_every_dc_completed_has_no_figure():
+    """Only a detected burst's incident whose rollback reached all 10 DCs counts; false alarms never."""
+    for incidents in ([], [incident(None, 17.0, [17.1] * 10)], [incident(60.0, 66.0, [66.3] * 9)]):
+        assert rows_of(summaries(rollback_incidents=incidents))["rollback of a 113 GB model"].sim_s is None
 
 
 def test_an_undetermined_mean_leaves_the_check_undetermined():
@@ -139,7 +184,7 @@ def test_cli_prints_the_held_out_table(monkeypatch, capsys):
     assert "fails" in lines["congestion: peak SLO drop, scheduler on"]
     assert "holds" in lines["congestion: peak SLO drop, scheduler off"]
     assert "2.4 s" in lines["production: cross-DC mean"] and "0.50" in lines["production: cross-DC mean"]
-    assert "not available" in lines["rollback of a 113 GB model"]
+    assert "6.4 s" in lines["rollback of a 113 GB model"] and "6.500 s" in lines["rollback of a 113 GB model"]
     code, out, err = call_cli(capsys, "reproduce", "validate", "--json", "--quiet")
     assert [row["config"] for row in json.loads(out)] == [row.config for row in rows]
 
@@ -158,3 +203,5 @@ def test_end_to_end_on_small_stand_ins(small_scenarios, tmp_path):
     shanghai = rows["heterogeneous: shanghai (15 ms, 4800 Mbps)"].sim_s
     assert 0 < shanghai < rows["heterogeneous: frankfurt (90 ms, 4800 Mbps)"].sim_s
     assert rows[reproduce.OUT_OF_ORDER].holds is True
+    # the stand-in testbed (3 DCs of 3 servers) with a 113 GB model: the burst at 12 s detected and rolled back
+    assert 0 < rows["rollback of a 113 GB model"].sim_s < 8

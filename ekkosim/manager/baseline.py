@@ -10,19 +10,22 @@ the last state that was known healthy, and the writes since wait in order.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
 from ekkosim.arrays import distinct
+from ekkosim.ps.key_values import KeyValues
 
 
 class LaggedCopy:
-    """Values of every key of one model (global key ids), `delay_s` behind the published ones."""
+    """Values of every key of one model (global key ids), `delay_s` behind the published ones;
+    `start(keys)`: the values published at time 0 (only the keys written since are stored)."""
 
-    def __init__(self, values: np.ndarray, delay_s: float):
+    def __init__(self, start: Callable[[np.ndarray], np.ndarray], delay_s: float):
         if not delay_s > 0:
             raise ValueError(f"a lagged copy needs a delay > 0, got {delay_s}")
-        self.value = np.array(values, dtype=np.float64)
+        self.value = KeyValues(start)
         self.delay_s = float(delay_s)
         self.frozen = False
         self.state_time_s = -self.delay_s  # the published model's time this copy holds
@@ -41,7 +44,7 @@ class LaggedCopy:
         self.state_time_s = max(self.state_time_s, horizon)
         while self._pending and self._pending[0][0] <= horizon:
             _, keys, values = self._pending.popleft()
-            self.value[keys] = values
+            self.value.set(keys, values)
 
     def unapplied_keys(self) -> np.ndarray:
         """The keys published since the copy's state (sorted, distinct): where the published model

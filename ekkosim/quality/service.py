@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
+from ekkosim.ps.key_values import KeyValues
 from ekkosim.quality.bias import Bias
 from ekkosim.quality.learning import train_step
 from ekkosim.quality.requests import RequestSampler
 from ekkosim.quality.score import QualityAccumulator, expected_log_loss
 from ekkosim.quality.truth import GroundTruth
+from ekkosim.schema import DENSE_KEYS
 from ekkosim.simulation import Simulation
 from ekkosim.workload.batch import UpdateSource
 from ekkosim.workload.synthetic import SyntheticWorkload
@@ -71,10 +74,11 @@ class Service:
                 sampler = RequestSampler(rng, quality.requests * model.traffic_share, model.workload.zipf,
                                          existing(), keys_of_ranks)
                 self.streams[(d, m)] = sampler
+        # each model's values at the start, by key: the run starts from a trained model
+        self.start_values = [self._start_values(m) for m in range(len(self.models))]
         self._start_trained(cluster)
         # the trainer's clean copy of each model (by key); equal to the origins' values unless biased
-        self.clean = [self._truth_at_start(m, np.arange(model.keys, dtype=np.int64))
-                      for m, model in enumerate(scenario.models)]
+        self.clean = [KeyValues(start) for start in self.start_values]
         self.bias = [Bias([b for b in quality.biased_updates if b.model == model.name],
                           sim.randomness.stream(f"quality.bias.{model.name}")) for model in scenario.models]
         self.manager = None  # the model state manager (`ekkosim.sync.state_manager`), set by it
@@ -84,8 +88,19 @@ class Service:
     def _start_trained(self, cluster: Cluster) -> None:
         """The run starts from a trained model, as a deployment does: every replica serves the
         truth of time 0 for every key that exists then (keys created later start at 0)."""
-        for m in range(len(self.models)):
-            cluster.set_base_value(m, lambda keys, m=m: self._truth_at_start(m, keys))
+        for m, start in enumerate(self.start_values):
+            cluster.set_base_value(m, start)
+
+    def _start_values(self, m: int) -> Callable[[np.ndarray], np.ndarray]:
+        """Model m's values at the start, by key: its truth of time 0, computed when asked (a
+        hash a key), or for a small key space (at most `DENSE_KEYS`, as the stores keep every key
+        there) read from a table of every key, made once: every request and trainer write asks
+        for them, and hashing each time would cost more than the table's memory saves."""
+        keys = self.models[m].keys
+        if keys > DENSE_KEYS:
+            return partial(self._truth_at_start, m)
+        table = self._truth_at_start(m, np.arange(keys, dtype=np.int64))
+        return table.__getitem__  # a new array each time: callers may change theirs
 
     def _truth_at_start(self, m: int, keys: np.ndarray) -> np.ndarray:
         values = self.truths[m].value(keys, 0.0)
@@ -101,12 +116,12 @@ class Service:
 
     def clean_values(self, model: int, keys: np.ndarray) -> np.ndarray:
         """The trainer's clean values of `keys`."""
-        return self.clean[model][keys]
+        return self.clean[model].get(keys)
 
     def publish(self, model: int, keys: np.ndarray, values: np.ndarray, now: float) -> np.ndarray:
         """The trainer's new clean `values` of `keys`: keep them, and return what the origin
         publishes (biased during a burst)."""
-        self.clean[model][keys] = values
+        self.clean[model].set(keys, values)
         bias = self.bias[model]
         if bias.active(now) is not None:
             values = bias.apply(keys, values, self.truths[model].value(keys, now), now)
@@ -135,7 +150,7 @@ class Service:
         model = self.models[m]
         dc = self.dcs[d]
         copy = np.arange(keys.size) % model.replicas
-        ideal = self.clean[m][keys]
+        ideal = self.clean[m].get(keys)
         served = self.cluster.serving_values(m, dc, keys, copy)
         truth = self.truths[m].value(keys, times)
         window = np.minimum((times // self.window).astype(np.int64), self.accumulator.requests.shape[2] - 1)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 
 from ekkosim.input_file import size_text
-from ekkosim.schema import Chain, Model, Scenario, Sync, key_rows, key_state_bytes
+from ekkosim.ps.key_values import KEY_BYTES
+from ekkosim.schema import DENSE_KEYS, Chain, Model, Scenario, Sync, key_rows, key_state_bytes
 from ekkosim.units import shown_count
 
 DEFAULT_LIMIT_BYTES = 8 * 2**30  # `--max-memory`: a laptop's or a CI runner's share, raised on a larger machine
@@ -44,6 +45,14 @@ FLOW_BYTES = 150  # a completed flow in the flow log and in the flows table
 TIMESERIES_ROW_BYTES = 150  # a (window, link) row of the link meter, a Python tuple until the run ends
 DC_PAIR_BYTES = 1_000  # a WAN graph edge, two directed links and a route, per pair of DCs (a full mesh)
 SERVER_BYTES = 2_000  # a server's NIC links, CPU resource and routes to its DC's switch
+# A key's value in the quality model's clean copy or one of the manager's lagged copies, once
+# written: its hash-table slots and its value (tests/ps/test_key_values.py measures 74 B a key at
+# the worst fill, just after the table doubled); keys never written cost nothing.
+KEY_VALUES_BYTES = KEY_BYTES
+START_VALUE_BYTES = 8  # a key's value at the start, a float64
+# An update published and not yet taken by a lagged copy (`delay_s` behind, or frozen while the
+# model is suspected): its key and value, in the arrays of its batch.
+PENDING_WRITE_BYTES = 16
 TRACE_BYTES_PER_FILE_BYTE = 6  # a trace's text parsed into Arrow strings, then NumPy columns
 TRACE_ROW_MIN_BYTES = 8  # the shortest row a trace can have, "0,m,1,1\n": its rows are at most its bytes / 8
 
@@ -164,6 +173,18 @@ def _sync_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term
             entries = min(2 * sync.cache_size * model.shards, written)  # its journal holds twice the caches, at most
             terms.append(Term(f"update caches of model {model.name} (sync.cache_size {sync.cache_size:,})",
                               "sync.cache_size", entries * copies, "journal entries", JOURNAL_ENTRY_BYTES))
+        # the quality model's clean copy and the manager's two lagged copies: a value of each key
+        # written (`ekkosim.ps.key_values`), and the manager's writes waiting to be taken
+        value_copies = scenario.quality.enabled + 2 * scenario.manager.enabled
+        if value_copies:
+            terms.append(Term(f"quality and manager values of model {model.name}", f"models[{i}]",
+                              min(model.keys, written) * value_copies, "written keys' values", KEY_VALUES_BYTES))
+            if model.keys <= DENSE_KEYS:  # a small key space's start values, in a table (`ekkosim.quality.service`)
+                terms.append(Term(f"start values of model {model.name}", f"models[{i}].keys", model.keys, "keys",
+                                  START_VALUE_BYTES))
+        if scenario.manager.enabled:
+            terms.append(Term(f"manager's waiting writes of model {model.name}", "manager.enabled", written * 2,
+                              "updates", PENDING_WRITE_BYTES))
         per_batch = written if scenario.workload.trace else model.workload.rate * scenario.workload.batch_interval
         terms.append(Term(f"update batches of model {model.name}", f"models[{i}].workload.rate",
                           per_batch * BATCHES_HELD, "updates", UPDATE_BYTES))

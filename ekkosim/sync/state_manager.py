@@ -42,8 +42,7 @@ from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
 from ekkosim.manager.replicated import ROLLBACK, ManagerGroup, ManagerParams
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net.topology import Server
-from ekkosim.ps.placement import ReplicaId, all_replicas
-from ekkosim.ps.store import rows_by_shard
+from ekkosim.ps.store import Store
 from ekkosim.ps.version import newer
 from ekkosim.simulation import Simulation
 from ekkosim.sync.cluster import ORIGIN, Cluster
@@ -66,21 +65,64 @@ class Incident:
     healthy_at_s: float | None = None  # healthy (reason rollback) committed: traffic back
 
 class _Rollback:
-    """The versions a rollback wrote, per shard, and which replicas of the model hold them."""
+    """The versions a rollback wrote and which replicas of the model lack them yet, in arrays
+    over the shards it writes (every replica holds the other shards' state already): its cost
+    follows the keys rolled back, not the model's shards. A replica holds the rollback once its
+    shard's versions are written and none of them is newer than the replica's."""
 
-    def __init__(self, incident: Incident, replicas: list[ReplicaId], shards: int):
+    def __init__(self, incident: Incident, cluster: Cluster, m: int, shards: np.ndarray):
         self.incident = incident
-        self.written: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}  # keys, versions
-        self.waiting_shards = set(range(shards))
-        self.missing = dict.fromkeys(replicas)  # ordered, unlike a set
+        model = cluster.scenario.models[m]
+        self.model_shards, self.shards = model.shards, shards  # the shards it writes (sorted, distinct)
+        self.written = np.zeros(shards.size, dtype=bool)  # per shard: its versions are written
+        self.keys = np.zeros(0, dtype=np.int64)  # the keys written, sorted by shard, and their versions
+        self.version: tuple[np.ndarray, ...] = (np.zeros(0), np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64))
+        # per shard, which of its replicas lack it, in number order: DC by DC, copy by copy (`Cluster.number`)
+        self.first_number = int(cluster.number(m, 0, 0, 0))
+        self.replicas, self.copies = model.replicas, len(cluster.dc_names) * model.replicas
+        self.missing = np.ones((shards.size, self.copies), dtype=bool)
+        self.missing_in = dict.fromkeys(cluster.dc_names, shards.size * model.replicas)  # DC -> replicas lacking it
+        self.dc_names = cluster.dc_names
 
-    def holds(self, rid: ReplicaId, cluster: Cluster) -> bool:
-        if rid.shard not in self.written:
+    @property
+    def waiting(self) -> bool:
+        """Whether some shard's versions are not written yet."""
+        return not self.written.all()
+
+    def wrote(self, keys: np.ndarray, time: np.ndarray, origin: np.ndarray, counter: np.ndarray) -> None:
+        """The origins wrote these versions: all the rollback's keys of their shards."""
+        keys = np.concatenate([self.keys, keys])
+        columns = [np.concatenate([mine, new]) for mine, new in zip(self.version, (time, origin, counter))]
+        order = np.argsort(keys % self.model_shards, kind="stable")
+        self.keys, self.version = keys[order], tuple(column[order] for column in columns)
+        self.written[self.shards.searchsorted(distinct(keys % self.model_shards))] = True
+
+    def check(self, store: Store, holdings: np.ndarray) -> bool:
+        """Mark those of `store`'s `holdings` (distinct) that lacked the rollback and hold it now;
+        return whether any did."""
+        if not (holdings.size and self.shards.size):
             return False
-        keys, time, origin, counter = self.written[rid.shard]
-        store, holding = cluster.replica(rid)
-        _, *held = store.versions(keys, np.full(keys.size, holding))
-        return not np.any(newer(time, origin, counter, *held))
+        shards = store.shards[holdings]
+        at = np.minimum(self.shards.searchsorted(shards), self.shards.size - 1)
+        copy = (store.replica[holdings] - self.first_number) % self.copies
+        ask = (self.shards[at] == shards) & self.written[at]
+        ask[ask] = self.missing[at[ask], copy[ask]]
+        if not ask.any():
+            return False
+        holdings, at, copy = holdings[ask], at[ask], copy[ask]
+        # each asked holding's versions: the range of its shard among the keys written
+        by_shard = self.keys % self.model_shards
+        starts = by_shard.searchsorted(self.shards[at])
+        lengths = by_shard.searchsorted(self.shards[at], side="right") - starts
+        rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        owner = np.repeat(np.arange(holdings.size), lengths)
+        _, *held = store.versions(self.keys[rows], holdings[owner])
+        lacking = np.bincount(owner[newer(*(column[rows] for column in self.version), *held)], minlength=holdings.size)
+        done = lacking == 0
+        self.missing[at[done], copy[done]] = False
+        dc = self.dc_names[int(copy[0]) // self.replicas]  # a store's holdings are all in its DC
+        self.missing_in[dc] -= int(done.sum())
+        return bool(done.any())
 
 
 class StateManager:
@@ -93,9 +135,9 @@ class StateManager:
         self.params = params
         self.models = scenario.models
         self.names = [m.name for m in scenario.models]
-        start = [self._published_at_start(m) for m in range(len(self.models))]
-        self.baselines = [LaggedCopy(values, params.baseline_delay) for values in start]  # the baselines
-        self.witnesses = [LaggedCopy(values, params.witness_lag) for values in start]
+        # the published model at time 0 is the trained start the service gave every replica
+        self.baselines = [LaggedCopy(start, params.baseline_delay) for start in service.start_values]  # the baselines
+        self.witnesses = [LaggedCopy(start, params.witness_lag) for start in service.start_values]
         self.window, self.end_s = params.window, end_s
         shape = (len(self.models), max(1, math.ceil(end_s / self.window)))
         self.online_loss, self.online_n = np.zeros(shape), np.zeros(shape, dtype=np.int64)
@@ -114,7 +156,7 @@ class StateManager:
         self.transitions: list[dict] = []
         self.crashes: list[dict] = []
         self._rollbacks: dict[int, _Rollback] = {}
-        # every rollback write: (model, shard, local keys, (local, time, origin, counter), values)
+        # every rollback write: (model, keys, (time, origin, counter), values), one a push
         self.republished: list[tuple] = []
         self._baseline_rngs: dict[tuple[int, int], np.random.Generator] = {}
         # the witness runs on each model's trainer host (a trainer's NIC, in the training DC)
@@ -124,10 +166,6 @@ class StateManager:
         cluster.apply_hooks.append(self._applied)
         service.manager = self
         sim.env.process(self._watch())
-
-    def _published_at_start(self, m: int) -> np.ndarray:
-        """The model's published values at time 0, by global key."""
-        return self.cluster.origin_values(m, np.arange(self.models[m].keys, dtype=np.int64))
 
     # -- called by the service and the trainers --------------------------------------------------
 
@@ -147,9 +185,9 @@ class StateManager:
         copy = self.baselines[m]
         copy.advance(now)
         if self.switched[m]:
-            return copy.value[keys], baseline
+            return copy.value.get(keys), baseline
         served = served.copy()
-        served[baseline] = copy.value[keys[baseline]]
+        served[baseline] = copy.value.get(keys[baseline])
         return served, baseline
 
     def observe(self, m: int, times: np.ndarray, loss: np.ndarray, baseline: np.ndarray) -> None:
@@ -242,21 +280,12 @@ class StateManager:
     def _start_rollback(self, m: int, incident: Incident) -> None:
         witness, model = self.witnesses[m], self.models[m]
         keys = witness.unapplied_keys()
-        values = witness.value[keys]
+        values = witness.value.get(keys)
         # the baseline will not replay what the rollback undid
         self.baselines[m].discard_after(witness.state_time_s)
         witness.discard_pending(self.env.now)
         incident.rollback_keys = int(keys.size)
-        replicas = [rid for rid in all_replicas(self.sim.scenario) if rid.model == m]
-        rollback = self._rollbacks[m] = _Rollback(incident, replicas, model.shards)
-        touched = set(distinct(keys % model.shards).tolist())
-        for shard in range(model.shards):
-            if shard not in touched:  # nothing to roll back here: every replica holds it
-                rollback.written[shard] = (np.zeros(0, dtype=np.int64),) + (np.zeros(0),) * 3
-                rollback.waiting_shards.discard(shard)
-        for rid in replicas:
-            if rid.shard not in rollback.waiting_shards:
-                rollback.missing.pop(rid, None)
+        rollback = self._rollbacks[m] = _Rollback(incident, self.cluster, m, distinct(keys % model.shards))
         origin_dc = self.sim.scenario.training_dc.name
         for server, rows in origin_rows(keys, model.shards, self.cluster.dcs[origin_dc].servers):
             self.env.process(self._republish(m, rollback, Server(origin_dc, server), keys[rows], values[rows]))
@@ -272,14 +301,13 @@ class StateManager:
         change = store.write(ORIGIN, keys, values, self.env.now)
         self.tracker.produced(m, change)
         self.published(m, keys, values, self.env.now)
-        for shard, rows in rows_by_shard(change.keys, model.shards).items():
-            rollback.written[shard] = (change.keys[rows], change.time[rows], change.origin[rows], change.counter[rows])
-            self.republished.append((m, shard, change.keys[rows], rollback.written[shard], values[rows]))
-            rollback.waiting_shards.discard(shard)
-            # every replica of the shard may already hold newer versions (the origin does)
-            for rid in [r for r in rollback.missing if r.shard == shard]:
-                if rollback.holds(rid, self.cluster):
-                    rollback.missing.pop(rid, None)
+        self.republished.append((m, change.keys, (change.time, change.origin, change.counter), values))
+        rollback.wrote(change.keys, change.time, change.origin, change.counter)
+        # every replica of these shards may already hold newer versions (the origin does)
+        written = distinct(change.keys % model.shards)
+        for (_, model_index), replicas in self.cluster.stores.items():
+            if model_index == m:
+                rollback.check(replicas, np.flatnonzero(np.isin(replicas.shards, written)))
         self._check_complete(m, rollback)
 
     def _applied(self, server: Server, m: int, store, change, now: float) -> None:
@@ -287,19 +315,16 @@ class StateManager:
         rollback = self._rollbacks.get(m)
         if rollback is None or change.keys.size == 0:
             return
-        for number in distinct(store.replica[change.holding]):
-            rid = self.cluster.rid(int(number))
-            if rid in rollback.missing and rollback.holds(rid, self.cluster):
-                rollback.missing.pop(rid, None)
-                self._check_complete(m, rollback)
+        if rollback.check(store, distinct(change.holding)):
+            self._check_complete(m, rollback)
 
     def _check_complete(self, m: int, rollback: _Rollback) -> None:
         if self._rollbacks.get(m) is not rollback:  # already complete
             return
         incident = rollback.incident
         for dc in self.dcs:
-            if dc not in incident.rollback_complete_s and not any(r.dc == dc for r in rollback.missing):
-                if not rollback.waiting_shards:
+            if dc not in incident.rollback_complete_s and not rollback.missing_in[dc]:
+                if not rollback.waiting:
                     incident.rollback_complete_s[dc] = self.env.now
         if len(incident.rollback_complete_s) == len(self.dcs):
             del self._rollbacks[m]

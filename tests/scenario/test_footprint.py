@@ -81,6 +81,39 @@ def test_per_key_state_is_the_syncs_own_estimate():
         500 * 0.3 * 3 * (schema.KEY_STATE_BYTES + schema.HASHED_ROW_BYTES)
 
 
+def test_the_quality_model_and_the_manager_count_the_keys_written_not_the_model():
+    data = tiny() | {"quality": {"enabled": True}, "manager": {"enabled": True}}
+    data["models"][0]["keys"] = 10**12  # held whole, a model this size would not fit any machine
+    terms = {term.name: term for term in fp.estimate(validate(data)).terms}
+    # 150 updates: at most 150 keys written, each in the trainer's clean copy, the baseline and the witness
+    assert terms["quality and manager values of model m"].bytes == 150 * 3 * fp.KEY_VALUES_BYTES
+    assert terms["manager's waiting writes of model m"].bytes == 150 * 2 * fp.PENDING_WRITE_BYTES
+    data["manager"]["enabled"] = False
+    terms = {term.name: term for term in fp.estimate(validate(data)).terms}
+    assert terms["quality and manager values of model m"].bytes == 150 * fp.KEY_VALUES_BYTES
+    assert "manager's waiting writes of model m" not in terms
+    assert "start values of model m" not in terms  # computed when asked
+    data["models"][0]["keys"] = 1000  # a small key space: its start values in a table
+    terms = {term.name: term for term in fp.estimate(validate(data)).terms}
+    assert terms["start values of model m"].bytes == 1000 * fp.START_VALUE_BYTES
+
+
+def test_a_quality_and_manager_run_that_would_not_fit_is_refused():
+    """Its values counted (2 GiB for 9 x 10^6 keys written, 3 copies), a run that fits without the
+    quality model and the manager is refused with them, in one line."""
+    data = tiny() | {"output": {"latency_sample": 10**6}}
+    data["models"][0].update(keys=10**12, workload={"rate": 3 * 10**7})  # 9 x 10^6 keys written
+    limit = fp.estimate(validate(data)).bytes + 2**20
+    assert validate(data, max_memory=limit).name == "small"
+    data |= {"quality": {"enabled": True, "learning_rate": 1e-6}, "manager": {"enabled": True}}
+    with pytest.raises(ScenarioError) as refused:
+        validate(data, max_memory=limit)
+    assert refused.value.problems == [
+        "models[0]: a run needs about 7.83 GiB of memory, more than the limit of 5.56 GiB (raise it with "
+        "--max-memory); the largest part is end-of-run comparisons of model m (9,000,000 keys of its largest "
+        "store) = 3.07 GiB"]
+
+
 def test_refused_with_the_number_and_the_largest_part():
     data = tiny()
     data["models"][0]["workload"]["rate"] = 1e8
@@ -126,7 +159,9 @@ print(json.dumps([peak_kib * 1024, estimate(scenario).bytes]))
     ["strategy=ekko", "models[0].keys=20000", "models[0].workload.rate=20000", "workload.duration=2s", "sync.drain=1s"],
     ["strategy=ekko", "models[0].keys=20000", "models[0].shards=2000", "sync.cache_size=64", "workload.duration=1s",
      "sync.drain=1s"],
-], ids=["offline", "ekko, keys all touched", "ekko, many shards"])
+    ["strategy=ekko", "models[0].keys=20000", "models[0].workload.rate=20000", "workload.duration=2s", "sync.drain=1s",
+     "quality.enabled=true", "manager.enabled=true"],
+], ids=["offline", "ekko, keys all touched", "ekko, many shards", "ekko, quality model and manager"])
 def test_a_run_stays_below_its_estimate(tmp_path, overrides):
     """Scenarios whose keys are all touched (so that the dense state of today and the sparse
     state the estimate counts agree), run in a fresh interpreter."""
