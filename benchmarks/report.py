@@ -78,8 +78,9 @@ def _over_floor(r: dict, floor: dict | None) -> str:
     """The run's CPU over the least its workload demands (`benchmarks/floor.py`), if measured."""
     if floor is None or "workload_s" not in r:
         return ""
-    least = floor["floor_cpu_s_per_60s"] * min(r["workload_s"], r["sim_s"]) / 60.0
-    return f"; {r['cpu_s'] / least:,.0f} times its floor of {least:.2f} CPU s"
+    updates_s = min(r["workload_s"], r["sim_s"])
+    least = floor["floor_cpu_s_per_60s"] * updates_s / 60.0
+    return f"; {r['cpu_s'] / least:,.0f} times the floor of its {updates_s:g} s of updates, {least:.2f} CPU s"
 
 
 def _speed_rows(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool | None]]:
