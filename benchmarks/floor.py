@@ -19,14 +19,13 @@ ours. Prints one JSON line with the CPU seconds of each part projected to 60 sim
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.measure import cpu_s, print_json
+from benchmarks.measure import cpu_s, seconds_command
 from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 
@@ -76,12 +75,7 @@ def floor(scenario_path: Path, overrides: list[str], seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floor", description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", type=Path, nargs="?", default=TESTBED)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
-    parser.add_argument("--seconds", type=float, default=5.0, help="simulated seconds of workload to measure")
-    args = parser.parse_args(argv)
-    return print_json(lambda: floor(args.scenario, args.overrides, args.seconds))
+    return seconds_command(argv, "floor", __doc__, TESTBED, 5.0, "simulated seconds of workload to measure", floor)
 
 
 if __name__ == "__main__":

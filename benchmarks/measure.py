@@ -97,6 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     return print_json(lambda: measure(args.scenario, args.overrides, args.rss_at, args.wall_limit))
 
 
+def seconds_command(argv: list[str] | None, program: str, doc: str, default: Path, seconds: float, seconds_help: str,
+                    compute: Callable[[Path, list[str], float], dict]) -> int:
+    """The command line of a measurement of a scenario over some simulated seconds
+    (`benchmarks.floor`, `benchmarks.per_event`): `compute(scenario, overrides, seconds)`, printed."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{program}", description=doc.splitlines()[0])
+    parser.add_argument("scenario", type=Path, nargs="?", default=default)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
+    args = parser.parse_args(argv)
+    return print_json(lambda: compute(args.scenario, args.overrides, args.seconds))
+
+
 def print_json(compute: Callable[[], dict]) -> int:
     """Print what `compute` returns as one JSON line (exit code 0), or the first problem of its
     scenario in one line (exit code 2)."""

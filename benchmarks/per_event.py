@@ -18,11 +18,10 @@ Prints one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.measure import measure, print_json
+from benchmarks.measure import measure, seconds_command
 
 PRODUCTION = Path(__file__).resolve().parent / "production.yaml"
 
@@ -46,12 +45,7 @@ def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.per_event", description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", type=Path, nargs="?", default=PRODUCTION)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
-    parser.add_argument("--seconds", type=float, default=1.0, help="simulated seconds of each measured run")
-    args = parser.parse_args(argv)
-    return print_json(lambda: per_event(args.scenario, args.overrides, args.seconds))
+    return seconds_command(argv, "per_event", __doc__, PRODUCTION, 1.0, "simulated seconds of each measured run", per_event)
 
 
 if __name__ == "__main__":
