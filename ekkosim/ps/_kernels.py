@@ -1,6 +1,6 @@
 """A pull's per-shard loops, compiled by Numba (imported on first use): what moved, the
-journal's entries of what moved, and the links of new entries. Each is one pass over its input with no temporary arrays, where
-NumPy would make one per step."""
+journal's entries of what moved in entry order, and the links of new entries. Each is a pass or
+two over its input, where NumPy would make a temporary array per step."""
 
 from __future__ import annotations
 

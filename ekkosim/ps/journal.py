@@ -68,9 +68,11 @@ class Journal:
     def of_holdings(self, holdings: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, clocks, which) of the entries of each `holdings[j]` after `after[j]` (holdings
         distinct), stale ones too, in clock order; `which` is each entry's j."""
-        positions, which = _kernels().entries_after(self.newest, self._prev, self._seqs, np.ascontiguousarray(holdings, dtype=np.int64),
-                                      np.ascontiguousarray(after, dtype=np.int64))
-        positions, which = _kernels().in_entry_order(positions, which, self.n)  # entry order is clock order
+        kernels = _kernels()
+        positions, which = kernels.entries_after(self.newest, self._prev, self._seqs,
+                                                 np.ascontiguousarray(holdings, dtype=np.int64),
+                                                 np.ascontiguousarray(after, dtype=np.int64))
+        positions, which = kernels.in_entry_order(positions, which, self.n)  # entry order is clock order
         return self._rows[positions], self._seqs[positions], which
 
     def keep(self, rows: np.ndarray, seqs: np.ndarray, holdings: np.ndarray) -> None:
