@@ -52,16 +52,30 @@ def test_the_floor_names_a_bad_field_in_one_line():
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "keys" in result.stderr
 
 
-def test_per_event_costs_split_a_run_into_its_pulls_and_its_delivered_keys():
+def _on_small_scaling(program: str) -> dict:
+    """`python -m benchmarks.<program>` on half a simulated second of a small scaling scenario."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.per_event", "benchmarks/scaling.yaml", "--seconds", "0.5",
+        [sys.executable, "-m", f"benchmarks.{program}", "benchmarks/scaling.yaml", "--seconds", "0.5",
          "--set", "models[0].keys=100000", "--set", "topology.datacenters[*].servers=2", "--set", "models[0].shards=20"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    costs = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_per_event_costs_split_a_run_into_its_pulls_and_its_delivered_keys():
+    costs = _on_small_scaling("per_event")
     idle, busy = costs["idle"], costs["busy"]
     assert idle["keys_sent"] == 0 < busy["keys_sent"]  # no updates: every pull finds nothing new
     assert idle["pulls"] > 0 and busy["pulls"] > 0
     pull_s = idle["cpu_s"] / idle["pulls"]
     assert costs["us_per_idle_pull"] == pull_s * 1e6
     assert costs["ns_per_delivered_key"] == (busy["cpu_s"] - busy["pulls"] * pull_s) / busy["keys_sent"] * 1e9
+
+
+def test_events_per_pull_count_every_event_by_what_it_wakes():
+    counted = _on_small_scaling("events")
+    assert counted["events"] == counted["events_processed"] > 0  # every event the run processed, once
+    per_pull = counted["events_per_pull"]
+    assert abs(sum(per_pull.values()) * counted["pulls"] - counted["events"]) < 1e-6 * counted["events"]
+    # every completed pull sent a request and a reply, each a flow that waits out its latency first
+    assert per_pull["Timeout: Network.transfer.<locals>.<lambda>"] >= 2
