@@ -75,7 +75,8 @@ class _Rollback:
         model = cluster.scenario.models[m]
         self.model_shards, self.shards = model.shards, shards  # the shards it writes (sorted, distinct)
         self.written = np.zeros(shards.size, dtype=bool)  # per shard: its versions are written
-        self.keys = np.zeros(0, dtype=np.int64)  # the keys written, sorted by shard, and their versions
+        self.keys = np.zeros(0, dtype=np.int64)  # the keys written, sorted by shard, their shards and versions
+        self.key_shard = np.zeros(0, dtype=np.int64)
         self.version: tuple[np.ndarray, ...] = (np.zeros(0), np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64))
         # per shard, which of its replicas lack it, in number order: DC by DC, copy by copy (`Cluster.number`)
         self.first_number = int(cluster.number(m, 0, 0, 0))
@@ -93,9 +94,11 @@ class _Rollback:
         """The origins wrote these versions: all the rollback's keys of their shards."""
         keys = np.concatenate([self.keys, keys])
         columns = [np.concatenate([mine, new]) for mine, new in zip(self.version, (time, origin, counter))]
-        order = np.argsort(keys % self.model_shards, kind="stable")
-        self.keys, self.version = keys[order], tuple(column[order] for column in columns)
-        self.written[self.shards.searchsorted(distinct(keys % self.model_shards))] = True
+        key_shard = keys % self.model_shards
+        order = np.argsort(key_shard, kind="stable")
+        self.keys, self.key_shard = keys[order], key_shard[order]
+        self.version = tuple(column[order] for column in columns)
+        self.written[self.shards.searchsorted(distinct(key_shard))] = True
 
     def check(self, store: Store, holdings: np.ndarray) -> bool:
         """Mark those of `store`'s `holdings` (distinct) that lacked the rollback and hold it now;
@@ -111,9 +114,8 @@ class _Rollback:
             return False
         holdings, at, copy = holdings[ask], at[ask], copy[ask]
         # each asked holding's versions: the range of its shard among the keys written
-        by_shard = self.keys % self.model_shards
-        starts = by_shard.searchsorted(self.shards[at])
-        lengths = by_shard.searchsorted(self.shards[at], side="right") - starts
+        starts = self.key_shard.searchsorted(self.shards[at])
+        lengths = self.key_shard.searchsorted(self.shards[at], side="right") - starts
         rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         owner = np.repeat(np.arange(holdings.size), lengths)
         _, *held = store.versions(self.keys[rows], holdings[owner])
@@ -305,9 +307,9 @@ class StateManager:
         rollback.wrote(change.keys, change.time, change.origin, change.counter)
         # every replica of these shards may already hold newer versions (the origin does)
         written = distinct(change.keys % model.shards)
-        for (_, model_index), replicas in self.cluster.stores.items():
+        for (_, model_index), copies in self.cluster.stores.items():
             if model_index == m:
-                rollback.check(replicas, np.flatnonzero(np.isin(replicas.shards, written)))
+                rollback.check(copies, np.flatnonzero(np.isin(copies.shards, written)))
         self._check_complete(m, rollback)
 
     def _applied(self, server: Server, m: int, store, change, now: float) -> None:
