@@ -310,11 +310,14 @@ class RollbackRun:
         return Row("rollback of a 113 GB model", 6.4, self.time_s(summary), source=source)
 
 
+def _production_window(plan: Plan) -> tuple[str, ...]:
+    return PRODUCTION_QUICK if plan.quick else PRODUCTION_WINDOW
+
+
 def _validate_jobs(plan: Plan) -> list[Job]:
     congestion = CONGESTION_QUICK if plan.quick else ()
-    window = PRODUCTION_QUICK if plan.quick else PRODUCTION_WINDOW
     return [
-        Job(plan.production, window + cost_overrides(plan.testbed), "production"),
+        Job(plan.production, _production_window(plan) + cost_overrides(plan.testbed), "production"),
         BROADCAST_800S,
         *(Job("congestion.yaml", overrides + congestion, folder) for folder, overrides in (CONGESTION, NO_SCHEDULER)),
         Job(HETEROGENEOUS, plan.extra, "testbed_heterogeneous"),
@@ -324,8 +327,8 @@ def _validate_jobs(plan: Plan) -> list[Job]:
 
 def _validate_rows(plan: Plan, out: Path, summaries: dict[str, dict]) -> list[Row]:
     production = summaries["production"]
-    window = PRODUCTION_QUICK if plan.quick else PRODUCTION_WINDOW
-    costs = f"{plan.production.name} with {', '.join(window)} and the sync.costs of {plan.testbed.name}"
+    costs = (f"{plan.production.name} with {', '.join(_production_window(plan))} and the sync.costs of "
+             f"{plan.testbed.name}")
     slo = f"the book: the SLO-aware scheduler avoids an SLO drop of more than {SLO_BOUND_PCT:g}%; " \
           "scenarios/congestion.yaml"
     return [
