@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     all_cases = cases()
     kept = json.loads(args.results.read_text()) if args.results.exists() else {}
-    kept = {name: r for name, r in {**kept, **results}.items() if name in {case.name for case in all_cases}}
+    names = {case.name for case in all_cases}
+    kept = {name: r for name, r in {**kept, **results}.items() if name in names}
     args.results.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     print(report.table(all_cases, kept) + "\n\n" + report.target_table(all_cases, kept))
     report.plot(all_cases, kept, DOCS / "scaling.png")

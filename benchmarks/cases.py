@@ -8,6 +8,8 @@
 - The scaling series vary one thing of `scaling.yaml` at a time: servers, keys (the model's size),
   shards, update rate.
 - `testbed_hour`: memory over a simulated hour.
+- `floor_*`, `per_event_production`: not runs of the simulator but the floor of a scenario's
+  workload (`floor.py`) and what a pull and a delivered key cost (`per_event.py`).
 
 `--quick` shrinks every case to seconds (a smoke test, not a measurement)."""
 
