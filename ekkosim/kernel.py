@@ -48,6 +48,14 @@ class Environment(simpy.Environment):
                 on_progress(self.now)
 
 
+def due_now(env: simpy.Environment, priority: int) -> bool:
+    """Whether an event is due at this instant at `priority` or a more urgent one, so that an
+    event scheduled now at `priority` would be processed after it. (SimPy 4 keeps its queue as a
+    heap of (time, priority, insertion number, event).)"""
+    queue = env._queue
+    return bool(queue) and queue[0][0] == env.now and queue[0][1] <= priority
+
+
 class Randomness:
     """Independent random streams, one per named component, all from one scenario seed."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from ekkosim.kernel import due_now
 from ekkosim.net.maxmin import allocate, allocate_routes
 from ekkosim.net.meter import LinkMeter
 from ekkosim.net.sharing import SHARING
@@ -33,7 +34,9 @@ COMPLETION_REL_TOL = 1e-12
 
 # SimPy runs events of equal time by (priority, insertion). Rate recomputation runs at a
 # priority after NORMAL (1), so it sees every mutation of the current instant, including ones
-# made by processes woken at that instant, and the instant costs a single recomputation.
+# made by processes woken at that instant, and the instant costs a single recomputation. Where
+# no other event is due at the instant, the recomputation runs at once instead of as an event
+# of its own: it would have been the next event, so the order of everything else is the same.
 _SETTLE_PRIORITY = 2
 
 # Rate allocations remembered per Network (then forgotten all at once): periodic traffic brings
@@ -108,24 +111,27 @@ class Network:
         self._capacity = np.zeros(0)
         self._link_latency: list[float] = []
         # Links carrying traffic and their aggregate rates, in force since the last settle.
-        self._carrying, self._carrying_rate = np.zeros(0, dtype=np.intp), np.zeros(0)
+        self._carrying: list[int] = []
+        self._carrying_rate: list[float] = []
         self._down: set[int] = set()  # failed links
         self._waiting: dict[int, Flow] = {}  # flows in their latency, by id
 
         self._next_id = itertools.count()
         self._pending: list[Flow] = []  # latency elapsed, rate not yet allocated
-        # Moving flows and arrays parallel to them; the rates hold from time self._t on.
+        # Moving flows and lists parallel to them; the rates hold from time self._t on. (Lists,
+        # not arrays: a recomputation moves a few flows, most often one, and the float
+        # operations are the same.)
         self._moving: list[Flow] = []
-        self._remaining = np.zeros(0)
-        self._negligible = np.zeros(0)  # bytes left at which a flow counts as done
-        self._flow_latency = np.zeros(0)
-        self._rate = np.zeros(0)
-        self._finish = np.zeros(0)  # projected completion time at the current rates
+        self._remaining: list[float] = []
+        self._negligible: list[float] = []  # bytes left at which a flow counts as done
+        self._flow_latency: list[float] = []
+        self._rate: list[float] = []
+        self._finish: list[float] = []  # projected completion time at the current rates
         self._t = env.now
         self._generation = 0  # bumped per settle; a timer from an older one is stale
         self._settle_scheduled = False
         # (routes, latencies) -> what _allocation returns; cleared when a capacity changes.
-        self._memo: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._memo: dict[tuple, tuple[list[float], list[int], list[float]]] = {}
 
     # ---------------------------------------------------------------- links
 
@@ -187,8 +193,7 @@ class Network:
 
         Mutations made at the current instant take effect at its end, in one recomputation.
         """
-        at = np.flatnonzero(self._carrying == link)
-        return float(self._carrying_rate[at[0]]) if at.size else 0.0
+        return self._carrying_rate[self._carrying.index(link)] if link in self._carrying else 0.0
 
     # ---------------------------------------------------------------- flows
 
@@ -246,7 +251,10 @@ class Network:
             self._complete(flow, 0.0)
             return
         self._pending.append(flow)
-        self._schedule_settle()
+        if self._settle_scheduled or due_now(self.env, _SETTLE_PRIORITY):
+            self._schedule_settle()
+        else:  # nothing else is due at this instant: the settle would be the next event, so run it now
+            self._settle(None)
 
     def _schedule_settle(self) -> None:
         if not self._settle_scheduled:
@@ -259,12 +267,12 @@ class Network:
         dt = now - self._t
         if dt > 0:
             # Infinite rates never last for dt > 0: such flows finish at the instant they start.
-            self._remaining -= self._rate * dt
+            self._remaining = [left - rate * dt for left, rate in zip(self._remaining, self._rate)]
             if self.meter is not None:
                 self.meter.record(self._t, now, self._carrying, self._carrying_rate)
         self._t = now
 
-    def _settle(self, _event: simpy.Event) -> None:
+    def _settle(self, _event: simpy.Event | None) -> None:
         """Recompute all rates and arm one timer for the next completion."""
         self._settle_scheduled = False
         self._advance()
@@ -273,41 +281,37 @@ class Network:
             self._pending = []
         self._generation += 1
         if not self._moving:
-            self._rate = np.zeros(0)
-            self._finish = np.zeros(0)
-            self._carrying, self._carrying_rate = np.zeros(0, dtype=np.intp), np.zeros(0)
+            self._still()
             return
 
         self._rate, self._carrying, self._carrying_rate = self._allocation()
         self.recomputations += 1
 
-        time_left = np.divide(
-            self._remaining,
-            self._rate,
-            out=np.full(self._rate.size, np.inf),
-            where=self._rate > 0,
-        )
-        time_left[self._remaining <= self._negligible] = 0.0
+        time_left = [
+            0.0 if left <= negligible else left / rate if rate > 0 else math.inf
+            for left, rate, negligible in zip(self._remaining, self._rate, self._negligible)
+        ]
         # The timer fires at now + min(time_left), bitwise equal to min(self._finish), so
         # the flow it was armed for always counts as finished (no residue can re-arm it).
-        self._finish = self._t + time_left
-        delay = float(time_left.min())
+        t = self._t
+        self._finish = [t + left for left in time_left]
+        delay = min(time_left)
         if delay < math.inf:
             generation = self._generation
             self.env.timeout(delay).callbacks.append(
                 lambda _event: self._on_timer(generation)
             )
 
-    def _allocation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _allocation(self) -> tuple[list[float], list[int], list[float]]:
         """The moving flows' rates, the links carrying traffic and their aggregate rates,
         remembered: the same routes and latencies (which set the weights and bounds: a sharing
         model's contract) at the same capacities give the same rates."""
         routes = tuple(flow.route for flow in self._moving)
-        latency = self._flow_latency
-        key = (routes, latency.tobytes())
+        key = (routes, tuple(self._flow_latency))
         allocation = self._memo.get(key)
         if allocation is not None:
             return allocation
+        latency = np.array(self._flow_latency)
         weights = self.sharing.weights(latency)
         bounds = self.sharing.bounds(latency, self.window_bytes)
         if weights is None or np.isfinite(weights).all():
@@ -317,52 +321,61 @@ class Network:
             np.cumsum([len(route) for route in routes], out=indptr[1:])
             links = np.fromiter(itertools.chain.from_iterable(routes), np.intp, count=int(indptr[-1]))
             rates = allocate(self._capacity, indptr, links, weights, bounds)
+        rates = rates.tolist()
         # Per link, its flows' rates summed in entry order from 0.0 (as np.bincount sums them).
         link_rates: dict[int, float] = {}
-        for route, rate in zip(routes, rates.tolist()):
+        for route, rate in zip(routes, rates):
             for link in route:
                 link_rates[link] = link_rates.get(link, 0.0) + rate
         carrying = [link for link, rate in link_rates.items() if rate > 0]
         if len(self._memo) == _MEMO_SIZE:
             self._memo.clear()
-        allocation = self._memo[key] = (
-            rates,
-            np.array(carrying, dtype=np.intp),
-            np.array([link_rates[link] for link in carrying]),
-        )
+        allocation = self._memo[key] = (rates, carrying, [link_rates[link] for link in carrying])
         return allocation
 
     def _on_timer(self, generation: int) -> None:
         if generation != self._generation:
             return  # rates changed since this timer was armed
         self._advance()
-        done = (self._finish <= self.env.now) | (self._remaining <= self._negligible)
+        now = self.env.now
+        keep = [finish > now and left > negligible
+                for finish, left, negligible in zip(self._finish, self._remaining, self._negligible)]
         finished = sorted(
-            ((self._moving[i], float(self._remaining[i])) for i in np.flatnonzero(done)),
+            ((flow, left) for flow, left, kept in zip(self._moving, self._remaining, keep) if not kept),
             key=lambda pair: pair[0].id,
         )
-        self._keep_moving(~done)
+        self._keep_moving(keep)
         for flow, residue in finished:
             self._complete(flow, residue)
-        self._schedule_settle()
+        if self._moving or self._settle_scheduled:
+            self._schedule_settle()
+        else:  # nothing moves: what a settle would do (no mutation of this instant can be left for it)
+            self._generation += 1
+            self._still()
+
+    def _still(self) -> None:
+        """No flow moves: no rates, and no link carries traffic."""
+        self._rate, self._finish = [], []
+        self._carrying, self._carrying_rate = [], []
 
     def _add_moving(self, flows: list[Flow]) -> None:
         self._moving.extend(flows)
-        sizes = [flow.size_bytes for flow in flows]
-        self._remaining = np.concatenate([self._remaining, sizes])
-        self._negligible = np.concatenate([self._negligible, COMPLETION_REL_TOL * np.array(sizes)])
-        self._flow_latency = np.concatenate(
-            [self._flow_latency, [flow.latency_s for flow in flows]]
-        )
+        for flow in flows:
+            self._remaining.append(flow.size_bytes)
+            self._negligible.append(COMPLETION_REL_TOL * flow.size_bytes)
+            self._flow_latency.append(flow.latency_s)
 
-    def _keep_moving(self, keep: np.ndarray) -> None:
-        """Drop the moving flows where ``keep`` is False, from the list and every array."""
-        self._moving = [flow for flow, kept in zip(self._moving, keep) if kept]
-        self._remaining = self._remaining[keep]
-        self._negligible = self._negligible[keep]
-        self._flow_latency = self._flow_latency[keep]
-        self._rate = self._rate[keep]
-        self._finish = self._finish[keep]
+    def _keep_moving(self, keep: list[bool]) -> None:
+        """Drop the moving flows where ``keep`` is False, from every list."""
+        def kept(values: list) -> list:
+            return [value for value, k in zip(values, keep) if k]
+
+        self._moving = kept(self._moving)
+        self._remaining = kept(self._remaining)
+        self._negligible = kept(self._negligible)
+        self._flow_latency = kept(self._flow_latency)
+        self._rate = kept(self._rate)
+        self._finish = kept(self._finish)
 
     def _complete(self, flow: Flow, residue_bytes: float) -> None:
         """Finish a flow now; bytes left (moved in no time, or rounding) go to the meter."""
@@ -380,10 +393,10 @@ class Network:
             del self._waiting[flow.id]
         failing += [flow for flow in self._pending if hit(flow)]
         self._pending = [flow for flow in self._pending if not hit(flow)]
-        moving = np.fromiter((hit(flow) for flow in self._moving), bool, len(self._moving))
-        if moving.any():
-            failing += [self._moving[i] for i in np.flatnonzero(moving)]
-            self._keep_moving(~moving)
+        keep = [not hit(flow) for flow in self._moving]
+        if not all(keep):
+            failing += [flow for flow, kept in zip(self._moving, keep) if not kept]
+            self._keep_moving(keep)
             self._schedule_settle()
         for flow in sorted(failing, key=lambda flow: flow.id):
             self._fail(flow, reason)

@@ -115,6 +115,11 @@ def allocate_routes(
     For callers whose inputs are valid by construction (``flows.Network``); the rates are
     bitwise those of ``allocate`` on the same routes in CSR form.
     """
+    if len(routes) == 1 and len(set(routes[0])) == len(routes[0]):
+        rate = _lone_flow_rate(capacity, routes[0], None if weights is None else float(weights[0]),
+                               None if bounds is None else float(bounds[0]))
+        if rate is not None:
+            return np.array([rate])
     if sum(map(len, routes)) <= _PY_MAX_NNZ:
         try:
             return _allocate_py(
@@ -207,6 +212,27 @@ def _allocate_numpy(
         rates[flows] = weights[flows] * level
         freeze(flows)
 
+
+
+def _lone_flow_rate(capacity: np.ndarray, route: Sequence[int], weight: float | None, bound: float | None
+                    ) -> float | None:
+    """The rate of a flow alone on its links (each crossed once), bitwise ``_allocate_py``'s:
+    its first round freezes it, at its bound or at the level of its tightest link times its
+    weight. None where ``_allocate_py`` would fall back to NumPy (a weight or rate not finite)."""
+    if weight is not None and not 0.0 < weight < _INF:
+        return None
+    level = _INF
+    for link in route:
+        x = float(capacity[link])
+        x = (x if x > 0.0 else 0.0) if weight is None else (x if x > 0.0 else 0.0) / weight
+        if x < level:
+            level = x
+    if level == _INF:
+        return _INF if bound is None else bound
+    if bound is not None and (bound if weight is None else bound / weight) <= level:
+        return bound
+    rate = level if weight is None else weight * level
+    return rate if rate < _INF else None
 
 
 def _allocate_py(

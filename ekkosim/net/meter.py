@@ -44,12 +44,12 @@ class LinkMeter:
             self._bytes[k] = row = grown
         return row
 
-    def record(self, t0: float, t1: float, links: np.ndarray, rates_Bps: np.ndarray) -> None:
+    def record(self, t0: float, t1: float, links: Sequence[int], rates_Bps: Sequence[float]) -> None:
         """Add bytes for ``links[j]`` (distinct) carrying ``rates_Bps[j]`` (constant, finite,
         > 0) over [t0, t1)."""
-        if t1 <= t0 or links.size == 0:
+        if t1 <= t0 or len(links) == 0:
             return
-        n_links = int(links.max()) + 1
+        n_links = int(max(links)) + 1
         w = self.window_s
         # The last window is the one holding the instant just before t1.
         k_first, k_last = self._window_of(t0), self._window_of(t1)
@@ -58,7 +58,9 @@ class LinkMeter:
         for k in range(k_first, k_last + 1):
             overlap = min(t1, (k + 1) * w) - max(t0, k * w)
             if overlap > 0:
-                self._row(k, n_links)[links] += rates_Bps * overlap
+                row = self._row(k, n_links)
+                for link, rate in zip(links, rates_Bps):
+                    row[link] += rate * overlap
 
     def record_impulse(self, t: float, links: Sequence[int], nbytes: float) -> None:
         """Add ``nbytes`` to each of ``links`` (repeats count again) in the window holding t."""

@@ -22,6 +22,7 @@ from ekkosim.ps.placement import Leaders, ReplicaId, leader, pull_pairs
 from ekkosim.ps.store import Store
 from ekkosim.ps.version import newer
 from ekkosim.schema import Scenario
+from ekkosim.sync.cores import Cores
 
 N_ORIGINS = 1  # the training DC's copy 0 of each shard; rollback (issue 6) adds the witness
 ORIGIN = 0  # the origin id of trainer writes
@@ -48,7 +49,7 @@ class Cluster:
         # (the manager's rollback watch, the invariant checker); none by default
         self.apply_hooks: list = []
         self.cpu = {
-            Server(dc.name, i): simpy.Resource(env, capacity=dc.cores)
+            Server(dc.name, i): Cores(env, dc.cores)
             for dc in scenario.topology.datacenters
             for i in range(dc.servers)
         }

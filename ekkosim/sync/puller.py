@@ -250,7 +250,7 @@ class Puller:
         yield self._send(lane, self.puller, self.peer, request_bytes, REQUEST)
 
         with cluster.cpu[self.peer].request() as core:
-            yield core
+            yield from core
             if epoch != cluster.epoch and (not cluster.is_up(self.peer) or any(
                     cluster.stores[(self.peer, model.m)] is not model.peer for model in models)):
                 raise FlowFailed(f"{self.peer} crashed before it answered")
@@ -271,7 +271,7 @@ class Puller:
 
         sent = sum(len(answer) for answer in answers)
         with cluster.cpu[self.puller].request() as core:
-            yield core
+            yield from core
             merged = sync.knowledge_entries * costs.cpu_per_vector_entry if whole else 0.0
             yield cluster.work(self.puller, (costs.cpu_per_shard + merged) * sum(news)
                                + costs.cpu_per_key_applied * sent)

@@ -85,7 +85,7 @@ def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value
     costs = sim.scenario.sync.costs
     yield sim.send(host, server, costs.header_bytes + n_keys * (costs.key_bytes + value_bytes), tag).done
     with cluster.cpu[server].request() as core:
-        yield core
+        yield from core
         yield cluster.work(server, costs.cpu_per_key_applied * n_keys)
 
 

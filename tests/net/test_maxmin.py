@@ -151,7 +151,7 @@ def _bits(rates):
     return np.asarray(rates, dtype=np.float64).view(np.uint64).tolist()
 
 
-def _random_problem(rng):
+def _random_problem(rng, n_flows=None):
     n_links = int(rng.integers(1, 25))
     kind = int(rng.integers(0, 3))
     if kind == 0:
@@ -161,7 +161,7 @@ def _random_problem(rng):
     else:
         capacity = rng.choice([0.0, -0.0, 1.0, 3.0, 1e3 / 7, 125e6, 1e-300, 1e300], n_links)
     capacity[rng.random(n_links) < 0.15] = inf
-    n_flows = int(rng.integers(1, 40))
+    n_flows = int(rng.integers(1, 40)) if n_flows is None else n_flows
     routes = [rng.integers(0, n_links, int(rng.integers(0, 7))).tolist() for _ in range(n_flows)]
     weights = bounds = None
     draw = rng.random()
@@ -177,21 +177,36 @@ def _random_problem(rng):
     return capacity, routes, weights, bounds
 
 
+def _numpy_rates(capacity, routes, weights, bounds):
+    indptr, indices = csr(routes)
+    n_flows = len(routes)
+    return maxmin._allocate_numpy(
+        capacity,
+        indptr,
+        indices,
+        np.ones(n_flows) if weights is None else weights,
+        np.full(n_flows, inf) if bounds is None else bounds,
+        n_flows,
+    )
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # extreme weights overflow in NumPy
+def test_a_lone_flow_is_bitwise_the_numpy_path():
+    """A flow alone on its links takes a shortcut (the network's commonest recomputation)."""
+    rng = np.random.default_rng(20261205)
+    for _ in range(3000):
+        capacity, routes, weights, bounds = _random_problem(rng, n_flows=1)
+        reference = _numpy_rates(capacity, routes, weights, bounds)
+        assert _bits(maxmin.allocate_routes(capacity, routes, weights, bounds)) == _bits(reference)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # extreme weights overflow in NumPy
 def test_python_path_is_bitwise_the_numpy_path():
     rng = np.random.default_rng(20240601)
     for _ in range(3000):
         capacity, routes, weights, bounds = _random_problem(rng)
         indptr, indices = csr(routes)
-        n_flows = len(routes)
-        reference = maxmin._allocate_numpy(
-            capacity,
-            indptr,
-            indices,
-            np.ones(n_flows) if weights is None else weights,
-            np.full(n_flows, inf) if bounds is None else bounds,
-            n_flows,
-        )
+        reference = _numpy_rates(capacity, routes, weights, bounds)
         assert _bits(allocate(capacity, indptr, indices, weights, bounds)) == _bits(reference)
         assert _bits(maxmin.allocate_routes(capacity, routes, weights, bounds)) == _bits(
             reference
