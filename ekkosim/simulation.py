@@ -122,7 +122,7 @@ class Simulation:
         self.link_names = [self.network.link_name(i) for i in range(self.network.n_links)]
         self.endpoints: dict[int, Endpoints] = {}  # per flow id until it is logged; one object per pair
         self.flow_log = FlowLog()
-        self._pairs: dict[tuple, Endpoints] = {}
+        self._pairs: dict[tuple, Endpoints] = {}  # one Endpoints per pair: a run sends millions of flows between few pairs
         self.congestion = CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
         start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
         self.outcome = strategy(self)
@@ -131,21 +131,21 @@ class Simulation:
         """Start a flow of `size_bytes` from one server to another."""
         route = self.topology.route(src, dst)
         flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
-        self.endpoints[flow.id] = self._pair((src, dst), lambda: Endpoints(str(src), str(dst), src.dc, dst.dc))
+        endpoints = self._pairs.get((src, dst))
+        if endpoints is None:
+            endpoints = self._pairs[(src, dst)] = Endpoints(str(src), str(dst), src.dc, dst.dc)
+        self.endpoints[flow.id] = endpoints
         return flow
 
     def send_between_dcs(self, src_dc: str, dst_dc: str, size_bytes: float, tag: str) -> Flow:
         """Start a flow from one DC's WAN egress to another's ingress (traffic not from a server)."""
         route = self.topology.dc_route(src_dc, dst_dc)
         flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
-        self.endpoints[flow.id] = self._pair((src_dc, dst_dc), lambda: Endpoints(src_dc, dst_dc, src_dc, dst_dc))
+        endpoints = self._pairs.get((src_dc, dst_dc))
+        if endpoints is None:
+            endpoints = self._pairs[(src_dc, dst_dc)] = Endpoints(src_dc, dst_dc, src_dc, dst_dc)
+        self.endpoints[flow.id] = endpoints
         return flow
-
-    def _pair(self, pair: tuple, endpoints: Callable[[], Endpoints]) -> Endpoints:
-        """The one Endpoints object of `pair` (a run sends millions of flows between few pairs)."""
-        if pair not in self._pairs:
-            self._pairs[pair] = endpoints()
-        return self._pairs[pair]
 
     def run(self, on_progress: Callable[[float], None] | None = None) -> None:
         """Simulate until the strategy is done or the scenario's `until`. Every few thousand

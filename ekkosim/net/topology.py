@@ -100,15 +100,17 @@ class Topology:
     def route(self, src: Server, dst: Server) -> Route:
         """The route from one server's NIC to another's."""
         key = (src, dst)
-        if key not in self._routes:
+        route = self._routes.get(key)
+        if route is None:
             link = self.network.link_id
             tx, rx = link(f"{src}/tx"), link(f"{dst}/rx")
             if src.dc == dst.dc:
-                self._routes[key] = Route((tx, rx), self.datacenters[src.dc].lan_latency)
+                route = Route((tx, rx), self.datacenters[src.dc].lan_latency)
             else:
                 between = self.dc_route(src.dc, dst.dc)  # one path search per DC pair
-                self._routes[key] = Route((tx, *between.links, rx), between.latency_s)
-        return self._routes[key]
+                route = Route((tx, *between.links, rx), between.latency_s)
+            self._routes[key] = route
+        return route
 
     def dc_route(self, src_dc: str, dst_dc: str) -> Route:
         """The route from one DC's WAN egress to another's ingress (no server NICs)."""

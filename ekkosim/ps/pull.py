@@ -90,6 +90,21 @@ def _snapshot(peer: Store, pair: np.ndarray, rows: np.ndarray, moved: np.ndarray
     return Answer(*columns, moved, peer.version[h].copy(), peer.knowledge[h].copy(), cache_entries, scanned, full_scans)
 
 
+_NOTHING_NEW: dict[int, Answer] = {}  # per width of the knowledge rows: the answer with no key and no pair
+
+
+def _nothing_new(peer: Store, moved: np.ndarray, theirs: np.ndarray) -> Answer:
+    """The answer with no key and no pair (`moved` is empty): one, read-only, serves every such
+    pull to stores whose knowledge rows are as wide as the peer's."""
+    answer = _NOTHING_NEW.get(peer.knowledge.shape[1])
+    if answer is None:
+        answer = _NOTHING_NEW[peer.knowledge.shape[1]] = _snapshot(peer, moved, moved, moved, theirs, 0, 0, 0)
+        for column in vars(answer).values():
+            if isinstance(column, np.ndarray):
+                column.flags.writeable = False
+    return answer
+
+
 def _pair_index(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Per holding of the peer, the pair (among `pairs`) it belongs to, -1 if none."""
     pair_at = np.full(peer.shards.size, -1, dtype=np.int64)
@@ -122,7 +137,7 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
 
     moved = moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
     if not moved.size:  # nothing new: the empty answer
-        return _snapshot(peer, moved, moved, moved, theirs, 0, 0, 0)
+        return _nothing_new(peer, moved, theirs)
     cached = np.zeros(moved.size, dtype=bool)
     if use_cache and peer.cache is not None:
         cached = peer.cache.covers_cursor(theirs[moved], cursors[moved])

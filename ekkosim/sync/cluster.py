@@ -17,6 +17,7 @@ import numpy as np
 import simpy
 
 from ekkosim.arrays import distinct, present
+from ekkosim.kernel import due_now
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import Leaders, ReplicaId, leader, pull_pairs
 from ekkosim.ps.store import Store
@@ -123,13 +124,15 @@ class Cluster:
             if m == model:
                 store.set_base_value(base_value)
 
-    def work(self, server: Server, seconds: float) -> simpy.Event:
+    def work(self, server: Server, seconds: float) -> Iterator[simpy.Event]:
         """`seconds` of work on a core of `server` that the caller holds (times its slowdown, if
-        it is slow): the event of its end."""
+        it is slow), to `yield from`. Work of no time ends at once when its end would be the next
+        event (`ekkosim.sync.cores` explains why that changes no order)."""
         if server in self.slowdown:
             seconds *= max(self.slowdown[server])
         self.busy_s[server] = self.busy_s.get(server, 0.0) + seconds
-        return self.env.timeout(seconds)
+        if seconds > 0 or due_now(self.env, simpy.events.NORMAL):
+            yield self.env.timeout(seconds)
 
     def slow_down(self, server: Server, factor: float) -> Callable[[], None]:
         """`server`'s work takes `factor` times as long from now; return how to end that."""

@@ -2,13 +2,12 @@
 first served.
 
 The same grants, in the same order, as a `simpy.Resource` of that many slots, for fewer events.
-A SimPy request for a free core is an event due at once, and its holder goes on when the event is
-processed; when nothing else is due at that instant, this event would be the next one processed,
-so the holder goes on at once instead (an idle pull takes two cores: four of its 17 SimPy events
-were the requests and their releases). A release with someone waiting wakes the first waiter by
-an event due at once, as SimPy's does; a release with no one waiting makes no event (SimPy's
-would find no one to wake, unless a request that had to wait came in and a core came free at
-that same instant: then this grants at that second release's event, SimPy at the first's).
+SimPy grants a free core by an event due at once, and its holder goes on when that event is
+processed; when nothing else is due at that instant, the grant would be the next event
+processed, so the holder goes on at once instead. SimPy releases a core by an event due at once,
+which wakes the first waiter if a core is free; when no one waits and nothing else is due at that
+instant, that event would be the next one and would find no one to wake, so there is none. (An
+idle pull takes two cores: four of its 17 SimPy events were these grants and releases.)
 
 Use, in a SimPy process that alone waits on the event that resumed it:
 
@@ -63,7 +62,7 @@ class Cores:
             self.busy -= 1
         else:
             self.waiting.remove(core)
-        if self.waiting:
+        if self.waiting or due_now(self.env, simpy.events.NORMAL):
             wake = self.env.event()
             wake.callbacks.append(lambda _event: self._grant_first())
             wake.succeed()

@@ -262,7 +262,7 @@ class Puller:
                 else:
                     answers.append(answer_knowledge(model.peer, model.theirs, asked[i], sync.update_cache))
             news = [shards_with_news(answer, model.real_shards, model.split) for model, answer in zip(models, answers)]
-            yield cluster.work(self.peer, _answer_cpu_s(costs, real_pairs * entries, sum(news), answers))
+            yield from cluster.work(self.peer, _answer_cpu_s(costs, real_pairs * entries, sum(news), answers))
 
         whole = lane == "all"
         reply = _reply_bytes(sync, answers, news, [model.value_bytes for model in models], whole)
@@ -273,7 +273,7 @@ class Puller:
         with cluster.cpu[self.puller].request() as core:
             yield from core
             merged = sync.knowledge_entries * costs.cpu_per_vector_entry if whole else 0.0
-            yield cluster.work(self.puller, (costs.cpu_per_shard + merged) * sum(news)
+            yield from cluster.work(self.puller, (costs.cpu_per_shard + merged) * sum(news)
                                + costs.cpu_per_key_applied * sent)
             for i, (model, answer) in enumerate(zip(models, answers)):
                 if epoch != cluster.epoch and cluster.stores[(self.puller, model.m)] is not model.store:

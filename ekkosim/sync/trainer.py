@@ -86,7 +86,7 @@ def push(sim, cluster: Cluster, host: Server, server: Server, n_keys: int, value
     yield sim.send(host, server, costs.header_bytes + n_keys * (costs.key_bytes + value_bytes), tag).done
     with cluster.cpu[server].request() as core:
         yield from core
-        yield cluster.work(server, costs.cpu_per_key_applied * n_keys)
+        yield from cluster.work(server, costs.cpu_per_key_applied * n_keys)
 
 
 def _push(sim, cluster: Cluster, tracker: LatencyTracker, model: int, host: Server, server: Server,

@@ -43,6 +43,29 @@ def test_lone_flow_is_latency_plus_size_over_bottleneck():
     assert net.completed == flow
 
 
+def test_a_lone_flow_costs_three_events():
+    """Its latency, its completion timer and its done event: with nothing else due at those
+    instants, the rate recomputations run without events of their own."""
+    from ekkosim.kernel import Environment
+
+    env = Environment()
+    net = Network(env)
+    link = net.add_link("l", 100.0, 0.5)
+    flow = net.transfer([link], 250.0)
+    env.run()
+    assert (flow.end_s, env.events_processed) == (0.5 + 2.5, 3)
+
+
+def test_flows_meeting_at_one_instant_share_one_recomputation():
+    env = simpy.Environment()
+    net = Network(env)
+    link = net.add_link("l", 100.0, 0.5)
+    first, second = net.transfer([link], 100.0), net.transfer([link], 300.0)
+    env.run()
+    # both start moving at 0.5 and share the link (50 each) until the first ends at 2.5
+    assert (first.end_s, second.end_s, net.recomputations) == (2.5, 4.5, 2)
+
+
 def test_done_event_succeeds_with_the_flow():
     env = simpy.Environment()
     net = Network(env)
