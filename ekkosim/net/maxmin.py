@@ -10,9 +10,7 @@ SimGrid states weights as penalties p_i = 1 / w_i (rate = level / penalty).
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import chain
 
 import numpy as np
 
@@ -20,15 +18,11 @@ from ekkosim.arrays import distinct
 
 __all__ = ["allocate"]
 
-# Inputs with at most this many route entries are allocated in pure Python (_allocate_py):
-# for the few dozen flows of a typical recomputation, per-call NumPy overhead dominates.
-_PY_MAX_NNZ = 1024
+# Inputs with at most this many route entries are allocated by the compiled loops
+# (`ekkosim.net._fill`), whose cost per bottleneck level is the entries; larger ones by NumPy,
+# whose cost per level is the links.
+_LOOP_MAX_NNZ = 4096
 _INF = math.inf
-
-
-class _Fallback(Exception):
-    """The pure-Python path met a case whose NumPy semantics it does not reproduce (a weight
-    sum left <= 0 or non-finite by rounding, a sum of rates overflowing to inf)."""
 
 
 def _gather_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -90,18 +84,7 @@ def allocate(
 
     if n_flows == 0:
         return np.zeros(0)
-    if indices.size <= _PY_MAX_NNZ:
-        try:
-            ptr, links = indptr.tolist(), indices.tolist()
-            return _allocate_py(
-                capacity.tolist(),
-                [links[ptr[i] : ptr[i + 1]] for i in range(n_flows)],
-                None if unit_weights else weights.tolist(),
-                None if no_bounds else bounds.tolist(),
-            )
-        except _Fallback:
-            pass
-    return _allocate_numpy(capacity, indptr, indices, weights, bounds, n_flows)
+    return _allocate(capacity, np.diff(indptr), indices, None if unit_weights else weights, None if no_bounds else bounds)
 
 
 def allocate_routes(
@@ -120,28 +103,31 @@ def allocate_routes(
                                None if bounds is None else float(bounds[0]))
         if rate is not None:
             return np.array([rate])
-    if sum(map(len, routes)) <= _PY_MAX_NNZ:
-        try:
-            return _allocate_py(
-                capacity,  # read at the links the routes cross only: no list of every link's
-                routes,
-                None if weights is None else weights.tolist(),
-                None if bounds is None else bounds.tolist(),
-            )
-        except _Fallback:
-            pass
-    indptr = np.zeros(len(routes) + 1, dtype=np.intp)
-    np.cumsum([len(route) for route in routes], out=indptr[1:])
-    indices = np.fromiter(chain.from_iterable(routes), np.intp, count=int(indptr[-1]))
-    n_flows = len(routes)
-    return _allocate_numpy(
-        capacity,
-        indptr,
-        indices,
-        np.ones(n_flows) if weights is None else weights,
-        np.full(n_flows, np.inf) if bounds is None else bounds,
-        n_flows,
-    )
+    lengths = np.array([len(route) for route in routes], dtype=np.intp)
+    indices = np.array([link for route in routes for link in route], dtype=np.intp)
+    return _allocate(capacity, lengths, indices, weights, bounds)
+
+
+_NONE = np.zeros(0)  # no weights (all 1) or no bounds, for the compiled loops
+
+
+def _allocate(capacity: np.ndarray, lengths: np.ndarray, indices: np.ndarray, weights: np.ndarray | None,
+              bounds: np.ndarray | None) -> np.ndarray:
+    """The rates of valid inputs (flow f crosses the `lengths[f]` links after the previous
+    flows' in `indices`; weights None: all 1; bounds None: all inf), by the compiled loops
+    where they reproduce the NumPy reference, else by it: bitwise the same rates."""
+    if indices.size <= _LOOP_MAX_NNZ:
+        from ekkosim.net._fill import fill  # Numba, compiled on first use
+
+        rates, ok = fill(capacity, lengths, indices, _NONE if weights is None else weights,
+                         _NONE if bounds is None else bounds)
+        if ok:
+            return rates
+    n_flows = lengths.size
+    indptr = np.zeros(n_flows + 1, dtype=np.intp)
+    np.cumsum(lengths, out=indptr[1:])
+    return _allocate_numpy(capacity, indptr, indices, np.ones(n_flows) if weights is None else weights,
+                           np.full(n_flows, np.inf) if bounds is None else bounds, n_flows)
 
 
 def _allocate_numpy(
@@ -216,9 +202,9 @@ def _allocate_numpy(
 
 def _lone_flow_rate(capacity: np.ndarray, route: Sequence[int], weight: float | None, bound: float | None
                     ) -> float | None:
-    """The rate of a flow alone on its links (each crossed once), bitwise ``_allocate_py``'s:
-    its first round freezes it, at its bound or at the level of its tightest link times its
-    weight. None where ``_allocate_py`` would fall back to NumPy (a weight or rate not finite)."""
+    """The rate of a flow alone on its links (each crossed once), bitwise the reference's: its
+    first round freezes it, at its bound or at the level of its tightest link times its weight.
+    None where the compiled loops would leave it to the reference (a weight or rate not finite)."""
     if weight is not None and not 0.0 < weight < _INF:
         return None
     level = _INF
@@ -233,141 +219,3 @@ def _lone_flow_rate(capacity: np.ndarray, route: Sequence[int], weight: float | 
         return bound
     rate = level if weight is None else weight * level
     return rate if rate < _INF else None
-
-
-def _allocate_py(
-    capacity: Sequence[float] | np.ndarray,
-    routes: list[Sequence[int]],
-    weights: list[float] | None,
-    bounds: list[float] | None,
-) -> np.ndarray:
-    """``_allocate_numpy`` in plain Python over the links that carry flows, bitwise identical.
-
-    ``routes[i]`` lists the links of flow i; ``weights``/``bounds`` None mean all 1/all inf.
-    Every float that decides a rate comes from the same IEEE operations in the same order:
-    per freeze batch, the rates (and weights) leaving a link are summed from 0.0 in entry order
-    (as ``np.bincount`` does) and the sum is then subtracted once; a link no batch touches keeps
-    its values and its level (NumPy subtracts 0.0 from it, which changes no bit). Raises
-    _Fallback where NumPy's results could differ (a NaN, or a division by a weight sum <= 0).
-    """
-    n_flows = len(routes)
-    count: dict[int, int] = {}  # unfrozen crossings per link used
-    for route in routes:
-        for link in route:
-            count[link] = count.get(link, 0) + 1
-    remaining = {link: float(capacity[link]) for link in count}
-    if weights is None:
-        weight_sum = count  # a sum of k times 1.0 is exactly k
-    else:
-        weight_sum = _sums_per_link(range(n_flows), routes, weights, count)
-        for s in weight_sum.values():
-            if not s < _INF:
-                raise _Fallback
-    # Level at which each link still crossed by an unfrozen flow saturates.
-    link_level = {
-        link: (x if x > 0.0 else 0.0) / weight_sum[link] for link, x in remaining.items()
-    }
-    rates = [0.0] * n_flows
-    live = list(range(n_flows))  # unfrozen flows, ascending
-    frozen = [False] * n_flows
-
-    if bounds is not None:
-        bound_level = bounds if weights is None else [b / w for b, w in zip(bounds, weights)]
-        by_bound = sorted(range(n_flows), key=bound_level.__getitem__)  # stable; no NaN
-        sorted_bound_level = [bound_level[f] for f in by_bound]
-        next_bound = 0
-
-    while True:
-        level = min(link_level.values(), default=_INF)
-        if level == _INF:
-            # Nothing finite limits the flows left: each runs at its bound, or infinitely fast.
-            for f in live:
-                rates[f] = _INF if bounds is None else bounds[f]
-            return np.array(rates, dtype=np.float64)
-        # This round freezes `flows`: the unfrozen ones whose bound is at or below the level, at
-        # their bounds, or else those crossing a saturated link, at `level` times their weights
-        # (`uniform_rate` when every weight is 1).
-        flows: list[int] = []
-        if bounds is not None:
-            stop = bisect_right(sorted_bound_level, level)
-            flows = [f for f in by_bound[next_bound:stop] if not frozen[f]]
-            next_bound = stop
-        if flows:
-            uniform_rate = None
-            for f in flows:
-                rates[f] = bounds[f]
-        else:
-            # The unfrozen flows crossing a saturated link, ascending (np.unique's order).
-            saturated = [link for link, v in link_level.items() if v == level]
-            if len(saturated) == 1:
-                link = saturated[0]
-                flows = [f for f in live if link in routes[f]]
-            else:
-                saturated = set(saturated)
-                flows = [f for f in live if not saturated.isdisjoint(routes[f])]
-            if weights is None:
-                uniform_rate = level
-                for f in flows:
-                    rates[f] = level
-            else:
-                uniform_rate = None
-                for f in flows:
-                    rates[f] = weights[f] * level
-
-        # Freeze them: take their rates (and weights) off every link they cross.
-        batch_count: dict[int, int] = {}  # crossings per link, in order of first crossing
-        for f in flows:
-            frozen[f] = True
-            for link in routes[f]:
-                batch_count[link] = batch_count.get(link, 0) + 1
-        live = [f for f in live if not frozen[f]]
-        if uniform_rate is not None:
-            # Every rate of the batch is r: the sum over k crossings is r + r + ... (k times,
-            # from 0.0, in order), the same whatever the link, so compute each k once.
-            acc = 0.0
-            r = uniform_rate
-            partial = [0.0] + [acc := acc + r for _ in range(max(batch_count.values()))]
-            if acc == _INF:
-                raise _Fallback
-            batch_rate = {link: partial[k] for link, k in batch_count.items()}
-        else:
-            batch_rate = _sums_per_link(flows, routes, rates, batch_count)
-            if _INF in batch_rate.values():
-                raise _Fallback
-        if weights is None:
-            # Weight sums stay the exact float of the crossing counts.
-            for link, k in batch_count.items():
-                x = remaining[link] - batch_rate[link]
-                remaining[link] = x
-                c = count[link] - k
-                count[link] = c
-                if c:
-                    link_level[link] = (x if x > 0.0 else 0.0) / c
-                else:
-                    del link_level[link]
-        else:
-            batch_weight = _sums_per_link(flows, routes, weights, batch_count)
-            for link, k in batch_count.items():
-                x = remaining[link] - batch_rate[link]
-                remaining[link] = x
-                c = count[link] - k
-                count[link] = c
-                ws = weight_sum[link] - batch_weight[link]
-                weight_sum[link] = ws
-                if c:
-                    if not 0.0 < ws < _INF:
-                        raise _Fallback
-                    link_level[link] = (x if x > 0.0 else 0.0) / ws
-                else:
-                    del link_level[link]
-
-
-def _sums_per_link(flows: Sequence[int], routes: list[Sequence[int]], values: list[float], links) -> dict[int, float]:
-    """Per link of `links`, the sum of `values[f]` over the `flows` crossing it, added from 0.0 in
-    flow order (as ``np.bincount`` adds them, so the floats are bitwise NumPy's)."""
-    sums = dict.fromkeys(links, 0.0)
-    for f in flows:
-        value = values[f]
-        for link in routes[f]:
-            sums[link] += value
-    return sums

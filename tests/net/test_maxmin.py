@@ -143,8 +143,8 @@ def test_weighted_max_min_bottleneck_property(problem):
         assert any(is_bottleneck(link, i) for link in route), f"flow {i} has no bottleneck"
 
 
-# The pure-Python path (small inputs) must give bitwise the rates of the NumPy path: run
-# digests depend on every bit of every rate.
+# The compiled path (small inputs) must give bitwise the rates of the NumPy path: run digests
+# depend on every bit of every rate.
 
 
 def _bits(rates):
@@ -201,7 +201,7 @@ def test_a_lone_flow_is_bitwise_the_numpy_path():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # extreme weights overflow in NumPy
-def test_python_path_is_bitwise_the_numpy_path():
+def test_compiled_path_is_bitwise_the_numpy_path():
     rng = np.random.default_rng(20240601)
     for _ in range(3000):
         capacity, routes, weights, bounds = _random_problem(rng)
@@ -214,7 +214,7 @@ def test_python_path_is_bitwise_the_numpy_path():
 
 
 def test_large_inputs_take_the_numpy_path():
-    n_flows = maxmin._PY_MAX_NNZ  # two links each: over the pure-Python limit
+    n_flows = maxmin._LOOP_MAX_NNZ  # two links each: over the compiled path's limit
     routes = [[i % 7, 7 + i % 5] for i in range(n_flows)]
     capacity = np.array([float(10 + i) for i in range(12)])
     indptr, indices = csr(routes)
