@@ -56,6 +56,20 @@ def due_now(env: simpy.Environment, priority: int) -> bool:
     return bool(queue) and queue[0][0] == env.now and queue[0][1] <= priority
 
 
+def succeed_at_once(env: simpy.Environment, event: simpy.Event, value: object) -> None:
+    """Succeed `event` with `value`. When nothing is due at this instant at SimPy's normal
+    priority or a more urgent one, the event would be the next one processed: it is processed
+    at once (its callbacks called, as `Environment.step` would), one event fewer in the same
+    order. For a caller that is itself an event's callback and has nothing left to do after."""
+    if due_now(env, simpy.events.NORMAL):
+        event.succeed(value)
+        return
+    event._ok, event._value = True, value
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)
+
+
 class Randomness:
     """Independent random streams, one per named component, all from one scenario seed."""
 

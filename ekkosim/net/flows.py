@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from ekkosim.kernel import due_now
+from ekkosim.kernel import due_now, succeed_at_once
 from ekkosim.net.maxmin import allocate, allocate_routes
 from ekkosim.net.meter import LinkMeter
 from ekkosim.net.sharing import SHARING
@@ -345,13 +345,13 @@ class Network:
             key=lambda pair: pair[0].id,
         )
         self._keep_moving(keep)
-        for flow, residue in finished:
-            self._complete(flow, residue)
         if self._moving or self._settle_scheduled:
             self._schedule_settle()
         else:  # nothing moves: what a settle would do (no mutation of this instant can be left for it)
             self._generation += 1
             self._still()
+        for flow, residue in finished:  # (their done events come before the settle: it is later)
+            self._complete(flow, residue, at_once=len(finished) == 1)
 
     def _still(self) -> None:
         """No flow moves: no rates, and no link carries traffic."""
@@ -377,13 +377,18 @@ class Network:
         self._rate = kept(self._rate)
         self._finish = kept(self._finish)
 
-    def _complete(self, flow: Flow, residue_bytes: float) -> None:
-        """Finish a flow now; bytes left (moved in no time, or rounding) go to the meter."""
+    def _complete(self, flow: Flow, residue_bytes: float, at_once: bool = False) -> None:
+        """Finish a flow now; bytes left (moved in no time, or rounding) go to the meter.
+        `at_once`: the caller, an event's callback, is done, and no other flow finishes now:
+        its done event may be processed at once (`kernel.succeed_at_once`)."""
         if self.meter is not None and residue_bytes > 0:
             self.meter.record_impulse(self.env.now, flow.route, residue_bytes)
         flow.end_s = self.env.now
         self.completed.append(flow)
-        flow.done.succeed(flow)
+        if at_once:
+            succeed_at_once(self.env, flow.done, flow)
+        else:
+            flow.done.succeed(flow)
 
     def _drop(self, hit, reason: str) -> None:
         """Fail every flow, in its latency, pending or moving, for which `hit(flow)` holds."""
