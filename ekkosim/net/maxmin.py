@@ -199,7 +199,6 @@ def _allocate_numpy(
         freeze(flows)
 
 
-
 def _lone_flow_rate(capacity: np.ndarray, route: Sequence[int], weight: float | None, bound: float | None
                     ) -> float | None:
     """The rate of a flow alone on its links (each crossed once), bitwise the reference's: its

@@ -58,6 +58,8 @@ class Cores:
             core.event.succeed()
 
     def _leave(self, core: Core) -> None:
+        """Release `core`, or stop waiting for it; wake the first waiter as SimPy's release
+        event would."""
         if core.granted:
             self.busy -= 1
         else:

@@ -1,0 +1,53 @@
+"""The kernel's shortcuts: an event processed at once only where it would have been the next one."""
+
+import simpy
+
+from ekkosim.kernel import Environment, due_now, succeed_at_once
+
+
+def _order(at_once: bool) -> tuple[list[str], int]:
+    """A waiter woken by an event that a timer's callback succeeds, beside other processes due
+    at the same instant or not: who ran when, and the events processed."""
+    env = Environment()
+    log = []
+
+    def waiter(name, event):
+        yield event
+        log.append(f"{name} woke at {env.now:g}")
+
+    def other(name, delay):
+        yield env.timeout(delay)
+        log.append(f"{name} ran at {env.now:g}")
+
+    for t, name in ((1.0, "alone"), (2.0, "crowded")):
+        event = env.event()
+        env.process(waiter(name, event))
+        succeed = succeed_at_once if at_once else lambda env_, e, v: e.succeed(v)
+        env.timeout(t).callbacks.append(lambda _timeout, e=event: succeed(env, e, None))
+    env.process(other("other", 2.0))  # due at 2 as well: the waiter there must wait for it
+    env.run()
+    return log, env.events_processed
+
+
+def test_an_event_succeeded_at_once_keeps_the_order_and_saves_an_event_where_nothing_else_is_due():
+    at_once, at_once_events = _order(at_once=True)
+    scheduled, scheduled_events = _order(at_once=False)
+    assert at_once == scheduled == ["alone woke at 1", "other ran at 2", "crowded woke at 2"]
+    assert at_once_events == scheduled_events - 1  # the lone instant's event, not the crowded one's
+
+
+def test_due_now_sees_events_at_this_instant_up_to_a_priority():
+    env = simpy.Environment()
+    seen = []
+
+    def probe():
+        yield env.timeout(1)
+        seen.append(due_now(env, simpy.events.NORMAL))
+        env.timeout(0)  # due now, normal priority
+        seen.append(due_now(env, simpy.events.NORMAL))
+        env.timeout(1)
+        seen.append(due_now(env, simpy.events.URGENT))
+
+    env.process(probe())
+    env.run()
+    assert seen == [False, True, False]
