@@ -21,6 +21,12 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of `arange(starts[j], starts[j] + lengths[j])` over j, without a Python
+    loop (the rows of some groups stored one after another, a group's places among its keys)."""
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+
+
 def present(values: np.ndarray, n: int) -> np.ndarray:
     """The integers of [0, n) that occur in `values` (each in [0, n)), ascending: a count, not a sort."""
     return np.flatnonzero(np.bincount(values, minlength=n))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import distinct
+from ekkosim.arrays import distinct, ranges
 from ekkosim.ps.key_index import KeyIndex
 from ekkosim.ps.store import Change
 from ekkosim.ps.version import newer
@@ -112,7 +112,7 @@ class _Pending:
         at = np.flatnonzero(group >= 0)
         group = group[at]
         counts = count[group]
-        entries = order[np.repeat(first[group] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())]
+        entries = order[ranges(first[group], counts)]
         at = np.repeat(at, counts)
         waiting = self.missing[entries] > 0
         return at[waiting], entries[waiting]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ekkosim.arrays import distinct
+from ekkosim.arrays import distinct, ranges
 
 __all__ = ["allocate"]
 
@@ -23,16 +23,6 @@ __all__ = ["allocate"]
 # whose cost per level is the links.
 _LOOP_MAX_NNZ = 4096
 _INF = math.inf
-
-
-def _gather_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(starts[j], stops[j])`` over j, without a Python loop."""
-    lengths = stops - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.intp)
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return offsets + np.arange(total, dtype=np.intp)
 
 
 def allocate(
@@ -166,7 +156,7 @@ def _allocate_numpy(
 
     def freeze(flows: np.ndarray) -> None:
         unfrozen[flows] = False
-        entries = _gather_ranges(indptr[flows], indptr[flows + 1])
+        entries = ranges(indptr[flows], indptr[flows + 1] - indptr[flows])
         links, owners = indices[entries], entry_flow[entries]
         remaining[:] -= np.bincount(links, weights=rates[owners], minlength=n_links)
         weight_sum[:] -= np.bincount(links, weights=weights[owners], minlength=n_links)
@@ -192,7 +182,7 @@ def _allocate_numpy(
             freeze(at_bound)
             continue
         saturated = np.flatnonzero(limiting & (link_level == level))
-        entries = entries_by_link[_gather_ranges(link_ptr[saturated], link_ptr[saturated + 1])]
+        entries = entries_by_link[ranges(link_ptr[saturated], link_ptr[saturated + 1] - link_ptr[saturated])]
         flows = distinct(entry_flow[entries])
         flows = flows[unfrozen[flows]]
         rates[flows] = weights[flows] * level

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ekkosim.arrays import distinct
+from ekkosim.arrays import distinct, ranges
 from ekkosim.ps.store import Change, Store
 from ekkosim.ps.update_cache import WARM_SEQ
 
@@ -176,7 +176,7 @@ def _warm_keys(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.n
     h = theirs[pairs]
     counts = peer.warm[h]
     pair = np.repeat(pairs, counts)
-    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    local = ranges(np.zeros_like(counts), counts)
     keys = local * peer.model_shards + peer.shards[np.repeat(h, counts)]
     absent = peer.index.find(keys) < 0
     pair, keys = pair[absent], keys[absent]

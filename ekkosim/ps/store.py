@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ekkosim.arrays import ranges
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
@@ -135,7 +136,7 @@ class Store:
         keys = self.rows.key[self.rows.counter > 0]
         if self.dense or not self.warm.any():
             return keys
-        local = np.arange(self.warm.sum()) - np.repeat(np.cumsum(self.warm) - self.warm, self.warm)
+        local = ranges(np.zeros_like(self.warm), self.warm)
         warm = local * self.model_shards + np.repeat(self.shards, self.warm)
         return np.union1d(keys, warm)
 
@@ -155,7 +156,7 @@ class Store:
             return np.zeros(0, dtype=np.int64)
         if self.dense:  # each holding's rows are one range
             starts, lengths = self.index.offset[held], self.n_keys[held]
-            return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+            return ranges(starts, lengths)
         return np.flatnonzero(np.isin(self.rows.holding, held))
 
     def holdings_of(self, keys: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import simpy
 
-from ekkosim.arrays import distinct, present
+from ekkosim.arrays import distinct, present, ranges
 from ekkosim.kernel import due_now
 from ekkosim.net.topology import Server
 from ekkosim.ps.placement import Leaders, ReplicaId, leader, pull_pairs
@@ -290,8 +290,7 @@ class Cluster:
         keys, shard = written
         starts, ends = shard.searchsorted(store.shards), shard.searchsorted(store.shards, side="right")
         lengths = ends - starts
-        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        return distinct(np.concatenate([store.rows.key, keys[at]]))
+        return distinct(np.concatenate([store.rows.key, keys[ranges(starts, lengths)]]))
 
     def origin_knowledge(self, m: int, shards: np.ndarray) -> np.ndarray:
         """The knowledge of the origin of each of `shards` (rows)."""

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import simpy
 
-from ekkosim.arrays import distinct
+from ekkosim.arrays import distinct, ranges
 from ekkosim.manager.baseline import LaggedCopy
 from ekkosim.manager.detector import Cusum
 from ekkosim.manager.health import DAMAGED, HEALTHY, UNCERTAIN
@@ -116,7 +116,7 @@ class _Rollback:
         # each asked holding's versions: the range of its shard among the keys written
         starts = self.key_shard.searchsorted(self.shards[at])
         lengths = self.key_shard.searchsorted(self.shards[at], side="right") - starts
-        rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        rows = ranges(starts, lengths)
         owner = np.repeat(np.arange(holdings.size), lengths)
         _, *held = store.versions(self.keys[rows], holdings[owner])
         lacking = np.bincount(owner[newer(*(column[rows] for column in self.version), *held)], minlength=holdings.size)
