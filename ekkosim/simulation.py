@@ -21,7 +21,7 @@ from ekkosim.net.background import start_background
 from ekkosim.net.congestion import CongestionSchedule
 from ekkosim.net.flows import Flow, Network
 from ekkosim.net.meter import LinkMeter
-from ekkosim.net.topology import Server, Topology
+from ekkosim.net.topology import Route, Server, Topology
 from ekkosim.schema import Scenario
 
 YOUNG_COLLECTION_THRESHOLD = 100_000  # allocations between young collections during a run (Python's default: 700)
@@ -129,21 +129,20 @@ class Simulation:
 
     def send(self, src: Server, dst: Server, size_bytes: float, tag: str) -> Flow:
         """Start a flow of `size_bytes` from one server to another."""
-        route = self.topology.route(src, dst)
-        flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
-        endpoints = self._pairs.get((src, dst))
-        if endpoints is None:
-            endpoints = self._pairs[(src, dst)] = Endpoints(str(src), str(dst), src.dc, dst.dc)
-        self.endpoints[flow.id] = endpoints
-        return flow
+        return self._transfer(self.topology.route(src, dst), src, dst, size_bytes, tag)
 
     def send_between_dcs(self, src_dc: str, dst_dc: str, size_bytes: float, tag: str) -> Flow:
         """Start a flow from one DC's WAN egress to another's ingress (traffic not from a server)."""
-        route = self.topology.dc_route(src_dc, dst_dc)
+        return self._transfer(self.topology.dc_route(src_dc, dst_dc), src_dc, dst_dc, size_bytes, tag)
+
+    def _transfer(self, route: Route, src: Server | str, dst: Server | str, size_bytes: float, tag: str) -> Flow:
+        """Start a flow over `route` from `src` to `dst` (servers, or DCs) and note who sent it to
+        whom, in the one Endpoints object of the pair."""
         flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
-        endpoints = self._pairs.get((src_dc, dst_dc))
+        endpoints = self._pairs.get((src, dst))
         if endpoints is None:
-            endpoints = self._pairs[(src_dc, dst_dc)] = Endpoints(src_dc, dst_dc, src_dc, dst_dc)
+            dcs = (src.dc, dst.dc) if isinstance(src, Server) else (src, dst)
+            endpoints = self._pairs[(src, dst)] = Endpoints(str(src), str(dst), *dcs)
         self.endpoints[flow.id] = endpoints
         return flow
 
