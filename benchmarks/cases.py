@@ -22,6 +22,7 @@ from ekkosim.reproduce import ABLATION
 
 HERE = Path(__file__).resolve().parent
 PAPER_TESTBED = HERE.parent / "scenarios" / "paper" / "testbed.yaml"
+PRODUCTION = HERE / "production.yaml"
 SCALING_KEYS = 1_000_000  # models[0].keys of scaling.yaml
 MINUTE_S = 60.0
 
@@ -58,7 +59,7 @@ def cases(quick: bool = False) -> list[Case]:
         for _, _, switches, folder in reversed(ABLATION)  # full Ekko first
     ]
     production = ("topology.datacenters[*].servers=5", "models[0].shards=50", "models[0].keys=100000") if quick else ()
-    listed.append(Case("production", HERE / "production.yaml", (*short, *production) if quick else ()))
+    listed.append(Case("production", PRODUCTION, (*short, *production) if quick else ()))
     # per DC, 2 DCs; ten shards per server, and an update cache the size of a shard (a replica's
     # cache buffer is twice its capacity, whatever the shard's size: 30,000 replicas of 32,768
     # entries would be 30 GB)
@@ -84,8 +85,8 @@ def cases(quick: bool = False) -> list[Case]:
     floor_s = ("--seconds", "1" if quick else "10")
     listed += [Case("floor_paper_testbed", PAPER_TESTBED, paper, program="floor", arguments=floor_s),
                Case("floor_testbed_dense", testbed, (), program="floor", arguments=floor_s),
-               Case("floor_production", HERE / "production.yaml", production, program="floor", arguments=floor_s),
-               Case("per_event_production", HERE / "production.yaml", production, program="per_event",
+               Case("floor_production", PRODUCTION, production, program="floor", arguments=floor_s),
+               Case("per_event_production", PRODUCTION, production, program="per_event",
                     arguments=("--seconds", "0.2" if quick else "2"))]
     return listed
 

@@ -14,12 +14,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.cases import PRODUCTION
 from benchmarks.measure import seconds_command
 from ekkosim.scenario.load import load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
-
-PRODUCTION = Path(__file__).resolve().parent / "production.yaml"
 
 
 def _kind(event) -> str:

@@ -21,9 +21,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from benchmarks.cases import PRODUCTION
 from benchmarks.measure import measure, seconds_command
-
-PRODUCTION = Path(__file__).resolve().parent / "production.yaml"
 
 
 def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
