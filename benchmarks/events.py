@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.cases import PRODUCTION
 from benchmarks.measure import seconds_command
-from ekkosim.scenario.load import load
+from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
 
@@ -43,6 +43,8 @@ def events(scenario_path: Path, overrides: list[str], seconds: float) -> dict:
     env.step = counted_step
     sim.run()
     pulls = sim.outcome.counters.pulls
+    if not pulls:
+        raise ScenarioError([f"--seconds {seconds:g}: too short, no pull completed: simulate longer"])
     return {"scenario": scenario.name, "simulated_s": sim.env.now, "pulls": pulls, "events": sum(kinds.values()),
             "events_processed": env.events_processed,
             "events_per_pull": {kind: n / pulls for kind, n in kinds.most_common()}}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.cases import PRODUCTION
 from benchmarks.measure import measure, seconds_command
+from ekkosim.scenario.load import ScenarioError
 
 
 def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
@@ -31,6 +32,9 @@ def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
 
     run(f"{seconds / 10:g}s", "0s")
     idle, busy = run("1ns", f"{seconds:g}s"), run(f"{seconds:g}s", "0s")
+    if not idle["pulls"] or not busy["keys_sent"]:
+        short = "the idle run made no pull" if not idle["pulls"] else "the busy run delivered no key"
+        raise ScenarioError([f"--seconds {seconds:g}: too short, {short}: simulate longer"])
     pull_s = idle["cpu_s"] / idle["pulls"]
     key_s = (busy["cpu_s"] - busy["pulls"] * pull_s) / busy["keys_sent"]
     return {

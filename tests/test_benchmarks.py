@@ -72,6 +72,14 @@ def test_per_event_costs_split_a_run_into_its_pulls_and_its_delivered_keys():
     assert costs["ns_per_delivered_key"] == (busy["cpu_s"] - busy["pulls"] * pull_s) / busy["keys_sent"] * 1e9
 
 
+def test_per_event_on_too_short_a_run_says_so_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.per_event", "benchmarks/scaling.yaml", "--seconds", "0.001",
+         "--set", "models[0].keys=100000", "--set", "topology.datacenters[*].servers=2", "--set", "models[0].shards=20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--seconds 0.001: too short" in result.stderr
+
+
 def test_events_per_pull_count_every_event_by_what_it_wakes():
     counted = _on_small_scaling("events")
     assert counted["events"] == counted["events_processed"] > 0  # every event the run processed, once
