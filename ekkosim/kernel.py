@@ -8,7 +8,10 @@ component never shifts another's numbers, and no string hash ever decides anythi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import simpy
@@ -32,20 +35,44 @@ class Environment(simpy.Environment):
         on_progress: Callable[[float], None] | None = None,
         progress_every: int = 2048,
     ) -> None:
-        """Process events until `done` has been processed, nothing is left, or time `until_s`."""
+        """Process events until `done` has been processed, nothing is left, or time `until_s`.
+        Ctrl-C stops it between two events (`_interrupts_between_events`)."""
         finished = []
         done.callbacks.append(finished.append)
-        while not finished:
-            next_time = self.peek()
-            if next_time == float("inf"):
-                break
-            if until_s is not None and next_time > until_s:
-                if until_s > self.now:
-                    self.run(until=until_s)  # advances the clock to the stop time, no further
-                break
-            self.step()
-            if on_progress is not None and self.events_processed % progress_every == 0:
-                on_progress(self.now)
+        with _interrupts_between_events() as interrupted:
+            while not finished:
+                next_time = self.peek()
+                if next_time == float("inf"):
+                    break
+                if until_s is not None and next_time > until_s:
+                    if until_s > self.now:
+                        self.run(until=until_s)  # advances the clock to the stop time, no further
+                    break
+                self.step()
+                if interrupted:
+                    raise KeyboardInterrupt
+                if on_progress is not None and self.events_processed % progress_every == 0:
+                    on_progress(self.now)
+
+
+@contextmanager
+def _interrupts_between_events() -> Iterator[list[int]]:
+    """Within it, SIGINT is noted in the list it gives rather than raised wherever the main thread
+    happens to be: the run loop raises KeyboardInterrupt after the event in hand. Raised inside a
+    compiled kernel (Numba's dispatcher, say), it would come out as a SystemError, an internal
+    error rather than an interrupted run. SIGINT stays as it is where Python does not raise
+    KeyboardInterrupt for it (ignored, as in a background job, or handled by someone else) and
+    outside the main thread, which gets no signals."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield noted
+        return
+    signal.signal(signal.SIGINT, lambda signum, _frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def due_now(env: simpy.Environment, priority: int) -> bool:

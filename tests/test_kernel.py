@@ -1,5 +1,9 @@
 """The kernel's shortcuts: an event processed at once only where it would have been the next one."""
 
+import os
+import signal
+
+import pytest
 import simpy
 
 from ekkosim.kernel import Environment, due_now, succeed_at_once
@@ -51,3 +55,23 @@ def test_due_now_sees_events_at_this_instant_up_to_a_priority():
     env.process(probe())
     env.run()
     assert seen == [False, True, False]
+
+
+def test_ctrl_c_stops_a_run_between_two_events_not_inside_one():
+    """SIGINT in the middle of an event: the event runs to its end, the next one does not run,
+    and KeyboardInterrupt comes out of the run loop; SIGINT is Python's own again after."""
+    env = Environment()
+    log = []
+
+    def interrupted():
+        yield env.timeout(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        log.append("the rest of the event ran")
+        yield env.timeout(1)
+        log.append("the next event ran")
+
+    env.process(interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        env.run_until_done(env.event(), until_s=None)
+    assert log == ["the rest of the event ran"] and env.now == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
