@@ -60,6 +60,7 @@ def test_due_now_sees_events_at_this_instant_up_to_a_priority():
 def test_ctrl_c_stops_a_run_between_two_events_not_inside_one():
     """SIGINT in the middle of an event: the event runs to its end, the next one does not run,
     and KeyboardInterrupt comes out of the run loop; SIGINT is Python's own again after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before
     env = Environment()
     log = []
 
@@ -71,7 +72,10 @@ def test_ctrl_c_stops_a_run_between_two_events_not_inside_one():
         log.append("the next event ran")
 
     env.process(interrupted())
-    with pytest.raises(KeyboardInterrupt):
-        env.run_until_done(env.event(), until_s=None)
-    assert log == ["the rest of the event ran"] and env.now == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            env.run_until_done(env.event(), until_s=None)
+        assert log == ["the rest of the event ran"] and env.now == 1
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
