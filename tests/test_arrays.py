@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ekkosim.arrays import distinct, present, ranges
+from ekkosim.arrays import distinct, present, ranges, with_room
 
 
 def test_ranges_concatenates_each_start_s_run_of_its_length():
@@ -22,3 +22,12 @@ def test_distinct_and_present_are_unique():
     values = np.array([5, 1, 5, 3, 1, 0])
     assert distinct(values).tolist() == np.unique(values).tolist()
     assert present(values, 7).tolist() == np.unique(values).tolist()
+
+
+def test_with_room_keeps_the_used_elements_and_grows_by_a_quarter_more_than_needed():
+    array = np.arange(20, dtype=np.int32)
+    assert with_room(array, 10, 20) is array  # room enough: the array itself
+    grown = with_room(array, 10, 40)
+    assert grown.dtype == np.int32 and grown.size == 50  # 40 x GROWTH
+    assert grown[:10].tolist() == list(range(10)) and not grown[10:].any()
+    assert with_room(np.zeros(0), 0, 1).size == 16  # never less than 16

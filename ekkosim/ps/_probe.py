@@ -1,8 +1,9 @@
 """The hash table's probes (`ekkosim.ps.key_index.KeyIndex`), compiled by Numba.
 
-A table of 2^bits slots holds a key (or -1, empty) and its row. A key's home slot is the
-Fibonacci hash of the key: its product with 2^64 / golden ratio, modulo 2^64, shifted right to
-keep the top `bits` bits; a probe moves to the next slot, wrapping around.
+A table of 2^bits slots holds row numbers (or -1, empty), and `row_keys[row]` is the key of a
+row. A key's home slot is the Fibonacci hash of the key: its product with 2^64 / golden ratio,
+modulo 2^64, shifted right to keep the top `bits` bits; a probe moves to the next slot, wrapping
+around, until it meets the key's row or an empty slot.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def home(key: int, shift: np.uint64) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def find(table_keys: np.ndarray, table_rows: np.ndarray, bits: int, keys: np.ndarray, rows: np.ndarray) -> None:
+def find(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray, rows: np.ndarray) -> None:
     """Write into `rows` the row of each of `keys` held in the table (leave the others)."""
     mask = (1 << bits) - 1
     shift = np.uint64(64 - bits)
@@ -28,23 +29,23 @@ def find(table_keys: np.ndarray, table_rows: np.ndarray, bits: int, keys: np.nda
         key = keys[i]
         slot = home(key, shift)
         while True:
-            held = table_keys[slot]
-            if held == key:
-                rows[i] = table_rows[slot]
+            row = slots[slot]
+            if row == _EMPTY:
                 break
-            if held == _EMPTY:
+            if row_keys[row] == key:
+                rows[i] = row
                 break
             slot = (slot + 1) & mask
 
 
 @numba.njit(cache=True, nogil=True)
-def place(table_keys: np.ndarray, table_rows: np.ndarray, bits: int, keys: np.ndarray, rows: np.ndarray) -> None:
-    """Put each of `keys` (distinct, none held; the table has room) in the table with its row."""
+def place(slots: np.ndarray, row_keys: np.ndarray, bits: int, start: int, end: int) -> None:
+    """Put rows `start` to `end - 1` (of distinct keys `row_keys[row]`, none held; the table has
+    room) in the table."""
     mask = (1 << bits) - 1
     shift = np.uint64(64 - bits)
-    for i in range(keys.size):
-        slot = home(keys[i], shift)
-        while table_keys[slot] != _EMPTY:
+    for row in range(start, end):
+        slot = home(row_keys[row], shift)
+        while slots[slot] != _EMPTY:
             slot = (slot + 1) & mask
-        table_keys[slot] = keys[i]
-        table_rows[slot] = rows[i]
+        slots[slot] = row

@@ -11,7 +11,8 @@ are many and move rarely (the paper's regime).
 
 An entry is stale once its row changed again (the row's `seq` is then newer than the entry's);
 readers skip stale entries. The update cache (`ekkosim.ps.update_cache`) trims the journal to
-its live, cached entries.
+its live, cached entries, and the store drops the stale ones when the journal would grow
+(`ekkosim.ps.store.Store`), so the journal follows the rows changed, not the changes.
 
 The links and the backward walk are loops compiled by Numba, imported on first use
 (`ekkosim.ps._kernels`).
@@ -20,6 +21,10 @@ The links and the backward walk are loops compiled by Numba, imported on first u
 from __future__ import annotations
 
 import numpy as np
+
+from ekkosim.arrays import with_room
+
+MAX_ENTRIES = 2**31 - 1  # entries are numbered in int32
 
 
 def _kernels():
@@ -33,27 +38,28 @@ class Journal:
     """(row, clock) of the changes the update caches hold, in clock order, linked per holding."""
 
     def __init__(self, holdings: int) -> None:
-        self._rows = np.zeros(64, dtype=np.int64)
+        # rows and entries are numbered in int32 (a store's index holds at most 2^31 - 1 rows)
+        self._rows = np.zeros(64, dtype=np.int32)
         self._seqs = np.zeros(64, dtype=np.int64)
-        self._prev = np.zeros(64, dtype=np.int64)  # the previous entry of the same holding, -1 none
+        self._prev = np.zeros(64, dtype=np.int32)  # the previous entry of the same holding, -1 none
         self.newest = np.full(holdings, -1, dtype=np.int64)  # each holding's newest entry, -1 none
         self.n = 0
-        self.added = 0  # entries appended since the last trim
+
+    def has_room(self, n: int) -> bool:
+        """Whether `n` more entries fit without growing the arrays."""
+        return self.n + n <= self._rows.size
 
     def append(self, rows: np.ndarray, holdings: np.ndarray, clock: int) -> None:
         """Rows of `holdings` (one per row) changed at `clock`."""
         end = self.n + rows.size
-        if end > self._rows.size:
-            size = max(2 * self._rows.size, end)
-            for name in ("_rows", "_seqs", "_prev"):  # entries from n on are written before read
-                grown = np.empty(size, dtype=np.int64)
-                grown[: self.n] = getattr(self, name)[: self.n]
-                setattr(self, name, grown)
+        if end > MAX_ENTRIES:
+            raise OverflowError(f"a journal holds at most {MAX_ENTRIES:,} entries")
+        for name in ("_rows", "_seqs", "_prev"):
+            setattr(self, name, with_room(getattr(self, name), self.n, end))
         self._rows[self.n : end] = rows
         self._seqs[self.n : end] = clock
         self._link(holdings, self.n)
         self.n = end
-        self.added += rows.size
 
     def _link(self, holdings: np.ndarray, start: int) -> None:
         """Link the entries from `start` on (of `holdings`, in order) after each holding's newest."""
@@ -82,4 +88,3 @@ class Journal:
         self._seqs[: self.n] = seqs
         self.newest[:] = -1
         self._link(holdings, 0)
-        self.added = 0

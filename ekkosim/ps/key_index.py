@@ -1,10 +1,12 @@
-"""Where a key's row is: an open-addressing hash table of int64 keys, probed by compiled loops.
+"""Where a key's row is: an open-addressing hash table of row numbers, probed by compiled loops.
 
 A server holds only the keys written since the run began (sparse state), scattered over a key
-space of up to 10^11 rows, so a row is found by hashing its key. The table probes linearly from
-a Fibonacci hash of the key (multiply by 2^64 / golden ratio, keep the high bits) and is kept at
-most half full, so a lookup takes about 1.5 probes. Keys are never removed (a replica never
-forgets a key it was sent; a crash replaces the whole table).
+space of up to 10^11 rows, so a row is found by hashing its key. The index keeps the key of each
+row, in row order (the store's key column), and the table only row numbers (int32, 4 B a slot):
+a probe compares the key of the row in the slot. The table probes linearly from a Fibonacci hash
+of the key (multiply by 2^64 / golden ratio, keep the high bits) and is kept at most half full,
+so a lookup takes about 1.5 probes. Keys are never removed (a replica never forgets a key it was
+sent; a crash replaces the whole table).
 
 The probes are loops compiled by Numba (`_probe`): a lookup or an insertion is a few
 nanoseconds a key, where the same probes as rounds of NumPy operations over the keys still
@@ -16,67 +18,70 @@ from __future__ import annotations
 
 import numpy as np
 
-_EMPTY = -1  # keys are >= 0 (`_probe` holds the same sentinel)
+from ekkosim.arrays import with_room
+
+_EMPTY = -1  # rows are >= 0 (`_probe` holds the same sentinel)
 _MIN_BITS = 10
+MAX_ROWS = 2**31 - 1  # the table's slots are int32 row numbers
 
 
 class KeyIndex:
-    """Key to row number, for rows numbered 0, 1, 2, ... in the order keys were added."""
+    """Key to row number, for rows numbered 0, 1, 2, ... in the order keys were added; `keys`
+    holds the key of each row."""
 
     def __init__(self) -> None:
         from ekkosim.ps import _probe  # compiled on first use: see the module's docstring
 
         self._probe = _probe
         self._bits = _MIN_BITS
-        self._keys = np.full(1 << self._bits, _EMPTY, dtype=np.int64)
-        self._rows = np.zeros(1 << self._bits, dtype=np.int64)
+        self._slots = np.full(1 << self._bits, _EMPTY, dtype=np.int32)
+        self._keys = np.zeros(16, dtype=np.int64)
         self.size = 0
+
+    @property
+    def keys(self) -> np.ndarray:
+        """The key of each row."""
+        return self._keys[: self.size]
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key, -1 where it has none."""
         rows = np.full(keys.size, -1, dtype=np.int64)
         if self.size and keys.size:
-            self._probe.find(self._keys, self._rows, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
+            self._probe.find(self._slots, self._keys, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
         return rows
 
     def add(self, keys: np.ndarray) -> np.ndarray:
         """Give `keys` (distinct, none already held) the next rows; return them."""
-        rows = np.arange(self.size, self.size + keys.size, dtype=np.int64)
-        if keys.size == 0:
-            return rows
-        if 2 * (self.size + keys.size) > self._keys.size:
-            self._grow(self.size + keys.size)
-        self._probe.place(self._keys, self._rows, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
-        self.size += keys.size
-        return rows
-
-    def _grow(self, need: int) -> None:
-        held = self._keys != _EMPTY
-        keys, rows = self._keys[held], self._rows[held]
-        while (1 << self._bits) < 2 * need:
-            self._bits += 1
-        self._keys = np.full(1 << self._bits, _EMPTY, dtype=np.int64)
-        self._rows = np.zeros(1 << self._bits, dtype=np.int64)
-        self._probe.place(self._keys, self._rows, self._bits, keys, rows)
+        start, end = self.size, self.size + keys.size
+        if end > MAX_ROWS:
+            raise OverflowError(f"a key index holds at most {MAX_ROWS:,} rows")
+        self._keys = with_room(self._keys, start, end)
+        self._keys[start:end] = keys
+        if 2 * end > self._slots.size:  # at most half full: rehash every row into a larger table
+            while (1 << self._bits) < 2 * end:
+                self._bits += 1
+            self._slots = np.full(1 << self._bits, _EMPTY, dtype=np.int32)
+            start = 0
+        self._probe.place(self._slots, self._keys, self._bits, start, end)
+        self.size = end
+        return np.arange(self.size - keys.size, self.size, dtype=np.int64)
 
 
 class DenseIndex:
     """Key to row for a store that holds a row for every key of its shards (a small key space,
     where hashing would cost more than the memory it saves): shard copy h's keys are rows
-    `offset[h]` to `offset[h] + n_keys[h] - 1`, by local index."""
+    `offset[h]` to `offset[h] + n_keys[h] - 1`, by local index; `keys` holds the key of each row."""
 
     def __init__(self, shards: np.ndarray, n_keys: np.ndarray, model_shards: int):
-        self.shards, self.model_shards = shards, model_shards
+        self.model_shards = model_shards
         self.offset = np.concatenate([[0], np.cumsum(n_keys)[:-1]]).astype(np.int64)
         self.size = int(n_keys.sum())
         self._offset_of_shard = np.zeros(model_shards, dtype=np.int64)  # a small key space has few shards
         self._offset_of_shard[shards] = self.offset
+        holding = np.repeat(np.arange(shards.size), n_keys)
+        self.keys = (np.arange(self.size) - self.offset[holding]) * model_shards + shards[holding]  # of each row
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         return self._offset_of_shard[keys % self.model_shards] + keys // self.model_shards
 
-    def all_keys(self, n_keys: np.ndarray) -> np.ndarray:
-        """The key of every row, in row order."""
-        holding = np.repeat(np.arange(self.shards.size), n_keys)
-        local = np.arange(self.size) - self.offset[holding]
-        return local * self.model_shards + self.shards[holding]
+

@@ -14,14 +14,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ekkosim.arrays import distinct
+from ekkosim.arrays import distinct, with_room
 from ekkosim.ps.key_index import KeyIndex
 
 # Bytes a written key costs at most: the index keeps its table at most half full and between
-# growths at least a quarter full (16 B a slot: key and row), the values double (8 B a value):
-# 64 + 16 = 80 B a key just after both grow, 40 B just before. `tests/ps/test_key_values.py`
-# measures 74 B a key at 2^19 + 1 keys, just after the index doubled.
-KEY_BYTES = 80
+# growths at least a quarter full (4 B a slot, a row number), so 16 B a key just after it
+# doubles; the index's keys and the values are 8 B each, with up to a quarter more room
+# (`ekkosim.arrays.GROWTH`): 16 + 2 x 10 = 36 B. `tests/ps/test_key_values.py` measures 34.6 B a
+# key at 2^19 + 1 keys, just after the table doubled.
+KEY_BYTES = 40
 
 
 class KeyValues:
@@ -57,9 +58,6 @@ class KeyValues:
         new = rows < 0
         if new.any():
             added = self._index.add(distinct(keys[new]))
-            if added[-1] >= self._values.size:
-                grown = np.zeros(max(2 * self._values.size, added[-1] + 1), dtype=np.float64)
-                grown[: self._values.size] = self._values
-                self._values = grown
+            self._values = with_room(self._values, int(added[0]), int(added[-1]) + 1)
             rows = self._index.find(keys)
         self._values[rows] = values

@@ -83,7 +83,7 @@ def _snapshot(peer: Store, pair: np.ndarray, rows: np.ndarray, moved: np.ndarray
               cache_entries: int, scanned: int, full_scans: int,
               extra: tuple[np.ndarray, ...] | None = None) -> Answer:
     r = peer.rows
-    columns = [pair, r.key[rows], r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows]]
+    columns = [pair, peer.keys[rows], r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows]]
     if extra is not None:  # base-state keys a full scan from cursor 0 sends too
         columns = [np.concatenate([a, b]) for a, b in zip(columns, extra)]
     h = theirs[moved]

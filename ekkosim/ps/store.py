@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ekkosim.arrays import ranges
+from ekkosim.arrays import ranges, with_room
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
@@ -64,9 +64,9 @@ class Change(NamedTuple):
 
 
 class _Columns:
-    """Growable per-row columns (capacity doubles)."""
+    """Growable per-row columns (`ekkosim.arrays.with_room`); a row's key is in the store's index."""
 
-    DTYPES = {"key": np.int64, "holding": np.int32, "time": np.float64, "origin": np.int16,
+    DTYPES = {"holding": np.int32, "time": np.float64, "origin": np.int16,
               "counter": np.int64, "value": np.float64, "seq": np.int64, "high": np.bool_}
 
     def __init__(self) -> None:
@@ -80,12 +80,8 @@ class _Columns:
         return data[name][: self.n]
 
     def extend(self, n: int) -> None:
-        if self.n + n > len(self._data["key"]):
-            size = max(2 * len(self._data["key"]), self.n + n)
-            for name, column in self._data.items():
-                grown = np.zeros(size, dtype=column.dtype)
-                grown[: self.n] = column[: self.n]
-                self._data[name] = grown
+        for name, column in self._data.items():
+            self._data[name] = with_room(column, self.n, self.n + n)
         self.n += n
 
 
@@ -118,11 +114,10 @@ class Store:
             self.index = DenseIndex(self.shards, self.n_keys, model_shards)
             self.rows.extend(self.index.size)
             r = self.rows
-            r.key[:] = self.index.all_keys(self.n_keys)
             r.holding[:] = np.repeat(np.arange(h), self.n_keys)
-            r.time[:], r.origin[:], r.counter[:] = self.base_version(r.key, r.holding)
+            r.time[:], r.origin[:], r.counter[:] = self.base_version(self.keys, r.holding)
             r.seq[:] = np.where(r.counter > 0, WARM_SEQ, 0)
-            r.value[:] = self.base_values(r.key)
+            r.value[:] = self.base_values(self.keys)
         else:
             self.index = KeyIndex()
         self.journal = Journal(h)
@@ -131,9 +126,14 @@ class Store:
     def __len__(self) -> int:
         return self.rows.n
 
+    @property
+    def keys(self) -> np.ndarray:
+        """The key of each row."""
+        return self.index.keys
+
     def held_keys(self) -> np.ndarray:
         """Every key that holds a version here (rows with one, and warm keys without a row)."""
-        keys = self.rows.key[self.rows.counter > 0]
+        keys = self.keys[self.rows.counter > 0]
         if self.dense or not self.warm.any():
             return keys
         local = ranges(np.zeros_like(self.warm), self.warm)
@@ -144,7 +144,7 @@ class Store:
         """Keys no one has written hold `base_value(keys)` (set before the run starts)."""
         self.base_value = base_value
         if self.dense:
-            self.rows.value[:] = base_value(self.rows.key)
+            self.rows.value[:] = base_value(self.keys)
 
     def rows_of(self, shards: np.ndarray) -> np.ndarray:
         """The rows of the keys of `shards` (those held here)."""
@@ -243,7 +243,6 @@ class Store:
             if new.any():
                 added = self.index.add(keys[new])
                 self.rows.extend(added.size)
-                self.rows.key[added] = keys[new]
                 self.rows.holding[added] = holdings[new]
                 rows[new] = added
             r = self.rows
@@ -251,9 +250,17 @@ class Store:
             r.seq[rows] = self.clock
             self.version[holdings] = self.clock
             if self.cache is not None:  # without a cache every answer is a full scan
+                if not self.journal.has_room(rows.size):
+                    self._drop_stale_entries()
                 self.journal.append(rows, holdings, self.clock)
                 self.cache.changed(rows.size)
         return Change(holdings, keys, time, origin, counter, high, *held)
+
+    def _drop_stale_entries(self) -> None:
+        """Keep only the journal's live entries (readers skip the others): done before the journal
+        grows, so that it holds about the rows changed, not every change of a hot key."""
+        rows, seqs = self.since(0)
+        self.journal.keep(rows, seqs, self.rows.holding[rows])
 
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, seqs) of the rows changed after `clock` that the journal still holds, in clock

@@ -40,10 +40,12 @@ class UpdateCache:
         self.floor = np.zeros_like(store.knowledge)
         self.warm_entries = store.warm.copy()
         self.trim_every = max(1, capacity * holdings)
+        self.added = 0  # keys changed since the last trim
 
     def changed(self, n: int) -> None:
         """`n` keys changed; trim when the caches have taken as many as they hold."""
-        if self.store.journal.added >= self.trim_every:
+        self.added += n
+        if self.added >= self.trim_every:
             self.trim()
 
     def covers_cursor(self, holdings: np.ndarray, cursors: np.ndarray) -> np.ndarray:
@@ -88,3 +90,4 @@ class UpdateCache:
             np.maximum.at(self.floor, (gone_h, store.rows.origin[gone_rows]), store.rows.counter[gone_rows])
         kept = seqs > self.seq_floor[holding]  # the journal holds what the caches hold, no more
         store.journal.keep(rows[kept], seqs[kept], holding[kept])
+        self.added = 0

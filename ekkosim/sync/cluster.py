@@ -179,7 +179,7 @@ class Cluster:
         for m in range(len(self.scenario.models)):
             store = self.stores[(server, m)]
             rows = store.rows_of(store.shards[(server.index - store.shards) % n == 0])
-            keys = store.rows.key[rows]
+            keys = store.keys[rows]
             mine = (store.rows.time[rows], store.rows.origin[rows], store.rows.counter[rows])
             unheld = np.ones(keys.size, dtype=bool)
             for other, model, copy in self.live_stores():
@@ -276,7 +276,7 @@ class Cluster:
     def _written_by_shard(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Every key written at an origin of model `m`, sorted by shard, and its shard."""
         origin_dc = self.scenario.training_dc.name
-        keys = np.concatenate([self.stores[(Server(origin_dc, i), m)].rows.key
+        keys = np.concatenate([self.stores[(Server(origin_dc, i), m)].keys
                                for i in range(self.dcs[origin_dc].servers)])
         shard = keys % self.scenario.models[m].shards
         order = np.argsort(shard, kind="stable")
@@ -286,11 +286,11 @@ class Cluster:
         """Keys where `store` or the origins of its shards may differ from the base state: every
         key either has a row for, in the store's shards (a dense store has a row for every key)."""
         if store.dense:
-            return store.rows.key
+            return store.keys
         keys, shard = written
         starts, ends = shard.searchsorted(store.shards), shard.searchsorted(store.shards, side="right")
         lengths = ends - starts
-        return distinct(np.concatenate([store.rows.key, keys[ranges(starts, lengths)]]))
+        return distinct(np.concatenate([store.keys, keys[ranges(starts, lengths)]]))
 
     def origin_knowledge(self, m: int, shards: np.ndarray) -> np.ndarray:
         """The knowledge of the origin of each of `shards` (rows)."""

@@ -119,7 +119,7 @@ class Checker:
             rows = origin.rows_of(shards)
             if not rows.size:
                 continue
-            keys, o, c = origin.rows.key[rows], origin.rows.origin[rows], origin.rows.counter[rows]
+            keys, o, c = origin.keys[rows], origin.rows.origin[rows], origin.rows.counter[rows]
             h = store.holdings_of(keys)
             claimed = c <= store.knowledge[h, o]
             _, *held = store.versions(keys, h)

@@ -1,7 +1,9 @@
 """The journal read per shard copy: a holding's entries after a bound, newest links followed back."""
 
 import numpy as np
+import pytest
 
+from ekkosim.ps import journal as journal_module
 from ekkosim.ps.journal import Journal
 
 
@@ -69,3 +71,12 @@ def test_reads_equal_a_scan_of_every_entry_few_or_many():
             j = {h: i for i, h in enumerate(asked.tolist())}
             expected = [(r, c, j[h]) for r, c, h in entries if h in bound and c > bound[h]]
             assert _read(journal, asked, after) == expected
+
+
+def test_a_journal_refuses_more_entries_than_int32_can_number(monkeypatch):
+    journal = _journal()  # 6 entries
+    monkeypatch.setattr(journal_module, "MAX_ENTRIES", 7)
+    journal.append(np.array([20]), np.array([0]), 4)
+    with pytest.raises(OverflowError, match="at most 7 entries"):
+        journal.append(np.array([20]), np.array([0]), 4)
+    assert journal.n == 7

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ekkosim.ps import _probe
+from ekkosim.ps import _probe, key_index
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.store import shard_keys
 
@@ -55,5 +55,14 @@ def test_dense_index_numbers_rows_by_holding_then_local_index():
     assert n_keys.tolist() == [3, 2]
     index = DenseIndex(shards, n_keys, 4)
     assert index.size == 5
-    assert index.all_keys(n_keys).tolist() == [1, 5, 9, 3, 7]
+    assert index.keys.tolist() == [1, 5, 9, 3, 7]
     assert index.find(np.array([7, 1, 9, 3, 5])).tolist() == [4, 0, 2, 3, 1]
+
+
+def test_an_index_refuses_more_rows_than_its_slots_can_number(monkeypatch):
+    monkeypatch.setattr(key_index, "MAX_ROWS", 3)
+    index = KeyIndex()
+    index.add(np.array([5, 9]))
+    with pytest.raises(OverflowError, match="at most 3 rows"):
+        index.add(np.array([1, 2]))
+    assert index.size == 2 and index.find(np.array([9, 1])).tolist() == [1, -1]

@@ -34,16 +34,31 @@ def test_cache_answers_since_a_cursor_from_its_tail(layout):
 def test_stale_entries_are_skipped(layout):
     store = _origin_with_writes(layout, [1], [2], [1])  # key 1 changed again at version 3
     rows, seqs = store.since(0)
-    assert store.rows.key[rows].tolist() == [2, 1] and seqs.tolist() == [2, 3]
+    assert store.keys[rows].tolist() == [2, 1] and seqs.tolist() == [2, 3]
     answer = _cursor(store, 0)
     assert sorted_keys(answer) == [1, 2] and answer.cache_entries == 2 and answer.full_scans == 0
 
+
+
+def test_a_hot_key_keeps_one_journal_entry_when_the_journal_would_grow(layout):
+    """300 changes of one key between two trims (a cache of 1,000): the journal drops the stale
+    entries rather than grow past its first 64, and the cache still answers every key once."""
+    store = make_store(10, 1, [0], layout, cache=1000)
+    store.write(0, np.array([2, 3]), np.ones(2), now=0.5)
+    for t in range(1, 301):
+        store.write(0, np.array([1]), np.array([float(t)]), now=float(t))
+    assert store.journal.n <= 64 and store.journal.has_room(0)
+    rows, seqs = store.since(0)
+    assert store.keys[rows].tolist() == [2, 3, 1] and seqs.tolist() == [1, 1, 301]
+    answer = _cursor(store, 0)
+    assert sorted_keys(answer) == [1, 2, 3] and answer.cache_entries == 3 and answer.full_scans == 0
+    assert store.values(np.array([1])).tolist() == [300.0]
 
 def test_eviction_raises_both_floors(layout):
     # five single-key writes: at the fourth the store trims, keeping the newest 2 of the 4 keys
     store = _origin_with_writes(layout, [1], [2], [3], [4], [5])
     rows, _ = store.since(store.cache.oldest())
-    assert store.rows.key[rows].tolist() == [3, 4, 5]
+    assert store.keys[rows].tolist() == [3, 4, 5]
     assert store.cache.seq_floor.tolist() == [2]  # keys 1 and 2 left, changed at shard versions 1 and 2
     assert store.cache.floor.tolist() == [[2]]  # their versions: origin 0, counters 1 and 2
     scan = _cursor(store, 1)  # the cache no longer covers cursor 1
@@ -99,7 +114,7 @@ def test_every_key_the_floor_does_not_contain_is_cached(layout):
     among the entries a knowledge answer compares (changed after `seq_floor`)."""
     store = _origin_with_writes(layout, [1, 2, 3])  # one change of 3 keys, counters 1-3; trim keeps 2
     rows, _ = store.since(int(store.cache.seq_floor[0]))
-    cached = set(store.rows.key[rows].tolist())
+    cached = set(store.keys[rows].tolist())
     _, _, origin, counter = store.versions(np.arange(10))
     uncovered = {k for k in range(10) if counter[k] > store.cache.floor[0, origin[k]]}
     assert uncovered <= cached, f"floor {store.cache.floor.tolist()} does not contain keys {uncovered - cached}, not cached"

@@ -99,7 +99,7 @@ def test_the_quality_model_and_the_manager_count_the_keys_written_not_the_model(
 
 
 def test_a_quality_and_manager_run_that_would_not_fit_is_refused():
-    """Its values counted (2 GiB for 9 x 10^6 keys written, 3 copies), a run that fits without the
+    """Its values counted (1 GiB for 9 x 10^6 keys written, 3 copies), a run that fits without the
     quality model and the manager is refused with them, in one line."""
     data = tiny() | {"output": {"latency_sample": 10**6}}
     data["models"][0].update(keys=10**12, workload={"rate": 3 * 10**7})  # 9 x 10^6 keys written
@@ -109,7 +109,7 @@ def test_a_quality_and_manager_run_that_would_not_fit_is_refused():
     with pytest.raises(ScenarioError) as refused:
         validate(data, max_memory=limit)
     assert refused.value.problems == [
-        "models[0]: a run needs about 7.83 GiB of memory, more than the limit of 5.56 GiB (raise it with "
+        "models[0]: a run needs about 6.83 GiB of memory, more than the limit of 5.56 GiB (raise it with "
         "--max-memory); the largest part is end-of-run comparisons of model m (9,000,000 keys of its largest "
         "store) = 3.07 GiB"]
 
