@@ -54,8 +54,9 @@ class Journal:
         end = self.n + rows.size
         if end > MAX_ENTRIES:
             raise OverflowError(f"a journal holds at most {MAX_ENTRIES:,} entries")
-        for name in ("_rows", "_seqs", "_prev"):
-            setattr(self, name, with_room(getattr(self, name), self.n, end))
+        if not self.has_room(rows.size):
+            for name in ("_rows", "_seqs", "_prev"):
+                setattr(self, name, with_room(getattr(self, name), self.n, end))
         self._rows[self.n : end] = rows
         self._seqs[self.n : end] = clock
         self._link(holdings, self.n)

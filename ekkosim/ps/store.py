@@ -80,8 +80,9 @@ class _Columns:
         return data[name][: self.n]
 
     def extend(self, n: int) -> None:
-        for name, column in self._data.items():
-            self._data[name] = with_room(column, self.n, self.n + n)
+        if self.n + n > self._data["holding"].size:
+            for name, column in self._data.items():
+                self._data[name] = with_room(column, self.n, self.n + n)
         self.n += n
 
 
