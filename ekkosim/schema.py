@@ -140,9 +140,9 @@ class StrategySection(Section):
 # What a run may hold, refused up front by the strategies' `run_problems`
 MAX_CHUNKS = 1_000_000  # chunks of chain replication
 MAX_KEY_STATE_BYTES = 16 * 2**30  # the sync's per-key state
-KEY_STATE_BYTES = 43  # per row: key, holding, version (time, origin, counter), value, seq, class
-HASHED_ROW_BYTES = 32  # per row of a sparse store: its hash-table slots (at most half full) and journal entry
-# A parameter server's store of at most this many keys keeps a row for every key (about 43 bytes
+KEY_STATE_BYTES = 47  # per row: key 8, holding 4, version (time 8, origin 2, counter 8), value 8, seq 8, class 1
+HASHED_ROW_BYTES = 32  # per row of a sparse store: hash-table slots (4 B, 2 to 4 a row) and journal entry (16 B)
+# A parameter server's store of at most this many keys keeps a row for every key (about 47 bytes
 # a key, no hashing: the testbed's 10^6-key model on every server); a larger one keeps rows for
 # the keys written only (ekkosim/ps/store.py).
 DENSE_KEYS = 2**22

@@ -69,9 +69,10 @@ class _Columns:
     DTYPES = {"holding": np.int32, "time": np.float64, "origin": np.int16,
               "counter": np.int64, "value": np.float64, "seq": np.int64, "high": np.bool_}
 
-    def __init__(self) -> None:
-        self.n = 0
-        self._data = {name: np.zeros(16, dtype=dtype) for name, dtype in self.DTYPES.items()}
+    def __init__(self, n: int = 0) -> None:
+        """`n` rows of zeros, and no room beyond them (a dense store never grows)."""
+        self.n = n
+        self._data = {name: np.zeros(max(n, 16), dtype=dtype) for name, dtype in self.DTYPES.items()}
 
     def __getattr__(self, name: str) -> np.ndarray:
         data = self.__dict__["_data"]
@@ -110,10 +111,9 @@ class Store:
             self.clock = WARM_SEQ
             self.version[self.warm > 0] = WARM_SEQ
         self.dense = int(self.n_keys.sum()) <= dense_keys
-        self.rows = _Columns()
         if self.dense:  # a row for every key, holding the base state
             self.index = DenseIndex(self.shards, self.n_keys, model_shards)
-            self.rows.extend(self.index.size)
+            self.rows = _Columns(self.index.size)
             r = self.rows
             r.holding[:] = np.repeat(np.arange(h), self.n_keys)
             r.time[:], r.origin[:], r.counter[:] = self.base_version(self.keys, r.holding)
@@ -121,6 +121,7 @@ class Store:
             r.value[:] = self.base_values(self.keys)
         else:
             self.index = KeyIndex()
+            self.rows = _Columns()
         self.journal = Journal(h)
         self.cache = UpdateCache(cache_size, self) if cache_size else None
 

@@ -37,7 +37,9 @@ WRITTEN_KEY_BYTES = 16  # a key written at the origin and its shard
 # difference of scenarios/paper/wide_deep.yaml at 10^5 and 10^6 shards (18 million copies apart) over a
 # 100 ms run (`--set workload.duration=100ms --set sync.drain=0s --set sync.cache_size=1`), rounded up.
 SHARD_COPY_BYTES = 120
-JOURNAL_ENTRY_BYTES = 48  # an update-cache entry in its server's journal: row, clock and link, in arrays that double
+# An update-cache entry in its server's journal: row (int32), clock (int64) and link (int32), with a
+# quarter more room (`ekkosim.arrays.GROWTH`)
+JOURNAL_ENTRY_BYTES = 20
 UPDATE_BYTES = 40  # an update in a trainer's batch: key, magnitude, new-key flag, version, and their merge
 BATCHES_HELD = 2  # the batch being written and the one before it, still referenced by answers
 LATENCY_ROW_BYTES = 200  # a sampled (update, replica) delivery: the tracker's record and the table's row
@@ -46,8 +48,8 @@ TIMESERIES_ROW_BYTES = 150  # a (window, link) row of the link meter, a Python t
 DC_PAIR_BYTES = 1_000  # a WAN graph edge, two directed links and a route, per pair of DCs (a full mesh)
 SERVER_BYTES = 2_000  # a server's NIC links, CPU resource and routes to its DC's switch
 # A key's value in the quality model's clean copy or one of the manager's lagged copies, once
-# written: its hash-table slots and its value (tests/ps/test_key_values.py measures 74 B a key at
-# the worst fill, just after the table doubled); keys never written cost nothing.
+# written: its hash-table slots, its key and its value (tests/ps/test_key_values.py measures 34.6 B
+# a key at the worst fill, just after the table doubled); keys never written cost nothing.
 KEY_VALUES_BYTES = KEY_BYTES
 START_VALUE_BYTES = 8  # a key's value at the start, a float64
 # An update published and not yet taken by a lagged copy (`delay_s` behind, or frozen while the

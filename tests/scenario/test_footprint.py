@@ -109,7 +109,7 @@ def test_a_quality_and_manager_run_that_would_not_fit_is_refused():
     with pytest.raises(ScenarioError) as refused:
         validate(data, max_memory=limit)
     assert refused.value.problems == [
-        "models[0]: a run needs about 6.83 GiB of memory, more than the limit of 5.56 GiB (raise it with "
+        "models[0]: a run needs about 6.93 GiB of memory, more than the limit of 5.65 GiB (raise it with "
         "--max-memory); the largest part is end-of-run comparisons of model m (9,000,000 keys of its largest "
         "store) = 3.07 GiB"]
 
