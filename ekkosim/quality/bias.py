@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ekkosim.arrays import distinct
+from ekkosim.ps.key_index import KeyIndex
+
 
 class Bias:
     """The bursts of one model and the random stream that picks the keys they bias."""
@@ -18,7 +21,9 @@ class Bias:
     def __init__(self, bursts: list, rng: np.random.Generator):
         self.bursts = sorted(bursts, key=lambda b: (b.start, b.end))
         self.rng = rng
-        self.touched: set[int] = set()  # global keys ever published biased (for tests and reports)
+        # the keys ever published biased (`touched.keys`, for tests and reports), as a store's
+        # keys are held: a set of Python ints would cost about three times as much a key
+        self.touched = KeyIndex()
 
     def active(self, now_s: float):
         """The burst in force at `now_s` (the first listed if several overlap), or None."""
@@ -31,5 +36,6 @@ class Bias:
             return clean
         biased = self.rng.random(keys.size) < burst.share
         direction = np.where(clean >= truth, 1.0, -1.0)
-        self.touched.update(keys[biased].tolist())
+        hit = keys[biased]
+        self.touched.add(distinct(hit[self.touched.find(hit) < 0]))
         return np.where(biased, clean + burst.strength * direction, clean)

@@ -52,6 +52,7 @@ SERVER_BYTES = 2_000  # a server's NIC links, CPU resource and routes to its DC'
 # a key at the worst fill, just after the table doubled); keys never written cost nothing.
 KEY_VALUES_BYTES = KEY_BYTES
 START_VALUE_BYTES = 8  # a key's value at the start, a float64
+BIASED_KEY_BYTES = KEY_BYTES  # a key ever published biased, in a hash index (no value: errs high)
 # An update published and not yet taken by a lagged copy (`delay_s` behind, or frozen while the
 # model is suspected): its key and value, in the arrays of its batch.
 PENDING_WRITE_BYTES = 16
@@ -184,6 +185,9 @@ def _sync_terms(scenario: Scenario, end_s: float, trace_bytes: int) -> list[Term
             if model.keys <= DENSE_KEYS:  # a small key space's start values, in a table (`ekkosim.quality.service`)
                 terms.append(Term(f"start values of model {model.name}", f"models[{i}].keys", model.keys, "keys",
                                   START_VALUE_BYTES))
+        if scenario.quality.enabled and any(burst.model == model.name for burst in scenario.quality.biased_updates):
+            terms.append(Term(f"biased keys of model {model.name}", "quality.biased_updates", min(model.keys, written),
+                              "written keys", BIASED_KEY_BYTES))
         if scenario.manager.enabled:
             terms.append(Term(f"manager's waiting writes of model {model.name}", "manager.enabled", written * 2,
                               "updates", PENDING_WRITE_BYTES))

@@ -363,5 +363,5 @@ class StateManager:
             "applied_by_replica": [len(log) for log in logs],
             "detector": {name: {"scale": None if math.isnan(d.scale) else d.scale, "statistic": d.statistic,
                                 "warming_up": d.warming_up} for name, d in zip(self.names, self.detectors)},
-            "biased_keys": {name: len(self.service.bias[m].touched) for m, name in enumerate(self.names)},
+            "biased_keys": {name: self.service.bias[m].touched.size for m, name in enumerate(self.names)},
         }

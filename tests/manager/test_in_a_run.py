@@ -77,7 +77,7 @@ def test_the_manager_lowers_the_quality_lost(managed):
 def test_after_the_rollback_and_drain_every_replica_holds_the_witness_state(managed):
     manager, cluster = managed.outcome.manager, managed.outcome.cluster
     assert managed.outcome.summary()["converged"]
-    touched = np.array(sorted(manager.service.bias[0].touched), dtype=np.int64)
+    touched = np.sort(manager.service.bias[0].touched.keys)
     shards = managed.scenario.models[0].shards
     checked = 0
     for m, keys, (time, origin, counter), values in manager.republished:

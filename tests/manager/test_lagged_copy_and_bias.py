@@ -61,7 +61,9 @@ def test_biased_values_move_away_from_the_truth_only_during_a_burst():
     assert bias.apply(keys, clean, truth, 9.9) is clean
     assert bias.apply(keys, clean, truth, 10.0).tolist() == [-2.0, 3.0, 1.0]
     assert bias.apply(keys, clean, truth, 20.0) is clean
-    assert sorted(bias.touched) == [0, 1, 2]
+    assert sorted(bias.touched.keys.tolist()) == [0, 1, 2]
+    bias.apply(keys, clean, truth, 11.0)  # the same keys again: held once
+    assert bias.touched.size == 3
 
 
 def test_a_burst_biases_its_share_of_keys():

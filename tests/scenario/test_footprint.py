@@ -88,6 +88,11 @@ def test_the_quality_model_and_the_manager_count_the_keys_written_not_the_model(
     # 150 updates: at most 150 keys written, each in the trainer's clean copy, the baseline and the witness
     assert terms["quality and manager values of model m"].bytes == 150 * 3 * fp.KEY_VALUES_BYTES
     assert terms["manager's waiting writes of model m"].bytes == 150 * 2 * fp.PENDING_WRITE_BYTES
+    assert "biased keys of model m" not in terms  # no burst
+    data["quality"]["biased_updates"] = [{"model": "m", "start": "0s", "end": "1s"}]
+    terms = {term.name: term for term in fp.estimate(validate(data)).terms}
+    assert terms["biased keys of model m"].bytes == 150 * fp.BIASED_KEY_BYTES  # at most every key written
+    del data["quality"]["biased_updates"]
     data["manager"]["enabled"] = False
     terms = {term.name: term for term in fp.estimate(validate(data)).terms}
     assert terms["quality and manager values of model m"].bytes == 150 * fp.KEY_VALUES_BYTES
