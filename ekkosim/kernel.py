@@ -53,22 +53,31 @@ class Environment(simpy.Environment):
                     raise KeyboardInterrupt
                 if on_progress is not None and self.events_processed % progress_every == 0:
                     on_progress(self.now)
+            if interrupted:  # noted as the loop ended
+                raise KeyboardInterrupt
 
 
 @contextmanager
 def _interrupts_between_events() -> Iterator[list[int]]:
-    """Within it, SIGINT is noted in the list it gives rather than raised wherever the main thread
-    happens to be: the run loop raises KeyboardInterrupt after the event in hand. Raised inside a
-    compiled kernel (Numba's dispatcher, say), it would come out as a SystemError, an internal
-    error rather than an interrupted run. SIGINT stays as it is where Python does not raise
-    KeyboardInterrupt for it (ignored, as in a background job, or handled by someone else) and
-    outside the main thread, which gets no signals."""
+    """Within it, a first SIGINT is noted in the list it gives rather than raised wherever the main
+    thread happens to be: the run loop raises KeyboardInterrupt after the event in hand. Raised
+    inside a compiled kernel (Numba's dispatcher, say), it would come out as a SystemError, an
+    internal error rather than an interrupted run. A second SIGINT raises at once, as Python
+    would: the way out of an event that does not end. SIGINT stays as it is where Python does
+    not raise KeyboardInterrupt for it (ignored, as in a background job, or handled by someone
+    else) and outside the main thread, which gets no signals."""
     noted: list[int] = []
     if threading.current_thread() is not threading.main_thread() \
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield noted
         return
-    signal.signal(signal.SIGINT, lambda signum, _frame: noted.append(signum))
+
+    def note(signum: int, frame) -> None:
+        if noted:
+            signal.default_int_handler(signum, frame)
+        noted.append(signum)
+
+    signal.signal(signal.SIGINT, note)
     try:
         yield noted
     finally:

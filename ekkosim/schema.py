@@ -141,7 +141,9 @@ class StrategySection(Section):
 MAX_CHUNKS = 1_000_000  # chunks of chain replication
 MAX_KEY_STATE_BYTES = 16 * 2**30  # the sync's per-key state
 KEY_STATE_BYTES = 47  # per row: key 8, holding 4, version (time 8, origin 2, counter 8), value 8, seq 8, class 1
-HASHED_ROW_BYTES = 32  # per row of a sparse store: hash-table slots (4 B, 2 to 4 a row) and journal entry (16 B)
+# per row of a sparse store besides: hash-table slots (4 B, 2 to 4 a row) and a journal entry (16 B); its
+# columns' growth room (a quarter at most) is left out, as rows are counted one per update, which errs high
+HASHED_ROW_BYTES = 32
 # A parameter server's store of at most this many keys keeps a row for every key (about 47 bytes
 # a key, no hashing: the testbed's 10^6-key model on every server); a larger one keeps rows for
 # the keys written only (ekkosim/ps/store.py).

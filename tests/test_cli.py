@@ -100,3 +100,26 @@ def test_compare_sets_runs_side_by_side(small, write_scenario, tmp_path):
 def test_compare_refuses_what_is_not_a_finished_run(tmp_path):
     result = run_cli("compare", str(tmp_path), str(tmp_path))
     assert result.returncode == 2 and "not a finished run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_that_comes_out_of_compiled_code_as_a_system_error_is_an_interrupt(monkeypatch, capsys):
+    """Numba turns a KeyboardInterrupt raised in its dispatcher into a SystemError caused by it:
+    that is still Ctrl-C (exit code 130), and a SystemError of its own is still a bug (1)."""
+    from ekkosim import cli
+
+    def interrupted(args, console):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from err
+
+    monkeypatch.setattr(cli, "_validate", interrupted)
+    assert cli.main(["validate", "any.yaml"]) == cli.EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+    def broken(args, console):
+        raise SystemError("a bug")
+
+    monkeypatch.setattr(cli, "_validate", broken)
+    assert cli.main(["validate", "any.yaml"]) == cli.EXIT_INTERNAL
+    assert "internal error" in capsys.readouterr().err

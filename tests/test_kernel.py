@@ -79,3 +79,42 @@ def test_ctrl_c_stops_a_run_between_two_events_not_inside_one():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_stops_an_event_that_does_not_end():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    env = Environment()
+    log = []
+
+    def stuck():
+        yield env.timeout(1)
+        os.kill(os.getpid(), signal.SIGINT)  # noted
+        os.kill(os.getpid(), signal.SIGINT)  # raised here
+        log.append("the rest of the event ran")
+
+    env.process(stuck())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            env.run_until_done(env.event(), until_s=None)
+        assert log == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_as_the_run_ends_still_stops_it():
+    """SIGINT noted in the progress call after the run's last event: the run is interrupted all
+    the same, not finished as if nothing had happened."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    env = Environment()
+
+    def short():
+        yield env.timeout(1)
+
+    done = env.process(short())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            env.run_until_done(done, until_s=None, progress_every=1,
+                               on_progress=lambda now: now == 1 and done.processed and os.kill(os.getpid(), signal.SIGINT))
+        assert done.processed
+    finally:
+        signal.signal(signal.SIGINT, previous)

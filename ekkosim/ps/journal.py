@@ -12,7 +12,7 @@ are many and move rarely (the paper's regime).
 An entry is stale once its row changed again (the row's `seq` is then newer than the entry's);
 readers skip stale entries. The update cache (`ekkosim.ps.update_cache`) trims the journal to
 its live, cached entries, and the store drops the stale ones when the journal would grow
-(`ekkosim.ps.store.Store`), so the journal follows the rows changed, not the changes.
+(`drop_stale`), so the journal follows the rows changed, not the changes.
 
 The links and the backward walk are loops compiled by Numba, imported on first use
 (`ekkosim.ps._kernels`).
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import with_room
+from ekkosim.arrays import GROWTH, with_room
 
 MAX_ENTRIES = 2**31 - 1  # entries are numbered in int32
 
@@ -81,6 +81,18 @@ class Journal:
                                                  np.ascontiguousarray(after, dtype=np.int64))
         positions, which = kernels.in_entry_order(positions, which, self.n)  # entry order is clock order
         return self._rows[positions], self._seqs[positions], which
+
+    def drop_stale(self, seq: np.ndarray, holding: np.ndarray, room: int) -> None:
+        """Keep only the live entries, those whose row's clock `seq[row]` is still theirs (readers
+        skip the others; `holding[row]` is a row's holding), and make room for `room` more entries
+        and a quarter beyond: a drop that freed little would otherwise repeat at every append."""
+        rows, seqs = self._rows[: self.n], self._seqs[: self.n]
+        live = seq[rows] == seqs
+        rows, seqs = rows[live], seqs[live]
+        self.keep(rows, seqs, holding[rows])
+        need = int((self.n + room) * GROWTH)
+        for name in ("_rows", "_seqs", "_prev"):
+            setattr(self, name, with_room(getattr(self, name), self.n, need))
 
     def keep(self, rows: np.ndarray, seqs: np.ndarray, holdings: np.ndarray) -> None:
         """Hold exactly these entries (clock order; `holdings` theirs) from now on."""

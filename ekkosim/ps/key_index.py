@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import with_room
+from ekkosim.arrays import distinct, with_room
 
 _EMPTY = -1  # rows are >= 0 (`_probe` holds the same sentinel)
 _MIN_BITS = 10
@@ -49,6 +49,11 @@ class KeyIndex:
         if self.size and keys.size:
             self._probe.find(self._slots, self._keys, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
         return rows
+
+    def add_missing(self, keys: np.ndarray) -> None:
+        """Give the keys among `keys` (repeats allowed) that have no row yet the next rows."""
+        keys = np.asarray(keys, dtype=np.int64)
+        self.add(distinct(keys[self.find(keys) < 0]))
 
     def add(self, keys: np.ndarray) -> np.ndarray:
         """Give `keys` (distinct, none already held) the next rows; return them."""
@@ -83,5 +88,3 @@ class DenseIndex:
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         return self._offset_of_shard[keys % self.model_shards] + keys // self.model_shards
-
-

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ekkosim.arrays import distinct, with_room
+from ekkosim.arrays import with_room
 from ekkosim.ps.key_index import KeyIndex
 
 # Bytes a written key costs at most: the index keeps its table at most half full and between
@@ -57,7 +57,8 @@ class KeyValues:
         rows = self._index.find(keys)
         new = rows < 0
         if new.any():
-            added = self._index.add(distinct(keys[new]))
-            self._values = with_room(self._values, int(added[0]), int(added[-1]) + 1)
+            held = self._index.size
+            self._index.add_missing(keys[new])
+            self._values = with_room(self._values, held, self._index.size)
             rows = self._index.find(keys)
         self._values[rows] = values

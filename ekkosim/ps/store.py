@@ -252,17 +252,11 @@ class Store:
             r.seq[rows] = self.clock
             self.version[holdings] = self.clock
             if self.cache is not None:  # without a cache every answer is a full scan
-                if not self.journal.has_room(rows.size):
-                    self._drop_stale_entries()
+                if not self.journal.has_room(rows.size):  # rather than grow, drop what readers skip
+                    self.journal.drop_stale(self.rows.seq, self.rows.holding, rows.size)
                 self.journal.append(rows, holdings, self.clock)
                 self.cache.changed(rows.size)
         return Change(holdings, keys, time, origin, counter, high, *held)
-
-    def _drop_stale_entries(self) -> None:
-        """Keep only the journal's live entries (readers skip the others): done before the journal
-        grows, so that it holds about the rows changed, not every change of a hot key."""
-        rows, seqs = self.since(0)
-        self.journal.keep(rows, seqs, self.rows.holding[rows])
 
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, seqs) of the rows changed after `clock` that the journal still holds, in clock

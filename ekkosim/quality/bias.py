@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import distinct
 from ekkosim.ps.key_index import KeyIndex
 
 
@@ -36,6 +35,5 @@ class Bias:
             return clean
         biased = self.rng.random(keys.size) < burst.share
         direction = np.where(clean >= truth, 1.0, -1.0)
-        hit = keys[biased]
-        self.touched.add(distinct(hit[self.touched.find(hit) < 0]))
+        self.touched.add_missing(keys[biased])
         return np.where(biased, clean + burst.strength * direction, clean)

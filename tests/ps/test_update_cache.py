@@ -39,7 +39,6 @@ def test_stale_entries_are_skipped(layout):
     assert sorted_keys(answer) == [1, 2] and answer.cache_entries == 2 and answer.full_scans == 0
 
 
-
 def test_a_hot_key_keeps_one_journal_entry_when_the_journal_would_grow(layout):
     """300 changes of one key between two trims (a cache of 1,000): the journal drops the stale
     entries rather than grow past its first 64, and the cache still answers every key once."""
@@ -47,12 +46,33 @@ def test_a_hot_key_keeps_one_journal_entry_when_the_journal_would_grow(layout):
     store.write(0, np.array([2, 3]), np.ones(2), now=0.5)
     for t in range(1, 301):
         store.write(0, np.array([1]), np.array([float(t)]), now=float(t))
-    assert store.journal.n <= 64 and store.journal.has_room(0)
+    assert store.journal.n <= 64 and store.journal._rows.size == 64  # never grown
     rows, seqs = store.since(0)
     assert store.keys[rows].tolist() == [2, 3, 1] and seqs.tolist() == [1, 1, 301]
     answer = _cursor(store, 0)
     assert sorted_keys(answer) == [1, 2, 3] and answer.cache_entries == 3 and answer.full_scans == 0
     assert store.values(np.array([1])).tolist() == [300.0]
+
+
+def test_after_dropping_stale_entries_each_holding_reads_its_changes_after_any_bound(layout):
+    """Three shard copies, a few hot keys written again and again between trims (a cache of 1,000),
+    so that the journal drops its stale entries many times: what a holding changed after a shard
+    version is still each of its rows changed after it, once, in clock order."""
+    store = make_store(30, 3, [0, 1, 2], layout, cache=1000)
+    rng = np.random.default_rng(3)
+    hot = np.array([0, 1, 2, 3, 4, 5, 9, 12, 27])
+    for t in range(1, 400):
+        keys = np.unique(rng.choice(hot, size=rng.integers(1, 4)))
+        store.write(0, keys, np.full(keys.size, float(t)), now=float(t))
+    assert store.journal.n < 64  # about the 9 rows changed, not the ~800 changes
+    holdings = np.array([2, 0, 1])
+    for after in ([0, 0, 0], [100, 250, 399], [390, 10, 200]):
+        rows, which = store.changed_after(holdings, np.array(after))
+        seqs = store.rows.seq[rows]
+        assert np.all(np.diff(seqs) >= 0)  # clock order
+        expected = {(r, j) for j, h in enumerate(holdings.tolist()) for r in range(len(store))
+                    if store.rows.holding[r] == h and store.rows.seq[r] > after[j]}
+        assert sorted(zip(rows.tolist(), which.tolist())) == sorted(expected) and expected
 
 def test_eviction_raises_both_floors(layout):
     # five single-key writes: at the fourth the store trims, keeping the newest 2 of the 4 keys
