@@ -252,7 +252,9 @@ class Store:
             r.seq[rows] = self.clock
             self.version[holdings] = self.clock
             if self.cache is not None:  # without a cache every answer is a full scan
-                if not self.journal.has_room(rows.size):  # rather than grow, drop what readers skip
+                # full, and at least a fifth of it stale (a row has one live entry at most): rather
+                # than grow, drop what readers skip (each drop frees a fifth, so drops stay rare)
+                if not self.journal.has_room(rows.size) and 4 * self.journal.n >= 5 * len(self):
                     self.journal.drop_stale(self.rows.seq, self.rows.holding, rows.size)
                 self.journal.append(rows, holdings, self.clock)
                 self.cache.changed(rows.size)
