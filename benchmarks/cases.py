@@ -59,7 +59,9 @@ def cases(quick: bool = False) -> list[Case]:
         for _, _, switches, folder in reversed(ABLATION)  # full Ekko first
     ]
     production = ("topology.datacenters[*].servers=5", "models[0].shards=50", "models[0].keys=100000") if quick else ()
-    listed.append(Case("production", PRODUCTION, (*short, *production) if quick else ()))
+    # its peak RSS noted every 10 simulated s: the rows grow while the trainers write (50 s)
+    listed.append(Case("production", PRODUCTION, (*short, *production) if quick else (),
+                       rss_at_s=() if quick else (10, 20, 30, 40, 50, 60)))
     # per DC, 2 DCs; ten shards per server, and an update cache the size of a shard (a replica's
     # cache buffer is twice its capacity, whatever the shard's size: 30,000 replicas of 32,768
     # entries would be 30 GB)

@@ -113,8 +113,11 @@ def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool |
         else:
             rows.append(("production: 60 s in at most 300 CPU s",
                          _wall_figure(r) + _over_floor(r, _measured(results, "floor_production")), wall_for_60s(r) <= 300))
+            marks = sorted(r.get("rss_at_s", {}).items(), key=lambda item: float(item[0]))
             rows.append(("production: peak RSS at most 8 GiB", f"{r['peak_rss_bytes'] / GIB:.2f} GiB"
-                         + (f" (after {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else ""),
+                         + (f" (after {r['sim_s']:.1f} simulated s)" if r["wall_limited"] else "")
+                         + (" (" + ", ".join(f"{rss / GIB:.2f} at {float(t):g} s" for t, rss in marks) + ")"
+                            if marks else ""),
                          r["peak_rss_bytes"] <= 8 * GIB))
             rows.append(("production: built in at most 30 s", f"{r['build_s']:.1f} s", r["build_s"] <= 30))
     if r := _measured(results, "per_event_production"):
