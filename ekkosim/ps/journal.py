@@ -54,9 +54,7 @@ class Journal:
         end = self.n + rows.size
         if end > MAX_ENTRIES:
             raise OverflowError(f"a journal holds at most {MAX_ENTRIES:,} entries")
-        if not self.has_room(rows.size):
-            for name in ("_rows", "_seqs", "_prev"):
-                setattr(self, name, with_room(getattr(self, name), self.n, end))
+        self._reserve(end)
         self._rows[self.n : end] = rows
         self._seqs[self.n : end] = clock
         self._link(holdings, self.n)
@@ -90,9 +88,13 @@ class Journal:
         live = seq[rows] == seqs
         rows, seqs = rows[live], seqs[live]
         self.keep(rows, seqs, holding[rows])
-        need = int((self.n + room) * GROWTH)
-        for name in ("_rows", "_seqs", "_prev"):
-            setattr(self, name, with_room(getattr(self, name), self.n, need))
+        self._reserve(int((self.n + room) * GROWTH))
+
+    def _reserve(self, need: int) -> None:
+        """Room for `need` entries in all three arrays (`ekkosim.arrays.with_room`)."""
+        if need > self._rows.size:
+            for name in ("_rows", "_seqs", "_prev"):
+                setattr(self, name, with_room(getattr(self, name), self.n, need))
 
     def keep(self, rows: np.ndarray, seqs: np.ndarray, holdings: np.ndarray) -> None:
         """Hold exactly these entries (clock order; `holdings` theirs) from now on."""
