@@ -367,6 +367,11 @@ class Network:
 
     def _keep_moving(self, keep: list[bool]) -> None:
         """Drop the moving flows where ``keep`` is False, from every list."""
+        if not any(keep):  # most often the one moving flow finished
+            self._moving, self._remaining, self._negligible, self._flow_latency = [], [], [], []
+            self._rate, self._finish = [], []
+            return
+
         def kept(values: list) -> list:
             return [value for value, k in zip(values, keep) if k]
 

@@ -10,9 +10,8 @@ an impulse at one instant.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
-
-import numpy as np
 
 __all__ = ["LinkMeter"]
 
@@ -24,7 +23,9 @@ class LinkMeter:
         if not (math.isfinite(window_s) and window_s > 0):
             raise ValueError(f"window_s must be finite and > 0, got {window_s!r}")
         self.window_s = float(window_s)
-        self._bytes: dict[int, np.ndarray] = {}  # window index -> bytes per link id
+        # window index -> bytes per link id (an array of doubles: Python floats in, no NumPy
+        # scalar per element, the same sums)
+        self._bytes: dict[int, array] = {}
 
     def _window_of(self, t: float) -> int:
         """Index k of the window holding t, consistent with the float boundaries k * window_s."""
@@ -35,13 +36,12 @@ class LinkMeter:
             k -= 1
         return k
 
-    def _row(self, k: int, n_links: int) -> np.ndarray:
+    def _row(self, k: int, n_links: int) -> array:
         row = self._bytes.get(k)
-        if row is None or row.size < n_links:
-            grown = np.zeros(n_links)
-            if row is not None:
-                grown[: row.size] = row
-            self._bytes[k] = row = grown
+        if row is None:
+            self._bytes[k] = row = array("d", bytes(8 * n_links))
+        elif len(row) < n_links:
+            row.frombytes(bytes(8 * (n_links - len(row))))
         return row
 
     def record(self, t0: float, t1: float, links: Sequence[int], rates_Bps: Sequence[float]) -> None:
@@ -51,16 +51,17 @@ class LinkMeter:
             return
         n_links = int(max(links)) + 1
         w = self.window_s
-        # The last window is the one holding the instant just before t1.
-        k_first, k_last = self._window_of(t0), self._window_of(t1)
-        if k_last * w == t1:
-            k_last -= 1
-        for k in range(k_first, k_last + 1):
-            overlap = min(t1, (k + 1) * w) - max(t0, k * w)
+        k = self._window_of(t0)
+        while True:  # every window from t0's to the one holding the instant just before t1
+            end = (k + 1) * w
+            overlap = min(t1, end) - max(t0, k * w)
             if overlap > 0:
                 row = self._row(k, n_links)
                 for link, rate in zip(links, rates_Bps):
                     row[link] += rate * overlap
+            if end >= t1:
+                return
+            k += 1
 
     def record_impulse(self, t: float, links: Sequence[int], nbytes: float) -> None:
         """Add ``nbytes`` to each of ``links`` (repeats count again) in the window holding t."""
@@ -74,7 +75,6 @@ class LinkMeter:
         """Non-zero entries as (window_start_s, link_id, bytes), ordered by window then link."""
         out = []
         for k in sorted(self._bytes):
-            row = self._bytes[k]
             start = k * self.window_s
-            out.extend((start, int(link), float(row[link])) for link in np.flatnonzero(row))
+            out.extend((start, link, nbytes) for link, nbytes in enumerate(self._bytes[k]) if nbytes)
         return out

@@ -16,7 +16,7 @@ way), routes never change.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -32,6 +32,18 @@ class Server:
     dc: str
     index: int
     kind: str = "ps"
+    # Servers key the dicts a pull reads many times over (routes, cores, stores): their hash is
+    # computed once, as the dataclass would compute it (from the fields compared).
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.dc, self.index, self.kind)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self):  # built anew where unpickled: a str's hash differs between processes
+        return Server, (self.dc, self.index, self.kind)
 
     def __str__(self) -> str:
         return f"{self.dc}/{self.kind}{self.index}"
