@@ -1,6 +1,7 @@
-"""A pull's per-shard loops, compiled by Numba (imported on first use): what moved, the
-journal's entries of what moved in entry order, and the links of new entries. Each is a pass or
-two over its input, where NumPy would make a temporary array per step."""
+"""A pull's per-shard and per-key loops, compiled by Numba (imported on first use): what moved,
+the journal's entries of what moved in entry order, the links of new entries, and the versions a
+store holds of keys. Each is a pass or two over its input, where NumPy would make a temporary
+array per step."""
 
 from __future__ import annotations
 
@@ -79,3 +80,34 @@ def moved_pairs(version: np.ndarray, theirs: np.ndarray, cursors: np.ndarray) ->
             moved[k] = p
             k += 1
     return moved[:k].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def held_versions(rows: np.ndarray, keys: np.ndarray, shards: np.ndarray, warm: np.ndarray, model_shards: int,
+                  warm_origin: int, row_time: np.ndarray, row_origin: np.ndarray, row_counter: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(time, origin, counter) a store holds of each of `keys` (`ekkosim.ps.store.Store.versions`):
+    its row's (`rows[i]`), or for a key without a row (-1) the base version: the warm-start
+    version (time 0, `warm_origin`, counter local + 1) if the key's local number is below its
+    shard's warm count (`warm[h]` of the holding h of shard `shards[h]`), else none (zeros)."""
+    n = keys.size
+    time = np.empty(n, dtype=np.float64)
+    origin = np.empty(n, dtype=np.int16)
+    counter = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        row = rows[i]
+        if row >= 0:
+            time[i] = row_time[row]
+            origin[i] = row_origin[row]
+            counter[i] = row_counter[row]
+            continue
+        time[i] = 0.0
+        origin[i] = 0
+        counter[i] = 0
+        shard = keys[i] % model_shards
+        h = np.searchsorted(shards, shard)
+        local = keys[i] // model_shards
+        if h < shards.size and shards[h] == shard and local < warm[h]:
+            origin[i] = warm_origin
+            counter[i] = local + 1
+    return time, origin, counter

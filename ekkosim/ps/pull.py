@@ -180,7 +180,7 @@ def _warm_keys(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.n
     keys = local * peer.model_shards + peer.shards[np.repeat(h, counts)]
     absent = peer.index.find(keys) < 0
     pair, keys = pair[absent], keys[absent]
-    time, origin, counter = peer.base_version(keys, np.repeat(h, counts)[absent])
+    time, origin, counter = peer.base_version(keys)
     return pair, keys, time, origin, counter, peer.base_values(keys), np.zeros(keys.size, dtype=bool)
 
 

@@ -116,7 +116,7 @@ class Store:
             self.rows = _Columns(self.index.size)
             r = self.rows
             r.holding[:] = np.repeat(np.arange(h), self.n_keys)
-            r.time[:], r.origin[:], r.counter[:] = self.base_version(self.keys, r.holding)
+            r.time[:], r.origin[:], r.counter[:] = self.base_version(self.keys)
             r.seq[:] = np.where(r.counter > 0, WARM_SEQ, 0)
             r.value[:] = self.base_values(self.keys)
         else:
@@ -167,29 +167,28 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def base_version(self, keys: np.ndarray, holdings: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The version of keys that have no row: the warm-start version or none."""
-        local = keys // self.model_shards
-        warm = local < self.warm[holdings]
-        return (np.zeros(keys.size), np.where(warm, WARM_ORIGIN, 0).astype(np.int16),
-                np.where(warm, local + 1, 0).astype(np.int64))
+    def base_version(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(time, origin, counter) of `keys` (of shards held here) as if they had no row: the
+        warm-start version or none."""
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        return self._held(np.full(keys.size, -1, dtype=np.int64), keys)
 
     def base_values(self, keys: np.ndarray) -> np.ndarray:
         return np.zeros(keys.size) if self.base_value is None else self.base_value(keys)
 
-    def versions(self, keys: np.ndarray, holdings: np.ndarray | None = None):
-        """(rows, time, origin, counter) of `keys`; rows -1 where a key has no row."""
+    def versions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, time, origin, counter) of `keys` (of shards held here); rows -1 where a key has
+        no row, and then its version is the base one (`base_version`)."""
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
         rows = self.index.find(keys)
-        present = rows >= 0
-        if present.all():
-            r = self.rows
-            return rows, r.time[rows], r.origin[rows], r.counter[rows]
-        holdings = self.holdings_of(keys) if holdings is None else holdings
-        time, origin, counter = self.base_version(keys, holdings)
-        held = rows[present]
+        return (rows, *self._held(rows, keys))
+
+    def _held(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from ekkosim.ps._kernels import held_versions  # Numba, compiled on first use
+
         r = self.rows
-        time[present], origin[present], counter[present] = r.time[held], r.origin[held], r.counter[held]
-        return rows, time, origin, counter
+        return held_versions(rows, keys, self.shards, self.warm, self.model_shards, WARM_ORIGIN,
+                             r.time, r.origin, r.counter)
 
     def values(self, keys: np.ndarray) -> np.ndarray:
         rows = self.index.find(keys)
@@ -225,7 +224,7 @@ class Store:
         cursor puller must hear of grown knowledge too). Keys must be distinct."""
         if not keys.size and (knowledge_of is None or not knowledge_of.size):  # nothing: no change
             return Change(holdings, keys, time, origin, counter, high, time, origin, counter)
-        rows, *held = self.versions(keys, holdings)
+        rows, *held = self.versions(keys)
         take = newer(time, origin, counter, *held)
         if not take.all():
             holdings, keys, time, origin, counter, value, high, rows = (

@@ -66,7 +66,7 @@ class Checker:
 
     def applied(self, server: Server, m: int, store: Store, change: Change, now: float) -> None:
         keys = change.keys
-        _, *held = store.versions(keys, change.holding)
+        _, *held = store.versions(keys)
         back = ~newer(*held, change.prev_time, change.prev_origin, change.prev_counter)
         if back.any():
             i = int(back.argmax())
@@ -122,7 +122,7 @@ class Checker:
             keys, o, c = origin.keys[rows], origin.rows.origin[rows], origin.rows.counter[rows]
             h = store.holdings_of(keys)
             claimed = c <= store.knowledge[h, o]
-            _, *held = store.versions(keys, h)
+            _, *held = store.versions(keys)
             lacking = claimed & newer(origin.rows.time[rows], o, c, *held)
             if lacking.any():
                 j = int(np.lexsort((keys[lacking], store.replica[h[lacking]]))[0])

@@ -118,7 +118,7 @@ class _Rollback:
         lengths = self.key_shard.searchsorted(self.shards[at], side="right") - starts
         rows = ranges(starts, lengths)
         owner = np.repeat(np.arange(holdings.size), lengths)
-        _, *held = store.versions(self.keys[rows], holdings[owner])
+        _, *held = store.versions(self.keys[rows])
         lacking = np.bincount(owner[newer(*(column[rows] for column in self.version), *held)], minlength=holdings.size)
         done = lacking == 0
         self.missing[at[done], copy[done]] = False
