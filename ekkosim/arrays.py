@@ -37,6 +37,10 @@ def present(values: np.ndarray, n: int) -> np.ndarray:
 # elements is at most a quarter of them (doubling would copy each once and hold up to as many
 # again). A server's arrays are small and come from the heap, where room is resident memory.
 GROWTH = 1.25
+# Below this many elements an array doubles instead: a growth costs an allocation whatever its
+# size, and a store's arrays would otherwise grow some 30 times on their way to their first
+# few thousand rows, for room that is a few kilobytes at most.
+SMALL = 4096
 
 
 def with_room(array: np.ndarray, used: int, need: int) -> np.ndarray:
@@ -44,6 +48,6 @@ def with_room(array: np.ndarray, used: int, need: int) -> np.ndarray:
     first `used` elements and zeros after."""
     if need <= array.size:
         return array
-    grown = np.zeros(max(int(need * GROWTH), 16), dtype=array.dtype)
+    grown = np.zeros(max(2 * need if need < SMALL else int(need * GROWTH), 16), dtype=array.dtype)
     grown[:used] = array[:used]
     return grown

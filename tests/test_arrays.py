@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ekkosim.arrays import distinct, present, ranges, with_room
+from ekkosim.arrays import GROWTH, SMALL, distinct, present, ranges, with_room
 
 
 def test_ranges_concatenates_each_start_s_run_of_its_length():
@@ -28,6 +28,8 @@ def test_with_room_keeps_the_used_elements_and_grows_by_a_quarter_more_than_need
     array = np.arange(20, dtype=np.int32)
     assert with_room(array, 10, 20) is array  # room enough: the array itself
     grown = with_room(array, 10, 40)
-    assert grown.dtype == np.int32 and grown.size == 50  # 40 x GROWTH
+    assert grown.dtype == np.int32 and grown.size == 80  # a small array doubles what it needs
     assert grown[:10].tolist() == list(range(10)) and not grown[10:].any()
+    large = with_room(grown, 80, SMALL)
+    assert large.size == SMALL * GROWTH and large[:10].tolist() == list(range(10)) and not large[10:].any()
     assert with_room(np.zeros(0), 0, 1).size == 16  # never less than 16

@@ -3,3 +3,15 @@
 No SimPy here: `ekkosim.sync` wires these to time and the network. Everything is vectorised
 over keys, and each rule has a unit test on tiny arrays.
 """
+
+from functools import cache
+
+
+@cache
+def kernels():
+    """The compiled loops (`ekkosim.ps._kernels`), imported on first use (importing Numba takes
+    about a second, which importing `ekkosim` should not cost). Cached: an import statement costs
+    a microsecond each time, and the pulls of a run call the loops millions of times."""
+    from ekkosim.ps import _kernels
+
+    return _kernels

@@ -21,8 +21,9 @@ def home(key: int, shift: np.uint64) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def find(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray, rows: np.ndarray) -> None:
-    """Write into `rows` the row of each of `keys` held in the table (leave the others)."""
+def find(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray) -> np.ndarray:
+    """The row of each of `keys` held in the table, -1 for the others."""
+    rows = np.full(keys.size, _EMPTY, dtype=np.int64)
     mask = (1 << bits) - 1
     shift = np.uint64(64 - bits)
     for i in range(keys.size):
@@ -36,6 +37,7 @@ def find(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray, r
                 rows[i] = row
                 break
             slot = (slot + 1) & mask
+    return rows
 
 
 @numba.njit(cache=True, nogil=True)

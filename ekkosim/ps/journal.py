@@ -23,15 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from ekkosim.arrays import GROWTH, with_room
+from ekkosim.ps import kernels
 
 MAX_ENTRIES = 2**31 - 1  # entries are numbered in int32
-
-
-def _kernels():
-    """The compiled loops (`ekkosim.ps._kernels`), imported on first use: see the module's docstring."""
-    from ekkosim.ps import _kernels
-
-    return _kernels
 
 
 class Journal:
@@ -62,7 +56,7 @@ class Journal:
 
     def _link(self, holdings: np.ndarray, start: int) -> None:
         """Link the entries from `start` on (of `holdings`, in order) after each holding's newest."""
-        _kernels().link_entries(self.newest, self._prev, np.ascontiguousarray(holdings, dtype=np.int64), start)
+        kernels().link_entries(self.newest, self._prev, np.ascontiguousarray(holdings, dtype=np.int64), start)
 
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, clocks) of the entries after `clock`, stale ones too, in clock order."""
@@ -73,11 +67,11 @@ class Journal:
     def of_holdings(self, holdings: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, clocks, which) of the entries of each `holdings[j]` after `after[j]` (holdings
         distinct), stale ones too, in clock order; `which` is each entry's j."""
-        kernels = _kernels()
-        positions, which = kernels.entries_after(self.newest, self._prev, self._seqs,
-                                                 np.ascontiguousarray(holdings, dtype=np.int64),
-                                                 np.ascontiguousarray(after, dtype=np.int64))
-        positions, which = kernels.in_entry_order(positions, which, self.n)  # entry order is clock order
+        compiled = kernels()
+        positions, which = compiled.entries_after(self.newest, self._prev, self._seqs,
+                                                  np.ascontiguousarray(holdings, dtype=np.int64),
+                                                  np.ascontiguousarray(after, dtype=np.int64))
+        positions, which = compiled.in_entry_order(positions, which, self.n)  # entry order is clock order
         return self._rows[positions], self._seqs[positions], which
 
     def drop_stale(self, seq: np.ndarray, holding: np.ndarray, room: int) -> None:

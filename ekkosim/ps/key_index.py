@@ -11,7 +11,7 @@ sent; a crash replaces the whole table).
 The probes are loops compiled by Numba (`_probe`): a lookup or an insertion is a few
 nanoseconds a key, where the same probes as rounds of NumPy operations over the keys still
 unresolved cost about ten times more (docs/performance.md). Numba is imported when the first
-sparse store is made, so runs whose stores are all dense (`DenseIndex`) never load it.
+sparse store is made (a `DenseIndex` needs no probes).
 """
 
 from __future__ import annotations
@@ -45,10 +45,9 @@ class KeyIndex:
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key, -1 where it has none."""
-        rows = np.full(keys.size, -1, dtype=np.int64)
-        if self.size and keys.size:
-            self._probe.find(self._slots, self._keys, self._bits, np.ascontiguousarray(keys, dtype=np.int64), rows)
-        return rows
+        if not (self.size and keys.size):
+            return np.full(keys.size, -1, dtype=np.int64)
+        return self._probe.find(self._slots, self._keys, self._bits, np.ascontiguousarray(keys, dtype=np.int64))
 
     def add_missing(self, keys: np.ndarray) -> None:
         """Give the keys among `keys` (repeats allowed) that have no row yet the next rows."""

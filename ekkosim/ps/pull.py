@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ekkosim.arrays import distinct, ranges
+from ekkosim.ps import kernels
 from ekkosim.ps.store import Change, Store
 from ekkosim.ps.update_cache import WARM_SEQ
 
@@ -133,9 +134,7 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
     """Answer a puller that last saw shard versions `cursors` (per pair) in `lane`: the keys of
     the lane's class changed since, less, in the all lane, the high-priority keys changed at or
     before the puller's `express` cursors."""
-    from ekkosim.ps._kernels import moved_pairs  # Numba, compiled on first use
-
-    moved = moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
+    moved = kernels().moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
     if not moved.size:  # nothing new: the empty answer
         return _nothing_new(peer, moved, theirs)
     cached = np.zeros(moved.size, dtype=bool)

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ekkosim.arrays import ranges, with_room
+from ekkosim.ps import kernels
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
@@ -64,27 +65,36 @@ class Change(NamedTuple):
 
 
 class _Columns:
-    """Growable per-row columns (`ekkosim.arrays.with_room`); a row's key is in the store's index."""
+    """Growable per-row columns (`ekkosim.arrays.with_room`); a row's key is in the store's index.
+    Each column is an attribute, a view of its first `n` rows, made again when `n` changes (a pull
+    reads the columns a dozen times for each time it adds rows)."""
 
     DTYPES = {"holding": np.int32, "time": np.float64, "origin": np.int16,
               "counter": np.int64, "value": np.float64, "seq": np.int64, "high": np.bool_}
+    holding: np.ndarray
+    time: np.ndarray
+    origin: np.ndarray
+    counter: np.ndarray
+    value: np.ndarray
+    seq: np.ndarray
+    high: np.ndarray
 
     def __init__(self, n: int = 0) -> None:
         """`n` rows of zeros, and no room beyond them (a dense store never grows)."""
         self.n = n
         self._data = {name: np.zeros(max(n, 16), dtype=dtype) for name, dtype in self.DTYPES.items()}
+        self._views()
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        data = self.__dict__["_data"]
-        if name not in data:
-            raise AttributeError(name)
-        return data[name][: self.n]
+    def _views(self) -> None:
+        for name, column in self._data.items():
+            setattr(self, name, column[: self.n])
 
     def extend(self, n: int) -> None:
         if self.n + n > self._data["holding"].size:
             for name, column in self._data.items():
                 self._data[name] = with_room(column, self.n, self.n + n)
         self.n += n
+        self._views()
 
 
 class Store:
@@ -184,10 +194,8 @@ class Store:
         return (rows, *self._held(rows, keys))
 
     def _held(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from ekkosim.ps._kernels import held_versions  # Numba, compiled on first use
-
         r = self.rows
-        return held_versions(rows, keys, self.shards, self.warm, self.model_shards, WARM_ORIGIN,
+        return kernels().held_versions(rows, keys, self.shards, self.warm, self.model_shards, WARM_ORIGIN,
                              r.time, r.origin, r.counter)
 
     def values(self, keys: np.ndarray) -> np.ndarray:
