@@ -216,12 +216,14 @@ class Store:
         counters = np.empty(keys.size, dtype=np.int64)
         sorted_h = holdings[order]
         starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
-        rank = np.arange(keys.size) - np.repeat(starts, np.diff(np.r_[starts, keys.size]))
+        lengths = np.diff(np.r_[starts, keys.size])  # keys per holding written
+        rank = np.arange(keys.size) - np.repeat(starts, lengths)
         counters[order] = self.knowledge[sorted_h, origin] + 1 + rank
         n = keys.size
         change = self.apply(holdings, keys, np.full(n, now), np.full(n, origin, dtype=np.int16), counters, values,
                             np.broadcast_to(np.asarray(high, dtype=bool), n).copy())
-        np.add.at(self.knowledge[:, origin], holdings, 1)
+        if n:
+            self.knowledge[sorted_h[starts], origin] += lengths  # each holding written once
         return change
 
     def apply(self, holdings, keys, time, origin, counter, value, high,

@@ -67,7 +67,7 @@ class UpdateCache:
         """Every shard copy keeps its `capacity` newest keys: evict the rest, raising floors."""
         store = self.store
         rows, seqs = store.since(self.oldest())
-        holding = store.rows.holding[rows]
+        holding = store.rows.holding[rows].astype(np.int64)  # indexes below: int64 indexes faster
         cached = seqs > self.seq_floor[holding]
         rows, seqs, holding = rows[cached], seqs[cached], holding[cached]
         entries = np.bincount(holding, minlength=self.seq_floor.size)
