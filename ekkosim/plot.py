@@ -20,19 +20,23 @@ class PlotError(ValueError):
 
 def latencies(run_dir: Path) -> dict[str, np.ndarray]:
     """The latency table of a finished ekko run: column name to array (RunFolderError if the
-    folder is not a finished run, or its table is damaged)."""
+    folder is not a finished run, or its table is damaged; PlotError if it holds a latency no run
+    measures: not finite, negative, or longer than the run's simulated time)."""
     run_dir = Path(run_dir)
-    finished_summary(run_dir)
+    sim_time_s = finished_summary(run_dir)["sim_time_s"]
     table = run_dir / LATENCY
     if not os.path.lexists(table):
         raise PlotError(f"{run_dir}: no {LATENCY} (only strategy ekko measures update latency)")
     columns = read_table(table, LATENCY_COLUMNS)
     arrays = {name: columns.column(name).to_numpy(zero_copy_only=False) for name in columns.column_names}
-    bad = ~(np.isfinite(arrays["latency_s"]) & (arrays["latency_s"] >= 0))
+    latency = arrays["latency_s"]
+    # NaN fails too. A latency longer than the run is damage; at 1e308 s it would also overflow
+    # the log axis, which rounds its limit up to the next decade.
+    bad = ~((latency >= 0) & (latency <= sim_time_s))
     if bad.any():
         first = int(np.argmax(bad))
-        raise PlotError(f"{table}: {int(bad.sum()):,} latencies are not finite and >= 0 "
-                        f"(row {first}: {arrays['latency_s'][first]}); ekkosim writes none such")
+        raise PlotError(f"{table}: {int(bad.sum()):,} latencies are not between 0 s and the run's simulated "
+                        f"time, {sim_time_s:g} s (row {first}: {latency[first]}); ekkosim writes none such")
     return arrays
 
 

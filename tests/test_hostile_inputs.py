@@ -488,10 +488,24 @@ def _(tmp):
     return ["plot", str(folder), "--out", str(tmp / "p.png")]
 
 
-for label, values in [("NaN", [0.1, float("nan")]), ("infinite", [float("inf")]), ("negative", [0.2, -1.0])]:
-    case(f"7 plot {label} latencies", err="latencies are not finite and >= 0")(
+for label, values in [("NaN", [0.1, float("nan")]), ("infinite", [float("inf")]), ("negative", [0.2, -1.0]),
+                      ("longer than the run", [0.1, 1e308])]:  # 1e308 s overflowed the log axis
+    case(f"7 plot {label} latencies", err="latencies are not between 0 s and the run's simulated time")(
         lambda tmp, values=values: damaged_latency(tmp, lambda p: table(p, {"dc": ["a"] * len(values),
                                                                                "latency_s": values})))
+
+
+def damaged_summary(tmp: Path, **changes) -> list[str]:
+    """`plot` of an ekko run whose summary.json has `changes` (json writes NaN and Infinity; ekkosim does not)."""
+    folder = copy_run("ekko", tmp / "r")
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps(summary | changes))
+    return ["plot", str(folder), "--out", str(tmp / "p.png")]
+
+
+for label, value in [("infinite", float("inf")), ("NaN", float("nan")), ("negative", -1.0), ("400 digits", 10**400)]:
+    case(f"7 plot a folder whose summary's sim_time_s is {label}", err="not a run's summary (sim_time_s: ")(
+        lambda tmp, value=value: damaged_summary(tmp, sim_time_s=value))
 
 
 # --- 9. unclear messages ------------------------------------------------------------------------------

@@ -57,10 +57,20 @@ def test_due_now_sees_events_at_this_instant_up_to_a_priority():
     assert seen == [False, True, False]
 
 
-def test_ctrl_c_stops_a_run_between_two_events_not_inside_one():
+@pytest.fixture
+def pythons_sigint():
+    """SIGINT handled by Python's own handler during the test, as in a terminal. No test leaves
+    another: pytest started as a background job by a shell without job control (a script, CI)
+    starts with SIGINT ignored, and Python and pytest's workers keep it ignored, so the kernel
+    rightly leaves it alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_run_between_two_events_not_inside_one(pythons_sigint):
     """SIGINT in the middle of an event: the event runs to its end, the next one does not run,
     and KeyboardInterrupt comes out of the run loop; SIGINT is Python's own again after."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before
     env = Environment()
     log = []
 
@@ -72,17 +82,13 @@ def test_ctrl_c_stops_a_run_between_two_events_not_inside_one():
         log.append("the next event ran")
 
     env.process(interrupted())
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            env.run_until_done(env.event(), until_s=None)
-        assert log == ["the rest of the event ran"] and env.now == 1
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(KeyboardInterrupt):
+        env.run_until_done(env.event(), until_s=None)
+    assert log == ["the rest of the event ran"] and env.now == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_second_ctrl_c_stops_an_event_that_does_not_end():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+def test_a_second_ctrl_c_stops_an_event_that_does_not_end(pythons_sigint):
     env = Environment()
     log = []
 
@@ -93,28 +99,43 @@ def test_a_second_ctrl_c_stops_an_event_that_does_not_end():
         log.append("the rest of the event ran")
 
     env.process(stuck())
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            env.run_until_done(env.event(), until_s=None)
-        assert log == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(KeyboardInterrupt):
+        env.run_until_done(env.event(), until_s=None)
+    assert log == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_as_the_run_ends_still_stops_it():
+def test_ctrl_c_as_the_run_ends_still_stops_it(pythons_sigint):
     """SIGINT noted in the progress call after the run's last event: the run is interrupted all
     the same, not finished as if nothing had happened."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     env = Environment()
 
     def short():
         yield env.timeout(1)
 
     done = env.process(short())
+    with pytest.raises(KeyboardInterrupt):
+        env.run_until_done(done, until_s=None, progress_every=1,
+                           on_progress=lambda now: now == 1 and done.processed and os.kill(os.getpid(), signal.SIGINT))
+    assert done.processed
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A run in a background job (SIGINT ignored) is not stopped by SIGINT, and leaves SIGINT
+    ignored."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env = Environment()
+
+    def signalled():
+        yield env.timeout(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        yield env.timeout(1)
+
+    done = env.process(signalled())
     try:
-        with pytest.raises(KeyboardInterrupt):
-            env.run_until_done(done, until_s=None, progress_every=1,
-                               on_progress=lambda now: now == 1 and done.processed and os.kill(os.getpid(), signal.SIGINT))
-        assert done.processed
+        env.run_until_done(done, until_s=None)
+    except KeyboardInterrupt:  # failed here, not as pytest's own Ctrl-C
+        pytest.fail("an ignored SIGINT stopped the run")
     finally:
+        still_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         signal.signal(signal.SIGINT, previous)
+    assert done.processed and still_ignored

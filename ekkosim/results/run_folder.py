@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -94,7 +95,8 @@ class RunFolder:
 def finished_summary(path: Path) -> dict:
     """The summary of the finished run in folder `path`; RunFolderError (one line, saying why)
     if it is not one: no summary, `INCOMPLETE` beside it, or a summary.json that ekkosim did
-    not write as it stands (not a file, not JSON, fields missing or of the wrong type)."""
+    not write as it stands (not a file, not JSON, fields missing or of the wrong type, a
+    simulated time that is not a finite time >= 0)."""
     path = Path(path)
     summary_path = path / SUMMARY
     if os.path.lexists(path / INCOMPLETE) or not os.path.lexists(summary_path):
@@ -112,4 +114,6 @@ def finished_summary(path: Path) -> dict:
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
             raise RunFolderError(f"{summary_path}: not a run's summary ({field}: "
                                  f"{'missing' if field not in summary else shown(value)})")
+    if not 0 <= summary["sim_time_s"] <= sys.float_info.max:  # NaN fails too: ekkosim writes no NaN or Infinity
+        raise RunFolderError(f"{summary_path}: not a run's summary (sim_time_s: {shown(summary['sim_time_s'])})")
     return summary
