@@ -55,9 +55,10 @@ class UpdateCache:
         return (knowledge >= self.floor[holdings]).all(axis=1)
 
     def entries(self) -> int:
-        """Keys in every cache of the store now (warm ones included)."""
-        rows, seqs = self.store.since(self.oldest())
-        return int((seqs > self.seq_floor[self.store.rows.holding[rows]]).sum() + self.warm_entries.sum())
+        """Keys in every cache of the store now (warm ones included): the journal's live entries
+        (it holds cached ones only: a trim keeps no other, and a change is above every floor)."""
+        rows, _ = self.store.since(self.oldest())
+        return int(rows.size + self.warm_entries.sum())
 
     def oldest(self) -> int:
         """Every cache entry changed after this shard version."""
@@ -66,10 +67,8 @@ class UpdateCache:
     def trim(self) -> None:
         """Every shard copy keeps its `capacity` newest keys: evict the rest, raising floors."""
         store = self.store
-        rows, seqs = store.since(self.oldest())
+        rows, seqs = store.since(self.oldest())  # the cached keys (`entries`)
         holding = store.rows.holding[rows].astype(np.int64)  # indexes below: int64 indexes faster
-        cached = seqs > self.seq_floor[holding]
-        rows, seqs, holding = rows[cached], seqs[cached], holding[cached]
         entries = np.bincount(holding, minlength=self.seq_floor.size)
         excess = np.maximum(entries + self.warm_entries - self.capacity, 0)
         warm_evicted = np.minimum(self.warm_entries, excess)
