@@ -24,7 +24,7 @@ def test_distinct_and_present_are_unique():
     assert present(values, 7).tolist() == np.unique(values).tolist()
 
 
-def test_with_room_keeps_the_used_elements_and_grows_by_a_quarter_more_than_needed():
+def test_with_room_keeps_the_used_elements_doubles_a_small_array_and_grows_a_large_one_by_a_quarter():
     array = np.arange(20, dtype=np.int32)
     assert with_room(array, 10, 20) is array  # room enough: the array itself
     grown = with_room(array, 10, 40)

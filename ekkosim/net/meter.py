@@ -47,6 +47,8 @@ class LinkMeter:
     def record(self, t0: float, t1: float, links: Sequence[int], rates_Bps: Sequence[float]) -> None:
         """Add bytes for ``links[j]`` (distinct) carrying ``rates_Bps[j]`` (constant, finite,
         > 0) over [t0, t1)."""
+        if not (math.isfinite(t0) and math.isfinite(t1)):
+            raise ValueError(f"an interval's ends must be finite, got [{t0!r}, {t1!r})")
         if t1 <= t0 or len(links) == 0:
             return
         n_links = int(max(links)) + 1

@@ -96,6 +96,8 @@ def held_versions(rows: np.ndarray, keys: np.ndarray, shards: np.ndarray, warm: 
     counter = np.empty(n, dtype=np.int64)
     for i in range(n):
         row = rows[i]
+        if row >= row_time.size:  # a dense store's row of a key it does not hold (Numba checks no bounds)
+            raise IndexError("a row beyond the store's rows")
         if row >= 0:
             time[i] = row_time[row]
             origin[i] = row_origin[row]

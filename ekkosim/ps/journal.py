@@ -79,7 +79,8 @@ class Journal:
     def drop_stale(self, seq: np.ndarray, holding: np.ndarray, room: int) -> None:
         """Keep only the live entries, those whose row's clock `seq[row]` is still theirs (readers
         skip the others; `holding[row]` is a row's holding), and make room for `room` more entries
-        and a quarter beyond: a drop that freed little would otherwise repeat at every append."""
+        and at least a quarter beyond: a drop that freed little would otherwise repeat at every
+        append."""
         rows, seqs = self._rows[: self.n], self._seqs[: self.n]
         live = seq[rows] == seqs
         rows, seqs = rows[live], seqs[live]

@@ -10,8 +10,8 @@ sent; a crash replaces the whole table).
 
 The probes are loops compiled by Numba (`_probe`): a lookup or an insertion is a few
 nanoseconds a key, where the same probes as rounds of NumPy operations over the keys still
-unresolved cost about ten times more (docs/performance.md). Numba is imported when the first
-sparse store is made (a `DenseIndex` needs no probes).
+unresolved cost about ten times more (docs/performance.md). The probes are compiled when the first
+sparse store is made (a `DenseIndex` needs none).
 """
 
 from __future__ import annotations

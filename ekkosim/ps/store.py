@@ -196,7 +196,7 @@ class Store:
     def _held(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r = self.rows
         return kernels().held_versions(rows, keys, self.shards, self.warm, self.model_shards, WARM_ORIGIN,
-                             r.time, r.origin, r.counter)
+                                       r.time, r.origin, r.counter)
 
     def values(self, keys: np.ndarray) -> np.ndarray:
         rows = self.index.find(keys)

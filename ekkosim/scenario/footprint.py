@@ -38,7 +38,7 @@ WRITTEN_KEY_BYTES = 16  # a key written at the origin and its shard
 # 100 ms run (`--set workload.duration=100ms --set sync.drain=0s --set sync.cache_size=1`), rounded up.
 SHARD_COPY_BYTES = 120
 # An update-cache entry in its server's journal: row (int32), clock (int64) and link (int32), with a
-# quarter more room (`ekkosim.arrays.GROWTH`)
+# quarter more room (`ekkosim.arrays.GROWTH`; a journal of fewer than 4,096 entries doubles, a few KB)
 JOURNAL_ENTRY_BYTES = 20
 UPDATE_BYTES = 40  # an update in a trainer's batch: key, magnitude, new-key flag, version, and their merge
 BATCHES_HELD = 2  # the batch being written and the one before it, still referenced by answers

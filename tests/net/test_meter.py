@@ -44,6 +44,14 @@ def test_rejects_bad_window():
             LinkMeter(bad)
 
 
+def test_rejects_an_interval_without_finite_ends():
+    meter = LinkMeter(1.0)
+    for t0, t1 in ((0.0, math.inf), (-math.inf, 1.0), (0.0, math.nan)):
+        with pytest.raises(ValueError, match="finite"):
+            meter.record(t0, t1, [0], [1.0])
+    assert meter.rows() == []
+
+
 def test_network_flow_crossing_windows_is_split_exactly():
     env = simpy.Environment()
     meter = LinkMeter(1.0)

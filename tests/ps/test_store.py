@@ -2,6 +2,7 @@
 grouping of keys by shard; on both layouts."""
 
 import numpy as np
+import pytest
 
 from ekkosim.ps.store import rows_by_shard, shard_keys
 from tests.ps.stores import make_store, same_state, state
@@ -52,6 +53,16 @@ def test_unwritten_keys_hold_the_base_state(layout):
     assert value.tolist() == [0, 10, 20, 30, 40, 50, 60, 70]
     store.write(0, np.array([6]), np.array([-1.0]), now=1.0)  # shard 0's counter 4
     assert store.versions(np.array([6]))[3].tolist() == [4] and store.values(np.array([6, 7])).tolist() == [-1.0, 70.0]
+
+
+def test_keys_of_shards_not_held():
+    """A sparse store holds no version of them; a dense store's rows are its shards' own, so a key
+    past them is an error (the compiled read checks no bounds of its own), not a stray read."""
+    sparse = make_store(8, 2, [0], "sparse", warm=3)
+    assert sparse.versions(np.array([1, 3]))[3].tolist() == [0, 0]
+    dense = make_store(8, 2, [0], "dense")
+    with pytest.raises(IndexError):
+        dense.versions(np.array([9]))  # shard 1's offset is 0, its local number 4: row 4 of 4
 
 
 def test_both_layouts_hold_the_same_state():
