@@ -30,6 +30,7 @@ from rich.text import Text
 
 from ekkosim import __version__
 from ekkosim.input_file import size_text
+from ekkosim.kernel import caused_by_interrupt
 from ekkosim.pool import SchedulerError
 from ekkosim.progress import ProgressLines, duration_text, eta_text, ticking
 from ekkosim.results.headline import headline
@@ -732,23 +733,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as err:  # noqa: BLE001 - the last line of defence: a bug, said plainly
-        if _caused_by_interrupt(err):  # Ctrl-C inside compiled code (Numba) comes out as a SystemError
+        if caused_by_interrupt(err):  # Ctrl-C inside compiled code (Numba) comes out as a SystemError
             print("ekkosim: interrupted; the runs that had not finished are marked INCOMPLETE", file=sys.stderr)
             return EXIT_INTERRUPTED
         traceback.print_exc()
         print(f"ekkosim: internal error (a bug, please report it with the lines above): {err!r}", file=sys.stderr)
         return EXIT_INTERNAL
-
-
-def _caused_by_interrupt(err: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is among the causes of `err`."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, KeyboardInterrupt):
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
 
 
 if __name__ == "__main__":

@@ -84,6 +84,19 @@ def _interrupts_between_events() -> Iterator[list[int]]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def caused_by_interrupt(err: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the causes of `err`: Ctrl-C inside compiled code
+    (Numba's dispatcher, as when a run's build calls a compiled loop) comes out as a SystemError
+    caused by it, an interrupt rather than a failure."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def due_now(env: simpy.Environment, priority: int) -> bool:
     """Whether an event is due at this instant at `priority` or a more urgent one, so that an
     event scheduled now at `priority` would be processed after it. (SimPy 4 keeps its queue as a

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from ekkosim.kernel import caused_by_interrupt
 from ekkosim.scenario.footprint import DEFAULT_LIMIT_BYTES
 from ekkosim.scenario.load import load
 
@@ -70,6 +71,8 @@ def run_job(job: Job) -> JobResult:
         scenario = load(job.scenario, list(job.overrides), allow_code=job.allow_code, max_memory=job.max_memory)
         return JobResult(run(scenario, job.folder, plots=job.plots))
     except Exception as err:  # noqa: BLE001 - the job's end, reported with the others' results
+        if caused_by_interrupt(err):  # Ctrl-C in compiled code: the run was stopped, not failed
+            raise KeyboardInterrupt from err
         return JobResult(None, f"{type(err).__name__}: {err}")
     finally:
         gc.collect()  # the run's world, now garbage, before the next job

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from benchmarks.workers import peak_worker_rss
-from ekkosim.pool import Job
+from ekkosim import pool
+from ekkosim.pool import Job, JobResult
 from tests.conftest import REPO, SCENARIOS
 
 # A run of a few hundred milliseconds whose world (16,000 keys in 6 copies, its processes and
@@ -40,6 +41,29 @@ def test_workers_stay_within_one_runs_peak(tmp_path):
 # --- Ctrl-C ----------------------------------------------------------------------------------
 
 LONG = {"workload.duration": "600s"}  # runs that cannot end before the signal
+
+
+def test_a_job_stopped_inside_compiled_code_is_interrupted_not_failed(tmp_path, monkeypatch):
+    """Ctrl-C inside Numba's dispatcher (a run's build calls compiled loops) comes out as a
+    SystemError caused by the KeyboardInterrupt: the job stops the others, where any other error
+    is the job's own result and the next job runs."""
+    job = Job(SCENARIOS / "ekko_basic.yaml", SMALL_RUN, tmp_path / "run")
+
+    def interrupted_in_compiled_code(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise SystemError("<CPUDispatcher(held_versions)> returned a result with an exception set") from err
+
+    monkeypatch.setattr(pool, "load", interrupted_in_compiled_code)
+    with pytest.raises(KeyboardInterrupt):
+        pool.run_jobs([job, job], workers=1)
+
+    def failed(*args, **kwargs):
+        raise SystemError("a bug")
+
+    monkeypatch.setattr(pool, "load", failed)
+    assert pool.run_jobs([job], workers=1) == [JobResult(None, "SystemError: a bug")]
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
