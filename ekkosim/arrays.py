@@ -38,8 +38,8 @@ def present(values: np.ndarray, n: int) -> np.ndarray:
 # again). A server's arrays are small and come from the heap, where room is resident memory.
 GROWTH = 1.25
 # Below this many elements an array doubles instead: a growth costs an allocation whatever its
-# size, and a store's arrays would otherwise grow some 30 times on their way to their first
-# few thousand rows, for room that is a few kilobytes at most.
+# size, and a store's arrays would otherwise grow some 25 times on their way to 4,096 rows,
+# for room that is a few kilobytes at most.
 SMALL = 4096
 
 

@@ -87,3 +87,22 @@ def test_events_per_pull_count_every_event_by_what_it_wakes():
     assert abs(sum(per_pull.values()) * counted["pulls"] - counted["events"]) < 1e-6 * counted["events"]
     # every completed pull sent a request and a reply, each a flow that waits out its latency first
     assert per_pull["Timeout: Network.transfer.<locals>.<lambda>"] >= 2
+
+
+def test_the_call_prices_time_each_call_and_refuse_arguments(monkeypatch, capsys):
+    from benchmarks import calls
+
+    timed = []
+
+    def once(call, number):  # each call made once, not timed: the figures are the benchmark's
+        call()
+        timed.append(number)
+        return float(len(timed))
+
+    monkeypatch.setattr(calls, "_us", once)
+    assert calls.main([]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed["gather_by_index"]) == {"30 rows", "100000 rows"}
+    assert printed["add_to_one_element_us"] == {"numpy_row": 6.0, "array_of_doubles": 7.0} and len(timed) == 7
+    assert calls.main(["--seconds", "1"]) == 2
+    assert capsys.readouterr().err == "usage: python -m benchmarks.calls (it takes no arguments)\n"

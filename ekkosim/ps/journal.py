@@ -34,7 +34,7 @@ class Journal:
     def __init__(self, holdings: int) -> None:
         # rows and entries are numbered in int32 (a store's index holds at most 2^31 - 1 rows); the
         # readers hand rows out as int64: NumPy indexes with an int32 array through a cast that
-        # costs some microseconds each time (3 us for 30 rows against 0.2, NumPy 2.4)
+        # costs each time (1 us for 30 rows against 0.2: `python -m benchmarks.calls`)
         self._rows = np.zeros(64, dtype=np.int32)
         self._seqs = np.zeros(64, dtype=np.int64)
         self._prev = np.zeros(64, dtype=np.int32)  # the previous entry of the same holding, -1 none
