@@ -51,7 +51,8 @@ def calls() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if sys.argv[1:] if argv is None else argv:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments:
         print("usage: python -m benchmarks.calls (it takes no arguments)", file=sys.stderr)
         return 2
     print(json.dumps(calls()))

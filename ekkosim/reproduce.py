@@ -227,7 +227,7 @@ sensitivity = Experiment(
 
 # -- held out: published figures no calibration targets (`reproduce validate`) ---------------------
 
-# Production costs about 11 CPU s per simulated second (docs/performance.md), so its rows read a
+# Production costs about 9 CPU s per simulated second (docs/performance.md), so its rows read a
 # short window: 3 s of training and a 3 s drain (pulls every 500 ms deliver every update well
 # within it), 87 s of wall time on one core when measured (docs/reproduction.md). A 6 s window
 # (165 s) moved the cross-DC mean by 0.3% and the intra-DC mean by 1.5% (docs/reproduction.md).

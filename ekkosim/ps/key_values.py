@@ -20,8 +20,8 @@ from ekkosim.ps.key_index import KeyIndex
 # Bytes a written key costs at most: the index keeps its table at most half full and between
 # growths at least a quarter full (4 B a slot, a row number), so 16 B a key just after it
 # doubles; the index's keys and the values are 8 B each, with up to a quarter more room
-# (`ekkosim.arrays.GROWTH`, past 4,096 keys; fewer double): 16 + 2 x 10 = 36 B. `tests/ps/test_key_values.py` measures 34.6 B a
-# key at 2^19 + 1 keys, just after the table doubled.
+# (`ekkosim.arrays.GROWTH`, past 4,096 keys; fewer double): 16 + 2 x 10 = 36 B.
+# `tests/ps/test_key_values.py` measures 34.6 B a key at 2^19 + 1 keys, just after the table doubled.
 KEY_BYTES = 40
 
 

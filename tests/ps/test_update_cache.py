@@ -74,6 +74,7 @@ def test_after_dropping_stale_entries_each_holding_reads_its_changes_after_any_b
                     if store.rows.holding[r] == h and store.rows.seq[r] > after[j]}
         assert sorted(zip(rows.tolist(), which.tolist())) == sorted(expected) and expected
 
+
 def test_eviction_raises_both_floors(layout):
     # five single-key writes: at the fourth the store trims, keeping the newest 2 of the 4 keys
     store = _origin_with_writes(layout, [1], [2], [3], [4], [5])
