@@ -36,10 +36,10 @@ class Environment(simpy.Environment):
         progress_every: int = 2048,
     ) -> None:
         """Process events until `done` has been processed, nothing is left, or time `until_s`.
-        Ctrl-C stops it between two events (`_interrupts_between_events`)."""
+        Ctrl-C stops it between two events (`interrupts_deferred`)."""
         finished = []
         done.callbacks.append(finished.append)
-        with _interrupts_between_events() as interrupted:
+        with interrupts_deferred() as interrupted:
             while not finished:
                 next_time = self.peek()
                 if next_time == float("inf"):
@@ -53,35 +53,53 @@ class Environment(simpy.Environment):
                     raise KeyboardInterrupt
                 if on_progress is not None and self.events_processed % progress_every == 0:
                     on_progress(self.now)
-            if interrupted:  # noted as the loop ended
-                raise KeyboardInterrupt
+
+
+class _Deferral:
+    """The SIGINT handler of `interrupts_deferred`: a first SIGINT is noted, a second raises."""
+
+    def __init__(self) -> None:
+        self.noted: list[int] = []
+
+    def __call__(self, signum: int, frame) -> None:
+        if self.noted:
+            signal.default_int_handler(signum, frame)
+        self.noted.append(signum)
 
 
 @contextmanager
-def _interrupts_between_events() -> Iterator[list[int]]:
-    """Within it, a first SIGINT is noted in the list it gives rather than raised wherever the main
-    thread happens to be: the run loop raises KeyboardInterrupt after the event in hand. Raised
-    inside a compiled kernel (Numba's dispatcher, say), it would come out as a SystemError, an
-    internal error rather than an interrupted run. A second SIGINT raises at once, as Python
-    would: the way out of an event that does not end. SIGINT stays as it is where Python does
-    not raise KeyboardInterrupt for it (ignored, as in a background job, or handled by someone
-    else) and outside the main thread, which gets no signals."""
-    noted: list[int] = []
+def interrupts_deferred() -> Iterator[list[int]]:
+    """Within it, a first SIGINT is noted in the list it gives rather than raised wherever the
+    main thread happens to be, and the block ends in KeyboardInterrupt (the run loop raises it
+    after the event in hand). Raised while a compiled loop runs (Numba's), it would come out as
+    a SystemError, an internal error rather than an interrupted run, or crash the process (as
+    Numba's issue 2324 says, and as a run's build did here, now and then); raised in a ctypes
+    callback (LLVM calls some while Numba compiles a loop), it would be printed and dropped,
+    and Numba would go on or fail with an error of its own. A second SIGINT raises at once, as
+    Python would: the way out of an event that does not end. An error that ends the block after
+    a SIGINT becomes KeyboardInterrupt, caused by it. Within another such block, it shares that
+    block's list: a SIGINT noted before it is its own.
+
+    SIGINT stays as it is where Python does not raise KeyboardInterrupt for it (ignored, as in a
+    background job, or handled by someone else) and outside the main thread, which gets no
+    signals."""
+    current = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield noted
+            or not (current is signal.default_int_handler or isinstance(current, _Deferral)):
+        yield []
         return
-
-    def note(signum: int, frame) -> None:
-        if noted:
-            signal.default_int_handler(signum, frame)
-        noted.append(signum)
-
-    signal.signal(signal.SIGINT, note)
+    handler = current if isinstance(current, _Deferral) else _Deferral()
+    signal.signal(signal.SIGINT, handler)
     try:
-        yield noted
+        yield handler.noted
+    except Exception as err:
+        if handler.noted:
+            raise KeyboardInterrupt from err
+        raise
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, current)
+    if handler.noted:
+        raise KeyboardInterrupt
 
 
 def caused_by_interrupt(err: BaseException) -> bool:

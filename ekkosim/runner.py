@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from ekkosim.kernel import interrupts_deferred
 from ekkosim.results.manifest import RunFolderError
 from ekkosim.results.run_folder import RunFolder, finished_summary
 from ekkosim.results.summary import flows_table, summarise, timeseries_table
@@ -61,15 +62,16 @@ def run(
         raise ScenarioError([f"scheduler.priority: {err}"]) from None
     folder = RunFolder(out or default_out(scenario))
     folder.write_text(RESOLVED, resolved_yaml(scenario))
-    sim = Simulation(scenario, STRATEGIES[scenario.strategy], check=check)
-    if on_start is not None:
-        on_start(sim)
-    sim.run(on_progress)
-    flows = flows_table(sim)
-    tables = {FLOWS: flows, TIMESERIES: timeseries_table(sim), **sim.outcome.tables()}
+    with interrupts_deferred():  # Ctrl-C between two steps, never inside a compiled loop
+        sim = Simulation(scenario, STRATEGIES[scenario.strategy], check=check)
+        if on_start is not None:
+            on_start(sim)
+        sim.run(on_progress)  # between two events
+        flows = flows_table(sim)
+        tables = {FLOWS: flows, TIMESERIES: timeseries_table(sim), **sim.outcome.tables()}
+        summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
     for name, columns in tables.items():
         folder.write_table(name, columns)
-    summary = {"ekkosim_version": __version__, **summarise(sim, flows)}
     if plots:
         from ekkosim.plots.run import draw_run  # here: matplotlib is not needed without figures
 

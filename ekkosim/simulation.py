@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import simpy
 
-from ekkosim.kernel import Environment, Randomness
+from ekkosim import net, ps
+from ekkosim.kernel import Environment, Randomness, interrupts_deferred
 from ekkosim.net.background import start_background
 from ekkosim.net.congestion import CongestionSchedule
 from ekkosim.net.flows import Flow, Network
@@ -109,23 +110,31 @@ class Simulation:
     def __init__(self, scenario: Scenario, strategy: Start, check: bool = False):
         """`strategy`: the strategy to run (`ekkosim.strategies` has the one a scenario names);
         `check`: check the strategy's invariants as the run goes (the ekko strategy's)."""
-        self.scenario = scenario
-        self.check = check
-        self.env = Environment()
-        self.randomness = Randomness(scenario.seed)
-        self.meter = LinkMeter(scenario.output.window)
-        self.network = Network(
-            self.env, sharing=scenario.network.sharing, window_bytes=scenario.network.window, meter=self.meter
-        )
-        self.topology = Topology(scenario, self.network)
-        self.nominal_capacity_Bps = [self.network.capacity(i) for i in range(self.network.n_links)]
-        self.link_names = [self.network.link_name(i) for i in range(self.network.n_links)]
-        self.endpoints: dict[int, Endpoints] = {}  # per flow id until it is logged; one object per pair
-        self.flow_log = FlowLog()
-        self._pairs: dict[tuple, Endpoints] = {}  # one Endpoints per pair: a run sends millions of flows between few pairs
-        self.congestion = CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
-        start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
-        self.outcome = strategy(self)
+        # Ctrl-C waits for the build's end (`interrupts_deferred`): the build calls compiled loops,
+        # which Ctrl-C would break (into a SystemError, or worse). It loads them first, compiled
+        # or from Numba's cache (`ekkosim.compiled`), rather than in one of the run's events: a
+        # tenth of a second, or on a cold cache seconds of compilation.
+        with interrupts_deferred():
+            net.kernels()
+            ps.kernels()
+            ps.probes()
+            self.scenario = scenario
+            self.check = check
+            self.env = Environment()
+            self.randomness = Randomness(scenario.seed)
+            self.meter = LinkMeter(scenario.output.window)
+            self.network = Network(
+                self.env, sharing=scenario.network.sharing, window_bytes=scenario.network.window, meter=self.meter
+            )
+            self.topology = Topology(scenario, self.network)
+            self.nominal_capacity_Bps = [self.network.capacity(i) for i in range(self.network.n_links)]
+            self.link_names = [self.network.link_name(i) for i in range(self.network.n_links)]
+            self.endpoints: dict[int, Endpoints] = {}  # per flow id until it is logged; one object per pair
+            self.flow_log = FlowLog()
+            self._pairs: dict[tuple, Endpoints] = {}  # one Endpoints per pair: a run sends millions of flows between few pairs
+            self.congestion = CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
+            start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
+            self.outcome = strategy(self)
 
     def send(self, src: Server, dst: Server, size_bytes: float, tag: str) -> Flow:
         """Start a flow of `size_bytes` from one server to another."""

@@ -1,12 +1,13 @@
 """The kernel's shortcuts: an event processed at once only where it would have been the next one."""
 
+import ctypes
 import os
 import signal
 
 import pytest
 import simpy
 
-from ekkosim.kernel import Environment, due_now, succeed_at_once
+from ekkosim.kernel import Environment, due_now, interrupts_deferred, succeed_at_once
 
 
 def _order(at_once: bool) -> tuple[list[str], int]:
@@ -117,6 +118,61 @@ def test_ctrl_c_as_the_run_ends_still_stops_it(pythons_sigint):
         env.run_until_done(done, until_s=None, progress_every=1,
                            on_progress=lambda now: now == 1 and done.processed and os.kill(os.getpid(), signal.SIGINT))
     assert done.processed
+
+
+def test_ctrl_c_in_a_ctypes_callback_waits_for_the_block(pythons_sigint, capfd):
+    """Python would print and drop a KeyboardInterrupt raised in a ctypes callback (as LLVM's,
+    while Numba compiles a loop), and the code around would go on as if nothing had happened:
+    deferred, the callback and the block run to their end, which raises it, without a word."""
+    log = []
+
+    def callback():
+        os.kill(os.getpid(), signal.SIGINT)
+        log.append("the rest of the callback ran")
+
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            ctypes.CFUNCTYPE(None)(callback)()
+            log.append("the rest of the block ran")
+    assert log == ["the rest of the callback ran", "the rest of the block ran"] and capfd.readouterr().err == ""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_error_after_ctrl_c_is_an_interrupt(pythons_sigint):
+    """Numba, its compilation broken off by a second Ctrl-C in a callback, fails with an error
+    of its own: the block ends in KeyboardInterrupt caused by it."""
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            raise RuntimeError("no compiled object yet")
+    assert isinstance(interrupted.value.__cause__, RuntimeError)
+
+
+def test_an_error_without_ctrl_c_stays_itself(pythons_sigint):
+    with pytest.raises(RuntimeError):
+        with interrupts_deferred():
+            raise RuntimeError("a bug")
+
+
+def test_ctrl_c_before_a_nested_run_loop_stops_it_at_its_first_event(pythons_sigint):
+    """A run loop inside another deferring block (a run's build and results around it) shares
+    its note: Ctrl-C pressed before the loop began stops it at once, not at the run's end."""
+    env = Environment()
+    log = []
+
+    def ticking():
+        while True:
+            yield env.timeout(1)
+            log.append(env.now)
+
+    env.process(ticking())
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)  # noted
+            log.append("the rest of the block ran")
+            env.run_until_done(env.event(), until_s=None)
+    assert log == ["the rest of the block ran"] and env.events_processed == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_an_ignored_sigint_stays_ignored():

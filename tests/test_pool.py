@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from benchmarks.workers import peak_worker_rss
-from ekkosim import pool
+from ekkosim import net, pool, ps
 from ekkosim.pool import Job, JobResult
 from tests.conftest import REPO, SCENARIOS
 
@@ -66,6 +66,16 @@ def test_a_job_stopped_inside_compiled_code_is_interrupted_not_failed(tmp_path, 
     assert pool.run_jobs([job], workers=1) == [JobResult(None, "SystemError: a bug")]
 
 
+@pytest.fixture
+def compiled_loops() -> None:
+    """Numba's cache of the compiled loops filled, as after a first run. On a cold cache (a fresh
+    checkout) a run's build compiles them, for seconds, and Ctrl-C waits for that
+    (`ekkosim.simulation.Simulation`), not for the 5 s these tests allow."""
+    net.kernels()
+    ps.kernels()
+    ps.probes()
+
+
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "ekkosim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -108,7 +118,7 @@ def _stopped(out: Path, started: int) -> None:
 
 @pytest.mark.parametrize(("workers", "whole_group"), [(1, True), (2, True), (2, False)],
                          ids=["1 worker, terminal", "2 workers, terminal", "2 workers, kill -INT"])
-def test_ctrl_c_stops_a_sweep(tmp_path, workers, whole_group):
+def test_ctrl_c_stops_a_sweep(tmp_path, compiled_loops, workers, whole_group):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"scenario": str(SCENARIOS / "ekko_basic.yaml"), "set": LONG,
                                      "seeds": [1, 2, 3, 4, 5]}))
@@ -134,7 +144,7 @@ def long_testbed(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_ctrl_c_stops_reproduce(tmp_path, long_testbed, workers):
+def test_ctrl_c_stops_reproduce(tmp_path, compiled_loops, long_testbed, workers):
     out = tmp_path / "out"
     process = _start(["reproduce", "ablation", "--scenarios", str(long_testbed), "--out", str(out),
                       "--workers", str(workers)], tmp_path)

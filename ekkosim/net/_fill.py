@@ -1,4 +1,4 @@
-"""Progressive filling compiled by Numba (imported on first use by `ekkosim.net.maxmin`): the
+"""Progressive filling compiled by Numba (`ekkosim.compiled`; loaded by `ekkosim.net.kernels`): the
 weighted max-min rates of flows given in CSR form, bitwise those of the NumPy reference
 (`maxmin._allocate_numpy`), at a cost per bottleneck level of the links the flows cross.
 
@@ -12,11 +12,12 @@ rounding), the kernel says so and the caller takes the reference.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ekkosim.compiled import array, compiled
 
-@numba.njit(cache=True, nogil=True)
+
+@compiled(array(np.float64), array(np.int64), array(np.int64), array(np.float64), array(np.float64))
 def fill(capacity: np.ndarray, lengths: np.ndarray, indices: np.ndarray, weights: np.ndarray,
          bounds: np.ndarray) -> tuple[np.ndarray, bool]:
     """(rates, True), or (anything, False) where the NumPy reference must decide. Flow f

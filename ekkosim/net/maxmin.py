@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ekkosim.arrays import distinct, ranges
+from ekkosim.net import kernels
 
 __all__ = ["allocate"]
 
@@ -107,9 +108,7 @@ def _allocate(capacity: np.ndarray, lengths: np.ndarray, indices: np.ndarray, we
     flows' in `indices`; weights None: all 1; bounds None: all inf), by the compiled loops
     where they reproduce the NumPy reference, else by it: bitwise the same rates."""
     if indices.size <= _LOOP_MAX_NNZ:
-        from ekkosim.net._fill import fill  # Numba, compiled on first use
-
-        rates, ok = fill(capacity, lengths, indices, _NONE if weights is None else weights,
+        rates, ok = kernels().fill(capacity, lengths, indices, _NONE if weights is None else weights,
                          _NONE if bounds is None else bounds)
         if ok:
             return rates

@@ -9,9 +9,18 @@ from functools import cache
 
 @cache
 def kernels():
-    """The compiled loops (`ekkosim.ps._kernels`), imported on first use (importing Numba takes
-    about a second, which importing `ekkosim` should not cost). Cached: an import statement costs
-    a microsecond each time, and the pulls of a run call the loops millions of times."""
+    """The compiled loops of a pull (`ekkosim.ps._kernels`), imported on first use (importing
+    Numba takes about a second, which importing `ekkosim` should not cost); compiled, or loaded
+    from Numba's cache, as they are (`ekkosim.compiled`). Cached: an import statement costs a
+    microsecond each time, and the pulls of a run call the loops millions of times."""
     from ekkosim.ps import _kernels
 
     return _kernels
+
+
+@cache
+def probes():
+    """The hash table's compiled probes (`ekkosim.ps._probe`), imported as `kernels`."""
+    from ekkosim.ps import _probe
+
+    return _probe

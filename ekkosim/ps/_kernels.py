@@ -1,15 +1,16 @@
-"""A pull's per-shard and per-key loops, compiled by Numba (imported on first use): what moved,
+"""A pull's per-shard and per-key loops, compiled by Numba (`ekkosim.compiled`): what moved,
 the journal's entries of what moved in entry order, the links of new entries, and the versions a
 store holds of keys. Each is a pass or two over its input, where NumPy would make a temporary
 array per step."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ekkosim.compiled import INT, array, compiled
 
-@numba.njit(cache=True, nogil=True)
+
+@compiled(array(np.int64), array(np.int32), array(np.int64), array(np.int64), array(np.int64))
 def entries_after(newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray, holdings: np.ndarray,
                   after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(positions, which) of the journal entries of each `holdings[j]` with a clock above
@@ -35,7 +36,7 @@ def entries_after(newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray, holdin
     return positions, which
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(array(np.int64, written=True), array(np.int64, written=True), INT)
 def in_entry_order(positions: np.ndarray, which: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
     """`positions` (distinct journal entries, all below `end`) ascending, each with its `which`:
     by marking them in the span from the smallest to `end` and reading it in order when they
@@ -61,7 +62,7 @@ def in_entry_order(positions: np.ndarray, which: np.ndarray, end: int) -> tuple[
     return ordered, ordered_which
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(array(np.int64, written=True), array(np.int32, written=True), array(np.int64), INT)
 def link_entries(newest: np.ndarray, prev: np.ndarray, holdings: np.ndarray, start: int) -> None:
     """Link the journal entries `start + i` (of holding `holdings[i]`, in entry order) each after
     its holding's newest entry, which it becomes (`ekkosim.ps.journal.Journal`)."""
@@ -70,7 +71,7 @@ def link_entries(newest: np.ndarray, prev: np.ndarray, holdings: np.ndarray, sta
         newest[holdings[i]] = start + i
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(array(np.int64), array(np.int64), array(np.int64))
 def moved_pairs(version: np.ndarray, theirs: np.ndarray, cursors: np.ndarray) -> np.ndarray:
     """The pairs p whose peer shard version `version[theirs[p]]` is not the cursor `cursors[p]`."""
     moved = np.empty(theirs.size, dtype=np.int64)
@@ -82,7 +83,8 @@ def moved_pairs(version: np.ndarray, theirs: np.ndarray, cursors: np.ndarray) ->
     return moved[:k].copy()
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(array(np.int64), array(np.int64), array(np.int64), array(np.int64), INT, INT, array(np.float64),
+          array(np.int16), array(np.int64))
 def held_versions(rows: np.ndarray, keys: np.ndarray, shards: np.ndarray, warm: np.ndarray, model_shards: int,
                   warm_origin: int, row_time: np.ndarray, row_origin: np.ndarray, row_counter: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

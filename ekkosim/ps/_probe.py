@@ -8,19 +8,21 @@ around, until it meets the key's row or an empty slot.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from numba import types
+
+from ekkosim.compiled import INT, array, compiled
 
 _EMPTY = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(INT, types.uint64)
 def home(key: int, shift: np.uint64) -> int:
     return np.int64((np.uint64(key) * _GOLDEN) >> shift)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(array(np.int32), array(np.int64), INT, array(np.int64))
 def find(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray) -> np.ndarray:
     """The row of each of `keys` held in the table, -1 for the others."""
     rows = np.full(keys.size, _EMPTY, dtype=np.int64)
@@ -40,7 +42,7 @@ def find(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray) -
     return rows
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(array(np.int32, written=True), array(np.int64), INT, INT, INT)
 def place(slots: np.ndarray, row_keys: np.ndarray, bits: int, start: int, end: int) -> None:
     """Put rows `start` to `end - 1` (of distinct keys `row_keys[row]`, none held; the table has
     room) in the table."""

@@ -10,8 +10,8 @@ sent; a crash replaces the whole table).
 
 The probes are loops compiled by Numba (`_probe`): a lookup or an insertion is a few
 nanoseconds a key, where the same probes as rounds of NumPy operations over the keys still
-unresolved cost about ten times more (docs/performance.md). The probes are compiled when the first
-sparse store is made (a `DenseIndex` needs none).
+unresolved cost about ten times more (docs/performance.md). The probes are compiled, or loaded from
+Numba's cache, when a simulation is built (`ekkosim.compiled`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ekkosim.arrays import distinct, with_room
+from ekkosim.ps import probes
 
 _EMPTY = -1  # rows are >= 0 (`_probe` holds the same sentinel)
 _MIN_BITS = 10
@@ -30,9 +31,7 @@ class KeyIndex:
     holds the key of each row."""
 
     def __init__(self) -> None:
-        from ekkosim.ps import _probe  # compiled on first use: see the module's docstring
-
-        self._probe = _probe
+        self._probe = probes()
         self._bits = _MIN_BITS
         self._slots = np.full(1 << self._bits, _EMPTY, dtype=np.int32)
         self._keys = np.zeros(16, dtype=np.int64)
