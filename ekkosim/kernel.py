@@ -104,8 +104,8 @@ def interrupts_deferred() -> Iterator[list[int]]:
 
 def caused_by_interrupt(err: BaseException) -> bool:
     """Whether a KeyboardInterrupt is among the causes of `err`: Ctrl-C inside compiled code
-    (Numba's dispatcher, as when a run's build calls a compiled loop) comes out as a SystemError
-    caused by it, an interrupt rather than a failure."""
+    (Numba's dispatcher, outside `interrupts_deferred`) comes out as a SystemError caused by it,
+    an interrupt rather than a failure."""
     seen = set()
     while err is not None and id(err) not in seen:
         if isinstance(err, KeyboardInterrupt):

@@ -49,6 +49,15 @@ SMALL = {
 }
 
 
+def interrupted_in_compiled_code(*args, **kwargs):
+    """A stand-in for any function, stopped by Ctrl-C inside a compiled loop: Numba's dispatcher
+    turns the KeyboardInterrupt into a SystemError caused by it."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as err:
+        raise SystemError("CPUDispatcher(...) returned a result with an exception set") from err
+
+
 @pytest.fixture
 def small() -> dict:
     """A fresh copy of a small valid scenario, as raw data to modify."""

@@ -11,7 +11,7 @@ from rich.console import Console
 import ekkosim
 from ekkosim.cli import _ProgressDisplay
 from ekkosim.progress import ProgressLines, duration_text, eta_text
-from tests.conftest import SCENARIOS, run_cli
+from tests.conftest import SCENARIOS, interrupted_in_compiled_code, run_cli
 
 LONG = "a-data-center-whose-name-fills-most-of-an-80-column-terminal-x"  # 62 characters
 
@@ -107,13 +107,7 @@ def test_ctrl_c_that_comes_out_of_compiled_code_as_a_system_error_is_an_interrup
     that is still Ctrl-C (exit code 130), and a SystemError of its own is still a bug (1)."""
     from ekkosim import cli
 
-    def interrupted(args, console):
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as err:
-            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from err
-
-    monkeypatch.setattr(cli, "_validate", interrupted)
+    monkeypatch.setattr(cli, "_validate", interrupted_in_compiled_code)
     assert cli.main(["validate", "any.yaml"]) == cli.EXIT_INTERRUPTED
     assert "interrupted" in capsys.readouterr().err
 

@@ -17,7 +17,7 @@ import yaml
 from benchmarks.workers import peak_worker_rss
 from ekkosim import net, pool, ps
 from ekkosim.pool import Job, JobResult
-from tests.conftest import REPO, SCENARIOS
+from tests.conftest import REPO, SCENARIOS, interrupted_in_compiled_code
 
 # A run of a few hundred milliseconds whose world (16,000 keys in 6 copies, its processes and
 # events) is some megabytes: a worker that kept each run would grow by that much per run.
@@ -44,17 +44,10 @@ LONG = {"workload.duration": "600s"}  # runs that cannot end before the signal
 
 
 def test_a_job_stopped_inside_compiled_code_is_interrupted_not_failed(tmp_path, monkeypatch):
-    """Ctrl-C inside Numba's dispatcher (a run's build calls compiled loops) comes out as a
-    SystemError caused by the KeyboardInterrupt: the job stops the others, where any other error
-    is the job's own result and the next job runs."""
+    """Ctrl-C inside Numba's dispatcher (a compiled loop called outside the runner's deferral of
+    Ctrl-C) comes out as a SystemError caused by the KeyboardInterrupt: the job stops the others,
+    where any other error is the job's own result and the next job runs."""
     job = Job(SCENARIOS / "ekko_basic.yaml", SMALL_RUN, tmp_path / "run")
-
-    def interrupted_in_compiled_code(*args, **kwargs):
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as err:
-            raise SystemError("<CPUDispatcher(held_versions)> returned a result with an exception set") from err
-
     monkeypatch.setattr(pool, "load", interrupted_in_compiled_code)
     with pytest.raises(KeyboardInterrupt):
         pool.run_jobs([job, job], workers=1)

@@ -189,10 +189,8 @@ class LatencyTracker:
         if live.size == 0:
             return
         keys = pending.key[live]
-        holdings = np.searchsorted(store.shards, keys % store.model_shards)
-        held_shard = (holdings < store.shards.size)
-        held_shard[held_shard] = store.shards[holdings[held_shard]] == (keys % store.model_shards)[held_shard]
-        live, keys, holdings = live[held_shard], keys[held_shard], holdings[held_shard]
+        held_shard, holdings = store.held(keys)
+        live, keys = live[held_shard], keys[held_shard]
         _, t, o, c = store.versions(keys)
         held = ~newer(pending.time[live], pending.origin[live], pending.counter[live], t, o, c)
         replica = store.replica[holdings[held]]

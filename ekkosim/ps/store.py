@@ -175,6 +175,15 @@ class Store:
         """The holding of each key's shard (every key's shard must be held here)."""
         return self.shards.searchsorted(keys % self.model_shards)
 
+    def held(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(held, holdings): whether each key's shard is held here, and the holding of each of
+        those keys."""
+        shards = keys % self.model_shards
+        at = self.shards.searchsorted(shards)
+        held = at < self.shards.size
+        held[held] = self.shards[at[held]] == shards[held]
+        return held, at[held]
+
     # -- reading -------------------------------------------------------------------------------
 
     def base_version(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,6 +15,14 @@ def test_rows_by_shard_and_shard_keys():
     assert shard_keys(10, 3, np.array([0, 1, 2])).tolist() == [4, 3, 3]
 
 
+def test_held_says_which_keys_have_their_shard_here_and_its_holding(layout):
+    store = make_store(12, 4, [1, 3], layout)  # holdings 0 and 1: shards 1 and 3
+    held, holdings = store.held(np.array([5, 0, 7, 2, 11, 4]))  # shards 1, 0, 3, 2, 3, 0
+    assert held.tolist() == [True, False, True, False, True, False] and holdings.tolist() == [0, 1, 1]
+    held, holdings = make_store(12, 4, [], "dense").held(np.array([5, 0]))  # no shard held (no key: dense)
+    assert held.tolist() == [False, False] and holdings.tolist() == []
+
+
 def test_a_write_counts_per_shard_copy_and_moves_each_written_copy(layout):
     store = make_store(12, 3, [0, 2], layout)  # shard 0: keys 0, 3, 6, 9; shard 2: keys 2, 5, 8, 11
     change = store.write(0, np.array([5, 0, 2, 9]), np.array([1.0, 2.0, 3.0, 4.0]), now=1.5, high=np.array([1, 0, 0, 1], bool))
