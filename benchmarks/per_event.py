@@ -4,7 +4,7 @@
 Three runs of the scenario in this process, each built anew and timed from its first event:
 
 - a warm-up of a tenth of `--seconds` with updates, so that neither measured run pays for
-  importing and compiling (Numba's kernels);
+  first calls (imports, Numba's kernels loaded or compiled, caches filled);
 - idle: no updates (the trainers stop after 1 ns; the pulls go on for `--seconds`): every pull
   finds nothing new, so the run's CPU over its pulls is what a pull round trip of a server pair
   with nothing new costs (request, answer on a core, reply, apply, and the network's share);

@@ -21,6 +21,7 @@ import numpy as np
 from numba import types
 
 INT = types.int64  # a Python int, a count or an index
+UINT64 = types.uint64
 
 
 def array(dtype: type, written: bool = False) -> types.Array:

@@ -41,6 +41,8 @@ class Environment(simpy.Environment):
         done.callbacks.append(finished.append)
         with interrupts_deferred() as interrupted:
             while not finished:
+                if interrupted:  # noted during the event before, or before the loop began
+                    raise KeyboardInterrupt
                 next_time = self.peek()
                 if next_time == float("inf"):
                     break
@@ -49,8 +51,6 @@ class Environment(simpy.Environment):
                         self.run(until=until_s)  # advances the clock to the stop time, no further
                     break
                 self.step()
-                if interrupted:
-                    raise KeyboardInterrupt
                 if on_progress is not None and self.events_processed % progress_every == 0:
                     on_progress(self.now)
 

@@ -104,6 +104,15 @@ class FlowLog:
         flows.clear()
 
 
+def load_compiled_loops() -> None:
+    """Load every compiled loop of a run (`ekkosim.compiled`), compiled or from Numba's cache,
+    as a simulation is built rather than in one of its events: a tenth of a second, or on a cold
+    cache (a fresh checkout, a compiled module or Numba changed) seconds of compilation."""
+    net.kernels()
+    ps.kernels()
+    ps.probes()
+
+
 class Simulation:
     """The simulated world of one scenario. Build it, then `run()`."""
 
@@ -111,13 +120,9 @@ class Simulation:
         """`strategy`: the strategy to run (`ekkosim.strategies` has the one a scenario names);
         `check`: check the strategy's invariants as the run goes (the ekko strategy's)."""
         # Ctrl-C waits for the build's end (`interrupts_deferred`): the build calls compiled loops,
-        # which Ctrl-C would break (into a SystemError, or worse). It loads them first, compiled
-        # or from Numba's cache (`ekkosim.compiled`), rather than in one of the run's events: a
-        # tenth of a second, or on a cold cache seconds of compilation.
+        # which Ctrl-C would break (into a SystemError, or worse).
         with interrupts_deferred():
-            net.kernels()
-            ps.kernels()
-            ps.probes()
+            load_compiled_loops()
             self.scenario = scenario
             self.check = check
             self.env = Environment()

@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from benchmarks.workers import peak_worker_rss
-from ekkosim import net, pool, ps
+from ekkosim import pool
 from ekkosim.pool import Job, JobResult
+from ekkosim.simulation import load_compiled_loops
 from tests.conftest import REPO, SCENARIOS, interrupted_in_compiled_code
 
 # A run of a few hundred milliseconds whose world (16,000 keys in 6 copies, its processes and
@@ -64,9 +65,7 @@ def compiled_loops() -> None:
     """Numba's cache of the compiled loops filled, as after a first run. On a cold cache (a fresh
     checkout) a run's build compiles them, for seconds, and Ctrl-C waits for that
     (`ekkosim.simulation.Simulation`), not for the 5 s these tests allow."""
-    net.kernels()
-    ps.kernels()
-    ps.probes()
+    load_compiled_loops()
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:

@@ -189,7 +189,7 @@ class LatencyTracker:
         if live.size == 0:
             return
         keys = pending.key[live]
-        held_shard, holdings = store.held(keys)
+        held_shard, holdings = store.where_held(keys)
         live, keys = live[held_shard], keys[held_shard]
         _, t, o, c = store.versions(keys)
         held = ~newer(pending.time[live], pending.origin[live], pending.counter[live], t, o, c)

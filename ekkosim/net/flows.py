@@ -41,9 +41,10 @@ _SETTLE_PRIORITY = 2
 
 # Rate allocations remembered per Network (then forgotten all at once): periodic traffic brings
 # the same moving flows back again and again (about half the testbed's recomputations repeat one).
-# A lone flow's are remembered apart, without a limit: one per route and latency in use (about
-# 16,000 in production, where most idle recomputations move one flow).
+# A lone flow's are remembered apart, up to 16 times as many: one per route and latency in use
+# (production's servers use more than 4,096, and most of its idle recomputations move one flow).
 _MEMO_SIZE = 4096
+_LONE_MEMO_SIZE = 16 * _MEMO_SIZE
 
 
 class _LateEvent(simpy.Event):
@@ -312,13 +313,14 @@ class Network:
         remembered: the same routes and latencies (which set the weights and bounds: a sharing
         model's contract) at the same capacities give the same rates."""
         if len(self._moving) == 1:
-            memo, key = self._lone_memo, (self._moving[0].route, self._flow_latency[0])
+            routes = (self._moving[0].route,)
+            memo, size, key = self._lone_memo, _LONE_MEMO_SIZE, (routes[0], self._flow_latency[0])
         else:
-            memo, key = self._memo, (tuple(flow.route for flow in self._moving), tuple(self._flow_latency))
+            routes = tuple(flow.route for flow in self._moving)
+            memo, size, key = self._memo, _MEMO_SIZE, (routes, tuple(self._flow_latency))
         allocation = memo.get(key)
         if allocation is not None:
             return allocation
-        routes = tuple(flow.route for flow in self._moving)
         latency = np.array(self._flow_latency)
         weights = self.sharing.weights(latency)
         bounds = self.sharing.bounds(latency, self.window_bytes)
@@ -336,7 +338,7 @@ class Network:
             for link in route:
                 link_rates[link] = link_rates.get(link, 0.0) + rate
         carrying = [link for link, rate in link_rates.items() if rate > 0]
-        if len(memo) == _MEMO_SIZE and memo is self._memo:
+        if len(memo) == size:
             memo.clear()
         allocation = memo[key] = (rates, carrying, [link_rates[link] for link in carrying])
         return allocation

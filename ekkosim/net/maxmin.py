@@ -52,9 +52,10 @@ def allocate(
     Cost: O(nnz log nnz) setup plus O(links) per distinct bottleneck level, so it grows with
     the number of bottlenecks, not with the square of the number of flows.
     """
-    capacity = np.asarray(capacity, dtype=np.float64)
-    indptr = np.asarray(indptr, dtype=np.intp)
-    indices = np.asarray(indices, dtype=np.intp)
+    # contiguous arrays of the compiled loops' types (`ekkosim.compiled`), whatever was given
+    capacity = np.ascontiguousarray(capacity, dtype=np.float64)
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
     n_links = capacity.size
     if indptr.ndim != 1 or indptr.size == 0 or indptr[0] != 0 or indptr[-1] != indices.size:
         raise ValueError("indptr must start at 0 and end at len(indices)")
@@ -62,8 +63,8 @@ def allocate(
         raise ValueError("indptr must be non-decreasing")
     n_flows = indptr.size - 1
     unit_weights, no_bounds = weights is None, bounds is None
-    weights = np.ones(n_flows) if weights is None else np.asarray(weights, dtype=np.float64)
-    bounds = np.full(n_flows, np.inf) if bounds is None else np.asarray(bounds, dtype=np.float64)
+    weights = np.ones(n_flows) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    bounds = np.full(n_flows, np.inf) if bounds is None else np.ascontiguousarray(bounds, dtype=np.float64)
     if indices.size and (indices.min() < 0 or indices.max() >= n_links):
         raise ValueError("route link index out of range")
     if not np.all(capacity >= 0):  # also rejects NaN
@@ -94,8 +95,8 @@ def allocate_routes(
                                None if bounds is None else float(bounds[0]))
         if rate is not None:
             return np.array([rate])
-    lengths = np.array([len(route) for route in routes], dtype=np.intp)
-    indices = np.array([link for route in routes for link in route], dtype=np.intp)
+    lengths = np.array([len(route) for route in routes], dtype=np.int64)
+    indices = np.array([link for route in routes for link in route], dtype=np.int64)
     return _allocate(capacity, lengths, indices, weights, bounds)
 
 

@@ -9,15 +9,14 @@ around, until it meets the key's row or an empty slot.
 from __future__ import annotations
 
 import numpy as np
-from numba import types
 
-from ekkosim.compiled import INT, array, compiled
+from ekkosim.compiled import INT, UINT64, array, compiled
 
 _EMPTY = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@compiled(INT, types.uint64)
+@compiled(INT, UINT64)
 def home(key: int, shift: np.uint64) -> int:
     return np.int64((np.uint64(key) * _GOLDEN) >> shift)
 

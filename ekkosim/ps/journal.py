@@ -14,8 +14,8 @@ readers skip stale entries. The update cache (`ekkosim.ps.update_cache`) trims t
 its live, cached entries, and the store drops the stale ones when the journal would grow
 (`drop_stale`), so the journal follows the rows changed, not the changes.
 
-The links and the backward walk are loops compiled by Numba, imported on first use
-(`ekkosim.ps._kernels`).
+The links and the backward walk are loops compiled by Numba (`ekkosim.ps._kernels`), loaded
+as a simulation is built (`ekkosim.compiled`).
 """
 
 from __future__ import annotations

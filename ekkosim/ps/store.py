@@ -175,7 +175,7 @@ class Store:
         """The holding of each key's shard (every key's shard must be held here)."""
         return self.shards.searchsorted(keys % self.model_shards)
 
-    def held(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def where_held(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(held, holdings): whether each key's shard is held here, and the holding of each of
         those keys."""
         shards = keys % self.model_shards

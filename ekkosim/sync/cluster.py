@@ -185,7 +185,7 @@ class Cluster:
             for other, model, copy in self.live_stores():
                 if model != m or other == server:
                     continue
-                there, _ = copy.held(keys)
+                there, _ = copy.where_held(keys)
                 _, *theirs = copy.versions(keys[there])
                 unheld[there] &= newer(*(column[there] for column in mine), *theirs)
             lost += int(unheld.sum())

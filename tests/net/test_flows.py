@@ -325,12 +325,21 @@ def test_awkward_sizes_finish_without_timer_trains():
     assert net.recomputations <= 2 * n
 
 
-def run_random_scenario(spec, check_allocation=False):
+class Forgetful(Network):
+    """A network that remembers no allocation: each is computed afresh."""
+
+    def _allocation(self):
+        self._memo.clear()
+        self._lone_memo.clear()
+        return super()._allocation()
+
+
+def run_random_scenario(spec, check_allocation=False, network=Network):
     """Run one scenario from ``flow_scenarios``; return end times, meter rows and totals."""
     sharing, window, links, flows, changes = spec
     env = simpy.Environment()
     meter = LinkMeter(0.5)
-    net = Network(env, sharing=sharing, window_bytes=window, meter=meter)
+    net = network(env, sharing=sharing, window_bytes=window, meter=meter)
     for i, (cap, lat) in enumerate(links):
         net.add_link(f"l{i}", cap, lat)
     started = [start_at(env, t, lambda r=route, s=size: net.transfer(r, s))
@@ -338,16 +347,23 @@ def run_random_scenario(spec, check_allocation=False):
     for t, link, cap in changes:
         start_at(env, t, lambda link=link, cap=cap: net.set_capacity(link, cap))
     if check_allocation:
-        real_allocate = flows_module.allocate
+        real_allocate, real_allocate_routes = flows_module.allocate, flows_module.allocate_routes
 
-        def checked(capacity, indptr, indices, weights, bounds):
-            rates = real_allocate(capacity, indptr, indices, weights, bounds)
-            load = np.bincount(indices, weights=np.repeat(rates, np.diff(indptr)),
-                               minlength=capacity.size)
+        def within_capacity(capacity, indptr, indices, rates):
+            load = np.bincount(indices, weights=np.repeat(rates, np.diff(indptr)), minlength=capacity.size)
             assert np.all(load <= capacity * (1 + 1e-12))
             return rates
 
-        with mock.patch.object(flows_module, "allocate", checked):
+        def checked(capacity, indptr, indices, weights, bounds):  # where a weight overflowed
+            return within_capacity(capacity, indptr, indices, real_allocate(capacity, indptr, indices, weights, bounds))
+
+        def checked_routes(capacity, routes, weights, bounds):  # every other allocation
+            indptr = np.concatenate([[0], np.cumsum([len(route) for route in routes])]).astype(np.intp)
+            indices = np.array([link for route in routes for link in route], dtype=np.intp)
+            return within_capacity(capacity, indptr, indices, real_allocate_routes(capacity, routes, weights, bounds))
+
+        with mock.patch.object(flows_module, "allocate", checked), \
+                mock.patch.object(flows_module, "allocate_routes", checked_routes):
             env.run()
     else:
         env.run()
@@ -405,8 +421,12 @@ def test_random_flows_conserve_bytes_respect_capacity_and_repeat(spec):
 @settings(max_examples=100, deadline=None)
 @given(flow_scenarios(with_changes=True))
 def test_random_flows_with_capacity_changes(spec):
+    """... and the allocations it remembers are the ones it would compute (both memos forgotten
+    whenever a capacity changes)."""
     ends, rows, net = run_random_scenario(spec)
     assert all(end is not None for end in ends)
     check_conservation(rows, net, spec)
     again, rows_again, _ = run_random_scenario(spec)
     assert again == ends and rows_again == rows
+    fresh, rows_fresh, _ = run_random_scenario(spec, network=Forgetful)
+    assert fresh == ends and rows_fresh == rows

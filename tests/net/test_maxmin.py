@@ -66,6 +66,16 @@ def test_link_crossed_twice_counts_twice():
     assert alloc([10.0], [[0, 0], [0]]).tolist() == [10 / 3, 10 / 3]
 
 
+def test_any_array_layout_and_integer_type_is_taken():
+    """Views with strides, broadcast weights and bounds, int32 routes: the compiled loops take
+    contiguous arrays of their declared types, which `allocate` makes of what it is given."""
+    capacity = np.array([10.0, 99.0, 20.0, 99.0])[::2]  # links 0 and 1: 10 and 20, strided
+    indptr, indices = csr([[0], [0, 1], [1]])
+    rates = allocate(capacity, indptr.astype(np.int32), indices.astype(np.int32),
+                     np.broadcast_to(np.array(1.0), 3), np.broadcast_to(np.array(inf), 3))
+    assert rates.tolist() == [5.0, 5.0, 15.0]
+
+
 def test_no_flows():
     assert alloc([1.0], []).size == 0
 

@@ -15,11 +15,11 @@ def test_rows_by_shard_and_shard_keys():
     assert shard_keys(10, 3, np.array([0, 1, 2])).tolist() == [4, 3, 3]
 
 
-def test_held_says_which_keys_have_their_shard_here_and_its_holding(layout):
+def test_where_held_says_which_keys_have_their_shard_here_and_its_holding(layout):
     store = make_store(12, 4, [1, 3], layout)  # holdings 0 and 1: shards 1 and 3
-    held, holdings = store.held(np.array([5, 0, 7, 2, 11, 4]))  # shards 1, 0, 3, 2, 3, 0
+    held, holdings = store.where_held(np.array([5, 0, 7, 2, 11, 4]))  # shards 1, 0, 3, 2, 3, 0
     assert held.tolist() == [True, False, True, False, True, False] and holdings.tolist() == [0, 1, 1]
-    held, holdings = make_store(12, 4, [], "dense").held(np.array([5, 0]))  # no shard held (no key: dense)
+    held, holdings = make_store(12, 4, [], "dense").where_held(np.array([5, 0]))  # no shard held (no key: dense)
     assert held.tolist() == [False, False] and holdings.tolist() == []
 
 
