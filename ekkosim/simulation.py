@@ -136,7 +136,8 @@ class Simulation:
             self.link_names = [self.network.link_name(i) for i in range(self.network.n_links)]
             self.endpoints: dict[int, Endpoints] = {}  # per flow id until it is logged; one object per pair
             self.flow_log = FlowLog()
-            self._pairs: dict[tuple, Endpoints] = {}  # one Endpoints per pair: a run sends millions of flows between few pairs
+            # one Endpoints per pair: a run sends millions of flows between few pairs
+            self._pairs: dict[tuple, Endpoints] = {}
             self.congestion = CongestionSchedule(self.env, self.network, self.topology, scenario.network.congestion)
             start_background(self.env, self.send_between_dcs, scenario.network.background, self.randomness)
             self.outcome = strategy(self)

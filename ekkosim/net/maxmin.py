@@ -110,7 +110,7 @@ def _allocate(capacity: np.ndarray, lengths: np.ndarray, indices: np.ndarray, we
     where they reproduce the NumPy reference, else by it: bitwise the same rates."""
     if indices.size <= _LOOP_MAX_NNZ:
         rates, ok = kernels().fill(capacity, lengths, indices, _NONE if weights is None else weights,
-                         _NONE if bounds is None else bounds)
+                                   _NONE if bounds is None else bounds)
         if ok:
             return rates
     n_flows = lengths.size
