@@ -23,7 +23,7 @@ import simpy
 from ekkosim.kernel import due_now, succeed_at_once
 from ekkosim.net.maxmin import allocate, allocate_routes
 from ekkosim.net.meter import LinkMeter
-from ekkosim.net.sharing import SHARING
+from ekkosim.net.sharing import SHARING, Sharing
 
 __all__ = ["Flow", "FlowFailed", "Network"]
 
@@ -102,8 +102,8 @@ class Network:
         if window_bytes is not None and not (window_bytes > 0):
             raise ValueError(f"window_bytes must be > 0 or None, got {window_bytes!r}")
         self.env = env
-        self.sharing = SHARING[sharing]
-        self.window_bytes = window_bytes
+        self._sharing = SHARING[sharing]
+        self._window_bytes = window_bytes
         self.meter = meter
         self.completed: list[Flow] = []
         self.failed = 0  # flows that failed or were aborted
@@ -137,6 +137,15 @@ class Network:
         # cleared when a capacity changes.
         self._memo: dict[tuple, tuple[list[float], list[int], list[float]]] = {}
         self._lone_memo: dict[tuple, tuple[list[float], list[int], list[float]]] = {}
+
+    @property
+    def sharing(self) -> Sharing:
+        """The sharing model; fixed, as the window is: the remembered allocations depend on them."""
+        return self._sharing
+
+    @property
+    def window_bytes(self) -> float | None:
+        return self._window_bytes
 
     # ---------------------------------------------------------------- links
 

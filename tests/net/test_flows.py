@@ -120,6 +120,16 @@ def test_textbook_three_flows_two_links():
     assert [f.id for f in net.completed] == [f3.id, f1.id, f2.id]
 
 
+def test_sharing_and_window_are_fixed():
+    """The remembered allocations depend on them, so they cannot change under a network."""
+    net = Network(simpy.Environment(), sharing="rtt_weighted", window_bytes=1e5)
+    assert net.sharing.name == "rtt_weighted" and net.window_bytes == 1e5
+    with pytest.raises(AttributeError):
+        net.sharing = "maxmin"
+    with pytest.raises(AttributeError):
+        net.window_bytes = 1e6
+
+
 def test_capacity_drop_mid_flow():
     env = simpy.Environment()
     net = Network(env)
