@@ -160,10 +160,7 @@ class Store:
 
     def rows_of(self, shards: np.ndarray) -> np.ndarray:
         """The rows of the keys of `shards` (those held here)."""
-        if not self.shards.size:
-            return np.zeros(0, dtype=np.int64)
-        at = np.minimum(self.shards.searchsorted(shards), self.shards.size - 1)
-        held = at[self.shards[at] == shards]
+        _, held = self._held_shards(shards)
         if not held.size:
             return np.zeros(0, dtype=np.int64)
         if self.dense:  # each holding's rows are one range
@@ -178,7 +175,10 @@ class Store:
     def where_held(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(held, holdings): whether each key's shard is held here, and the holding of each of
         those keys."""
-        shards = keys % self.model_shards
+        return self._held_shards(keys % self.model_shards)
+
+    def _held_shards(self, shards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(held, holdings): whether each of `shards` is held here, and the holding of each held one."""
         at = self.shards.searchsorted(shards)
         held = at < self.shards.size
         held[held] = self.shards[at[held]] == shards[held]
