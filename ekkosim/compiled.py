@@ -24,11 +24,11 @@ INT = types.int64  # a Python int, a count or an index
 UINT64 = types.uint64
 
 
-def array(dtype: type, written: bool = False) -> types.Array:
-    """A C-contiguous 1-d array of `dtype`; read-only unless the loop writes it or returns it
-    (a read-only argument accepts writable arrays too, and a caller's read-only view is read
-    as it is, not copied)."""
-    return types.Array(numba.from_dtype(np.dtype(dtype)), 1, "C", readonly=not written)
+def array(dtype: type, written: bool = False, dims: int = 1) -> types.Array:
+    """A C-contiguous array of `dtype` and `dims` dimensions; read-only unless the loop writes it
+    or returns it (a read-only argument accepts writable arrays too, and a caller's read-only
+    view is read as it is, not copied)."""
+    return types.Array(numba.from_dtype(np.dtype(dtype)), dims, "C", readonly=not written)
 
 
 def compiled(*arguments: types.Type) -> Callable[[Callable], Callable]:

@@ -30,7 +30,6 @@ from ekkosim.ps import kernels
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
-from ekkosim.ps.version import newer
 from ekkosim.schema import DENSE_KEYS
 
 
@@ -240,21 +239,24 @@ class Store:
         """Take each given version that is newer than the one held (newest wins) and, for the
         holdings `knowledge_of` (answers that held every key this server may lack), the union
         with the peer's `knowledge` rows. Either change moves the holding's shard version (a
-        cursor puller must hear of grown knowledge too). Keys must be distinct."""
+        cursor puller must hear of grown knowledge too). Keys must be distinct, and so must the
+        holdings `knowledge_of`."""
         if not keys.size and (knowledge_of is None or not knowledge_of.size):  # nothing: no change
             return Change(holdings, keys, time, origin, counter, high, time, origin, counter)
-        rows, *held = self.versions(keys)
-        take = newer(time, origin, counter, *held)
-        if not take.all():
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        rows = self.index.find(keys)
+        r = self.rows
+        taken, *held = kernels().newer_than_held(
+            rows, keys, np.ascontiguousarray(time, dtype=np.float64), np.ascontiguousarray(origin, dtype=np.int16),
+            np.ascontiguousarray(counter, dtype=np.int64), self.shards, self.warm, self.model_shards, WARM_ORIGIN,
+            r.time, r.origin, r.counter)
+        if taken.size < keys.size:
             holdings, keys, time, origin, counter, value, high, rows = (
-                a[take] for a in (holdings, keys, time, origin, counter, value, high, rows))
-            held = [column[take] for column in held]
+                a[taken] for a in (holdings, keys, time, origin, counter, value, high, rows))
         grown = np.zeros(0, dtype=np.int64)
         if knowledge_of is not None and knowledge_of.size:
-            mine = self.knowledge[knowledge_of]
-            more = (knowledge > mine).any(axis=1)
-            grown = knowledge_of[more]
-            self.knowledge[grown] = np.maximum(mine[more], knowledge[more])
+            grown = kernels().merge_knowledge(self.knowledge, np.ascontiguousarray(knowledge_of, dtype=np.int64),
+                                              np.ascontiguousarray(knowledge, dtype=np.int64))
         if keys.size or grown.size:
             self.clock += 1
             self.version[grown] = self.clock

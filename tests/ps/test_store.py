@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ekkosim.ps.store import rows_by_shard, shard_keys
+from ekkosim.ps.version import newer
 from tests.ps.stores import make_store, same_state, state
 
 
@@ -84,3 +85,29 @@ def test_both_layouts_hold_the_same_state():
     assert all(np.array_equal(getattr(stores[0], name), getattr(stores[1], name)) for name in ("version", "knowledge"))
     assert all(np.array_equal(getattr(stores[0].cache, name), getattr(stores[1].cache, name))
                for name in ("seq_floor", "floor", "warm_entries"))
+
+
+def test_apply_takes_exactly_what_the_newer_rule_says_and_unites_knowledge(layout):
+    """The compiled comparison against what a store holds agrees with `newer` (time, then origin,
+    then counter), on keys with a row and on warm keys without one; knowledge is united entry by
+    entry, and only the holdings whose knowledge grew move their shard versions."""
+    rng = np.random.default_rng(3)
+    store = make_store(60, 3, [0, 2], layout, warm=4, n_origins=3)  # holdings 0, 1: shards 0, 2
+    store.write(1, np.array([0, 2, 3, 5, 6, 8]), np.arange(6.0), now=1.0)
+    for _ in range(20):
+        keys = rng.choice(np.array([k for k in range(60) if k % 3 != 1]), size=8, replace=False)
+        time = rng.choice([0.0, 1.0, 2.0], size=8)  # ties on time are common, as on warm keys
+        origin, counter = rng.integers(0, 3, size=8).astype(np.int16), rng.integers(0, 4, size=8)
+        _, t, o, c = store.versions(keys)
+        expected = newer(time, origin, counter, t, o, c)
+        knowledge = rng.integers(0, 6, size=(2, 3))
+        before, version = store.knowledge.copy(), store.version.copy()
+        change = store.apply(store.holdings_of(keys), keys, time, origin, counter, keys * 1.0, np.zeros(8, bool),
+                             np.array([0, 1]), knowledge)
+        assert change.keys.tolist() == keys[expected].tolist()
+        assert change.prev_counter.tolist() == c[expected].tolist() and change.prev_origin.tolist() == o[expected].tolist()
+        assert np.array_equal(store.knowledge, np.maximum(before, knowledge))
+        grown = (knowledge > before).any(axis=1)
+        moved = grown.copy()
+        moved[store.holdings_of(change.keys)] = True
+        assert ((store.version != version) == moved).all()
