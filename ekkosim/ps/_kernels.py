@@ -62,6 +62,27 @@ def in_entry_order(positions: np.ndarray, which: np.ndarray, end: int) -> tuple[
     return ordered, ordered_which
 
 
+@compiled(array(np.int64), array(np.int32), array(np.int64), array(np.int32), array(np.int64), array(np.int64),
+          array(np.int64), INT)
+def live_entries_after(newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray, rows: np.ndarray,
+                       row_seq: np.ndarray, holdings: np.ndarray, after: np.ndarray, end: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, which) of the live journal entries (of `end`) of each `holdings[j]` with a clock
+    above `after[j]`, in entry order (`ekkosim.ps.journal.Journal.of_holdings`): an entry is live
+    while its row's clock `row_seq[row]` is still the entry's."""
+    positions, which = entries_after(newest, prev, seqs, holdings, after)
+    positions, which = in_entry_order(positions, which, end)
+    live_rows = np.empty(positions.size, dtype=np.int64)
+    live_which = np.empty(positions.size, dtype=np.int64)
+    k = 0
+    for i in range(positions.size):
+        row = rows[positions[i]]
+        if row_seq[row] == seqs[positions[i]]:
+            live_rows[k], live_which[k] = row, which[i]
+            k += 1
+    return live_rows[:k].copy(), live_which[:k].copy()
+
+
 @compiled(array(np.int64, written=True), array(np.int32, written=True), array(np.int64), INT)
 def link_entries(newest: np.ndarray, prev: np.ndarray, holdings: np.ndarray, start: int) -> None:
     """Link the journal entries `start + i` (of holding `holdings[i]`, in entry order) each after

@@ -66,15 +66,13 @@ class Journal:
         start = int(seqs.searchsorted(clock, side="right"))
         return self._rows[start : self.n].astype(np.int64), seqs[start:]
 
-    def of_holdings(self, holdings: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, clocks, which) of the entries of each `holdings[j]` after `after[j]` (holdings
-        distinct), stale ones too, in clock order; `which` is each entry's j."""
-        compiled = kernels()
-        positions, which = compiled.entries_after(self.newest, self._prev, self._seqs,
-                                                  np.ascontiguousarray(holdings, dtype=np.int64),
-                                                  np.ascontiguousarray(after, dtype=np.int64))
-        positions, which = compiled.in_entry_order(positions, which, self.n)  # entry order is clock order
-        return self._rows[positions].astype(np.int64), self._seqs[positions], which
+    def of_holdings(self, holdings: np.ndarray, after: np.ndarray, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, which) of the live entries (whose row's clock `seq[row]` is still theirs) of each
+        `holdings[j]` after `after[j]` (holdings distinct), in clock order; `which` is each
+        entry's j."""
+        return kernels().live_entries_after(self.newest, self._prev, self._seqs, self._rows, seq,
+                                            np.ascontiguousarray(holdings, dtype=np.int64),
+                                            np.ascontiguousarray(after, dtype=np.int64), self.n)
 
     def drop_stale(self, seq: np.ndarray, holding: np.ndarray, room: int) -> None:
         """Keep only the live entries, those whose row's clock `seq[row]` is still theirs (readers

@@ -87,8 +87,8 @@ def _snapshot(peer: Store, pair: np.ndarray, rows: np.ndarray, moved: np.ndarray
     columns = [pair, peer.keys[rows], r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows]]
     if extra is not None:  # base-state keys a full scan from cursor 0 sends too
         columns = [np.concatenate([a, b]) for a, b in zip(columns, extra)]
-    h = theirs[moved]
-    return Answer(*columns, moved, peer.version[h].copy(), peer.knowledge[h].copy(), cache_entries, scanned, full_scans)
+    h = theirs[moved]  # (an index array: the rows read are copies)
+    return Answer(*columns, moved, peer.version[h], peer.knowledge[h], cache_entries, scanned, full_scans)
 
 
 _NOTHING_NEW: dict[int, Answer] = {}  # per width of the knowledge rows: the answer with no key and no pair

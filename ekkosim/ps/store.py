@@ -291,6 +291,4 @@ class Store:
         """(rows, which) of the rows of each `holdings[j]` (distinct) changed after shard version
         `after[j]` that the journal still holds, in clock order (each row once, at its last
         change); `which` is each row's j. Costs what it returns, whatever the shards."""
-        rows, seqs, which = self.journal.of_holdings(holdings, after)
-        live = self.rows.seq[rows] == seqs
-        return rows[live], which[live]
+        return self.journal.of_holdings(holdings, after, self.rows.seq)

@@ -17,16 +17,21 @@ def _journal() -> Journal:
     return journal
 
 
-def _read(journal: Journal, holdings, after):
-    rows, seqs, which = journal.of_holdings(np.array(holdings), np.array(after))
-    return list(zip(rows.tolist(), seqs.tolist(), which.tolist()))
+def _read(journal: Journal, holdings, after, seq=None):
+    """(row, clock, which) of the live entries read; `seq`: each row's last clock (default: that
+    of the rows of `_journal`, 15 appended at 4 by a test)."""
+    if seq is None:
+        seq = np.zeros(16, dtype=np.int64)
+        seq[[10, 11, 12, 13, 14, 15]] = [3, 1, 1, 2, 3, 4]
+    rows, which = journal.of_holdings(np.array(holdings), np.array(after), seq)
+    return list(zip(rows.tolist(), seq[rows].tolist(), which.tolist()))
 
 
 def test_a_holdings_entries_after_its_bound_in_clock_order():
     journal = _journal()
     assert journal.newest.tolist() == [4, 5, 3]  # entry positions
-    # h0 after 0: rows 10 and 12 at clock 1, 10 again at 3 (the reader drops the stale one)
-    assert _read(journal, [0], [0]) == [(10, 1, 0), (12, 1, 0), (10, 3, 0)]
+    # h0 after 0: rows 10 and 12 at clock 1, 10 again at 3: the entry of 10 at 1 is stale
+    assert _read(journal, [0], [0]) == [(12, 1, 0), (10, 3, 0)]
     # each holding its own bound; which names the position in the request
     assert _read(journal, [1, 0, 2], [1, 1, 2]) == [(10, 3, 1), (14, 3, 0)]
     assert _read(journal, [2, 1], [0, 0]) == [(11, 1, 1), (13, 2, 0), (14, 3, 1)]
@@ -51,26 +56,27 @@ def test_growth_keeps_the_links():
     journal = Journal(2)
     for clock in range(1, 101):  # past the initial capacity of 64 entries
         journal.append(np.array([clock]), np.array([clock % 2]), clock)
-    assert [r for r, _, _ in _read(journal, [1], [90])] == [91, 93, 95, 97, 99]
+    assert [r for r, _, _ in _read(journal, [1], [90], np.arange(101))] == [91, 93, 95, 97, 99]
 
 
 def test_reads_equal_a_scan_of_every_entry_few_or_many():
     """Random journals read for one holding (few of the entries: sorted) and for most holdings
-    (many of them: marked in order) give exactly the entries a scan of the whole journal finds."""
+    (many of them: marked in order) give exactly the live entries a scan of the whole journal finds."""
     rng = np.random.default_rng(7)
     for holdings in (2, 50, 400):
-        journal, entries = Journal(holdings), []
+        journal, entries, seq = Journal(holdings), [], np.zeros(10**4, dtype=np.int64)
         for clock in range(1, 200):
             owners = rng.integers(0, holdings, rng.integers(1, 20))
-            rows = rng.integers(0, 10**6, owners.size)
+            rows = rng.integers(0, seq.size, owners.size)
             journal.append(rows, owners, clock)
+            seq[rows] = clock
             entries += [(int(r), clock, int(h)) for r, h in zip(rows, owners)]
         for asked in (rng.choice(holdings, 1, replace=False), rng.permutation(holdings)[: max(1, holdings * 3 // 4)]):
             after = rng.integers(0, 200, asked.size)
             bound = dict(zip(asked.tolist(), after.tolist()))
             j = {h: i for i, h in enumerate(asked.tolist())}
-            expected = [(r, c, j[h]) for r, c, h in entries if h in bound and c > bound[h]]
-            assert _read(journal, asked, after) == expected
+            expected = [(r, c, j[h]) for r, c, h in entries if h in bound and c > bound[h] and c == seq[r]]
+            assert _read(journal, asked, after, seq) == expected
 
 
 def test_a_journal_refuses_more_entries_than_int32_can_number(monkeypatch):
