@@ -110,6 +110,8 @@ class _Pending:
         index, first, count, order = self._grouped()
         group = index.find(keys)
         at = np.flatnonzero(group >= 0)
+        if not at.size:  # no sampled update of these keys pending (most applies)
+            return at, at
         group = group[at]
         counts = count[group]
         entries = order[ranges(first[group], counts)]
