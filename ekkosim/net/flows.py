@@ -277,7 +277,7 @@ class Network:
     def _start_moving(self, flow: Flow) -> None:
         if self._waiting.pop(flow.id, None) is None:
             return  # it failed during its latency
-        if self._down.intersection(flow.route):
+        if not self._down.isdisjoint(flow.route):
             self._fail(flow, "a link of its route is down")
             return
         if flow.size_bytes == 0:
@@ -298,10 +298,13 @@ class Network:
         """Move every moving flow's remaining bytes (and the meter) from self._t to now."""
         now = self.env.now
         dt = now - self._t
-        if dt > 0:
+        # Most often nothing moves (the settle of a lone flow that starts): nothing to account.
+        if dt > 0 and self._moving:
             # Infinite rates never last for dt > 0: such flows finish at the instant they start.
-            self._remaining = [left - rate * dt for left, rate in zip(self._remaining, self._rate)]
-            if self.meter is not None:
+            remaining = self._remaining  # in place: a new list (a comprehension) costs a lone flow more
+            for i, rate in enumerate(self._rate):
+                remaining[i] -= rate * dt
+            if self.meter is not None and self._carrying:  # (stalled flows carry nothing)
                 self.meter.record(self._t, now, self._carrying, self._carrying_rate)
         self._t = now
 
