@@ -380,11 +380,7 @@ class Network:
         now = self.env.now
         keep = [finish > now and left > negligible
                 for finish, left, negligible in zip(self._finish, self._remaining, self._negligible)]
-        finished = sorted(
-            ((flow, left) for flow, left, kept in zip(self._moving, self._remaining, keep) if not kept),
-            key=lambda pair: pair[0].id,
-        )
-        self._keep_moving(keep)
+        finished = self._keep_moving(keep)
         if self._moving or self._settle_scheduled:
             self._schedule_settle()
         else:  # nothing moves: what a settle would do (no mutation of this instant can be left for it)
@@ -405,22 +401,28 @@ class Network:
             self._negligible.append(COMPLETION_REL_TOL * flow.size_bytes)
             self._flow_latency.append(flow.latency_s)
 
-    def _keep_moving(self, keep: list[bool]) -> None:
-        """Drop the moving flows where ``keep`` is False, from every list."""
+    def _keep_moving(self, keep: list[bool]) -> list[tuple[Flow, float]]:
+        """Drop the moving flows where ``keep`` is False, from every list; return them with their
+        remaining bytes, in the order of their ids."""
         if not any(keep):  # most often the one moving flow finished
+            dropped = list(zip(self._moving, self._remaining))
             self._moving, self._remaining, self._negligible, self._flow_latency = [], [], [], []
             self._rate, self._finish = [], []
-            return
+        else:
+            dropped = [(flow, left) for flow, left, k in zip(self._moving, self._remaining, keep) if not k]
 
-        def kept(values: list) -> list:
-            return [value for value, k in zip(values, keep) if k]
+            def kept(values: list) -> list:
+                return [value for value, k in zip(values, keep) if k]
 
-        self._moving = kept(self._moving)
-        self._remaining = kept(self._remaining)
-        self._negligible = kept(self._negligible)
-        self._flow_latency = kept(self._flow_latency)
-        self._rate = kept(self._rate)
-        self._finish = kept(self._finish)
+            self._moving = kept(self._moving)
+            self._remaining = kept(self._remaining)
+            self._negligible = kept(self._negligible)
+            self._flow_latency = kept(self._flow_latency)
+            self._rate = kept(self._rate)
+            self._finish = kept(self._finish)
+        if len(dropped) > 1:  # (flows move in the order their latencies end, not of their ids)
+            dropped.sort(key=lambda pair: pair[0].id)
+        return dropped
 
     def _complete(self, flow: Flow, residue_bytes: float, at_once: bool = False) -> None:
         """Finish a flow now; bytes left (moved in no time, or rounding) go to the meter.
@@ -445,8 +447,7 @@ class Network:
         self._pending = [flow for flow in self._pending if not hit(flow)]
         keep = [not hit(flow) for flow in self._moving]
         if not all(keep):
-            failing += [flow for flow, kept in zip(self._moving, keep) if not kept]
-            self._keep_moving(keep)
+            failing += [flow for flow, _left in self._keep_moving(keep)]
             self._schedule_settle()
         for flow in sorted(failing, key=lambda flow: flow.id):
             self._fail(flow, reason)
