@@ -20,9 +20,9 @@ from ekkosim import net, ps
 from ekkosim.kernel import Environment, Randomness, interrupts_deferred
 from ekkosim.net.background import start_background
 from ekkosim.net.congestion import CongestionSchedule
-from ekkosim.net.flows import Flow, Network
+from ekkosim.net.flows import Flow, Network, Route
 from ekkosim.net.meter import LinkMeter
-from ekkosim.net.topology import Route, Server, Topology
+from ekkosim.net.topology import Server, Topology
 from ekkosim.schema import Scenario
 
 YOUNG_COLLECTION_THRESHOLD = 100_000  # allocations between young collections during a run (Python's default: 700)
@@ -153,7 +153,7 @@ class Simulation:
     def _transfer(self, route: Route, src: Server | str, dst: Server | str, size_bytes: float, tag: str) -> Flow:
         """Start a flow over `route` from `src` to `dst` (servers, or DCs) and note who sent it to
         whom, in the one Endpoints object of the pair."""
-        flow = self.network.transfer(route.links, size_bytes, latency_s=route.latency_s, tag=tag)
+        flow = self.network.transfer(route, size_bytes, tag=tag)
         endpoints = self._pairs.get((src, dst))
         if endpoints is None:
             dcs = (src.dc, dst.dc) if isinstance(src, Server) else (src, dst)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ekkosim.net.flows import Network
+from ekkosim.net.flows import Network, Route
 from ekkosim.net.wan import wan_graph
 from ekkosim.schema import Scenario, parse_link_ref
 
@@ -47,14 +47,6 @@ class Server:
 
     def __str__(self) -> str:
         return f"{self.dc}/{self.kind}{self.index}"
-
-
-@dataclass(frozen=True)
-class Route:
-    """The links a flow crosses and the one-way latency it pays before its bytes move."""
-
-    links: tuple[int, ...]
-    latency_s: float
 
 
 class Topology:
@@ -117,10 +109,10 @@ class Topology:
             link = self.network.link_id
             tx, rx = link(f"{src}/tx"), link(f"{dst}/rx")
             if src.dc == dst.dc:
-                route = Route((tx, rx), self.datacenters[src.dc].lan_latency)
+                route = self.network.route((tx, rx), self.datacenters[src.dc].lan_latency)
             else:
                 between = self.dc_route(src.dc, dst.dc)  # one path search per DC pair
-                route = Route((tx, *between.links, rx), between.latency_s)
+                route = self.network.route((tx, *between.links, rx), between.latency_s)
             self._routes[key] = route
         return route
 
@@ -133,7 +125,7 @@ class Topology:
             link = self.network.link_id
             wan = [link(f"wan/{u}->{v}") for u, v in hops]
             latency = sum(self.graph.edges[u, v]["latency_s"] for u, v in hops)
-            self._routes[key] = Route((link(f"{src_dc}/uplink"), *wan, link(f"{dst_dc}/downlink")), latency)
+            self._routes[key] = self.network.route((link(f"{src_dc}/uplink"), *wan, link(f"{dst_dc}/downlink")), latency)
         return self._routes[key]
 
     def nic_links(self, server: Server) -> list[int]:

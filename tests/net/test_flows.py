@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ekkosim.net.flows as flows_module
-from ekkosim.net.flows import Network
+from ekkosim.net.flows import Network, Route
 from ekkosim.net.meter import LinkMeter
 
 inf = math.inf
@@ -253,6 +253,10 @@ def test_rtt_weighted_rejects_zero_latency():
         lambda net, link: net.transfer([link], -1.0),
         lambda net, link: net.transfer([link], inf),
         lambda net, link: net.transfer([link], 1.0, latency_s=-0.1),
+        lambda net, link: net.route([link + 1]),
+        lambda net, link: net.route([link], latency_s=math.nan),
+        lambda net, link: net.transfer(net.route([link]), -1.0),
+        lambda net, link: net.transfer(net.route([link]), 1.0, latency_s=0.5),
         lambda net, link: net.add_link("l", 1.0),
         lambda net, link: net.add_link("m", -1.0),
         lambda net, link: net.add_link("m", 1.0, inf),
@@ -265,6 +269,16 @@ def test_rejects_bad_arguments(call):
     link = net.add_link("l", 1.0)
     with pytest.raises(ValueError):
         call(net, link)
+
+
+def test_a_route_carries_its_latency():
+    env = simpy.Environment()
+    net = Network(env)
+    links = [net.add_link("a", 10.0, 0.25), net.add_link("b", 20.0, 0.5)]
+    assert net.route(links) == Route((0, 1), 0.75)
+    flows = [net.transfer(net.route(links, 0.125), 10.0), net.transfer(links, 10.0, latency_s=0.125)]
+    env.run()
+    assert [(flow.route, flow.latency_s, flow.end_s) for flow in flows] == [((0, 1), 0.125, 2.125)] * 2
 
 
 def test_rejects_bad_configuration():
