@@ -163,6 +163,17 @@ def newer_than_held(rows: np.ndarray, keys: np.ndarray, time: np.ndarray, origin
     return taken[:k].copy(), held_time[:k].copy(), held_origin[:k].copy(), held_counter[:k].copy()
 
 
+@compiled(array(np.int64, written=True, dims=2), array(np.int64), INT)
+def next_counters(knowledge: np.ndarray, holdings: np.ndarray, origin: int) -> np.ndarray:
+    """The counters of `origin` that a write of keys of `holdings[i]` (one per key, in write
+    order) takes: each holding's next ones, in order; its knowledge of `origin` moves past them."""
+    counters = np.empty(holdings.size, dtype=np.int64)
+    for i in range(holdings.size):
+        knowledge[holdings[i], origin] += 1
+        counters[i] = knowledge[holdings[i], origin]
+    return counters
+
+
 @compiled(array(np.int64, written=True, dims=2), array(np.int64), array(np.int64, dims=2))
 def merge_knowledge(knowledge: np.ndarray, holdings: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     """Take into each `knowledge[holdings[j]]` (holdings distinct) the union with `theirs[j]`

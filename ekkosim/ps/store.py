@@ -220,19 +220,10 @@ class Store:
         """Produce new versions of `keys` (distinct) as their origin: each holding's next counters
         of `origin`, time `now`, priority class `high`. Trainer updates and rollbacks enter here."""
         holdings = self.holdings_of(keys)
-        order = np.argsort(holdings, kind="stable")
-        counters = np.empty(keys.size, dtype=np.int64)
-        sorted_h = holdings[order]
-        starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
-        lengths = np.diff(np.r_[starts, keys.size])  # keys per holding written
-        rank = np.arange(keys.size) - np.repeat(starts, lengths)
-        counters[order] = self.knowledge[sorted_h, origin] + 1 + rank
+        counters = kernels().next_counters(self.knowledge, holdings, origin)  # (an apply given no knowledge reads none)
         n = keys.size
-        change = self.apply(holdings, keys, np.full(n, now), np.full(n, origin, dtype=np.int16), counters, values,
-                            np.broadcast_to(np.asarray(high, dtype=bool), n).copy())
-        if n:
-            self.knowledge[sorted_h[starts], origin] += lengths  # each holding written once
-        return change
+        return self.apply(holdings, keys, np.full(n, now), np.full(n, origin, dtype=np.int16), counters, values,
+                          np.broadcast_to(np.asarray(high, dtype=bool), n).copy())
 
     def apply(self, holdings, keys, time, origin, counter, value, high,
               knowledge_of: np.ndarray | None = None, knowledge: np.ndarray | None = None) -> Change:
