@@ -65,11 +65,13 @@ class FlowFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """The links a flow crosses and the one-way latency it waits before its bytes move, as
-    `Network.route` made and checked them: the flows sent over a route need no checks of it."""
+    """The links a flow crosses and the one-way latency it waits before its bytes move. A route
+    that `Network.route` made (and checked) names its network: the flows sent over it there need
+    no checks of it; any other is checked as link ids are."""
 
     links: tuple[int, ...]
     latency_s: float
+    network: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(eq=False, slots=True)
@@ -238,7 +240,7 @@ class Network:
             raise ValueError(f"latency_s must be finite and >= 0, got {latency_s!r}")
         if self.sharing.needs_latency and latency_s == 0:
             raise ValueError(f"{self.sharing.name} sharing needs a flow latency > 0 (it weighs flows by latency)")
-        return Route(links, latency_s)
+        return Route(links, latency_s, self)
 
     def transfer(
         self,
@@ -255,10 +257,12 @@ class Network:
         Raises ValueError for a negative or non-finite size, a latency given with a Route (it
         has its own), and whatever ``route`` raises for link ids.
         """
-        if type(route) is not Route:
+        if not isinstance(route, Route):
             route = self.route(route, latency_s)
         elif latency_s is not None:
             raise ValueError("a Route has its latency: give latency_s to Network.route")
+        elif route.network is not self:  # built by hand, or by another network
+            route = self.route(route.links, route.latency_s)
         if not (math.isfinite(size_bytes) and size_bytes >= 0):
             raise ValueError(f"size_bytes must be finite and >= 0, got {size_bytes!r}")
         # (positional: a call by keywords costs a flow a third of a microsecond more)

@@ -1,7 +1,8 @@
-"""A pull's per-shard and per-key loops, compiled by Numba (`ekkosim.compiled`): what moved,
-the journal's entries of what moved in entry order, the links of new entries, the versions a
-store holds of keys and which given versions are newer, and the union of knowledges. Each is a
-pass or two over its input, where NumPy would make a temporary array per step."""
+"""A pull's and a write's per-shard and per-key loops, compiled by Numba (`ekkosim.compiled`):
+what moved, the journal's live entries of what moved in entry order, the links of new entries,
+the versions a store holds of keys and which given versions are newer, the union of
+knowledges, and a write's counters. Each is a pass or two over its input, where NumPy would make
+a temporary array per step."""
 
 from __future__ import annotations
 
@@ -77,6 +78,8 @@ def live_entries_after(newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray, r
     k = 0
     for i in range(positions.size):
         row = rows[positions[i]]
+        if row >= row_seq.size:  # (Numba checks no bounds)
+            raise IndexError("a journal row beyond the rows' clocks")
         if row_seq[row] == seqs[positions[i]]:
             live_rows[k], live_which[k] = row, which[i]
             k += 1
@@ -149,6 +152,8 @@ def newer_than_held(rows: np.ndarray, keys: np.ndarray, time: np.ndarray, origin
     `counter[i]`) of `keys[i]` is newer than the one the store holds (`held_version`, with rows
     `rows`; `ekkosim.ps.version.newer`), and the held versions there."""
     n = keys.size
+    if not rows.size == time.size == origin.size == counter.size == n:  # (Numba checks no bounds)
+        raise ValueError("a version for each key, and a row")
     taken = np.empty(n, dtype=np.int64)
     held_time = np.empty(n, dtype=np.float64)
     held_origin = np.empty(n, dtype=np.int16)
@@ -167,8 +172,12 @@ def newer_than_held(rows: np.ndarray, keys: np.ndarray, time: np.ndarray, origin
 def next_counters(knowledge: np.ndarray, holdings: np.ndarray, origin: int) -> np.ndarray:
     """The counters of `origin` that a write of keys of `holdings[i]` (one per key, in write
     order) takes: each holding's next ones, in order; its knowledge of `origin` moves past them."""
+    if not 0 <= origin < knowledge.shape[1]:  # (Numba checks no bounds)
+        raise IndexError("an origin beyond the store's knowledge")
     counters = np.empty(holdings.size, dtype=np.int64)
     for i in range(holdings.size):
+        if not 0 <= holdings[i] < knowledge.shape[0]:
+            raise IndexError("a holding beyond the store's")
         knowledge[holdings[i], origin] += 1
         counters[i] = knowledge[holdings[i], origin]
     return counters
@@ -178,10 +187,14 @@ def next_counters(knowledge: np.ndarray, holdings: np.ndarray, origin: int) -> n
 def merge_knowledge(knowledge: np.ndarray, holdings: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     """Take into each `knowledge[holdings[j]]` (holdings distinct) the union with `theirs[j]`
     (the larger of each entry); return the holdings whose knowledge grew, in order."""
+    if theirs.shape[0] != holdings.size or theirs.shape[1] != knowledge.shape[1]:  # (Numba checks no bounds)
+        raise ValueError("a knowledge row for each holding, as wide as the store's")
     grown = np.empty(holdings.size, dtype=np.int64)
     k = 0
     for j in range(holdings.size):
         h = holdings[j]
+        if not 0 <= h < knowledge.shape[0]:
+            raise IndexError("a holding beyond the store's")
         more = False
         for o in range(knowledge.shape[1]):
             if theirs[j, o] > knowledge[h, o]:

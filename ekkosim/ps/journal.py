@@ -10,12 +10,12 @@ times, and the tail after the oldest of their cursors can be most of the journal
 are many and move rarely (the paper's regime).
 
 An entry is stale once its row changed again (the row's `seq` is then newer than the entry's);
-readers skip stale entries. The update cache (`ekkosim.ps.update_cache`) trims the journal to
+the reads (`since`, `of_holdings`) return the live entries only. The update cache (`ekkosim.ps.update_cache`) trims the journal to
 its live, cached entries, and the store drops the stale ones when the journal would grow
 (`drop_stale`), so the journal follows the rows changed, not the changes.
 
-The links and the backward walk are loops compiled by Numba (`ekkosim.ps._kernels`), loaded
-as a simulation is built (`ekkosim.compiled`).
+The links and the read per holding (the backward walk, entry order, the stale test) are loops
+compiled by Numba (`ekkosim.ps._kernels`), loaded as a simulation is built (`ekkosim.compiled`).
 """
 
 from __future__ import annotations
@@ -60,11 +60,14 @@ class Journal:
         """Link the entries from `start` on (of `holdings`, in order) after each holding's newest."""
         kernels().link_entries(self.newest, self._prev, np.ascontiguousarray(holdings, dtype=np.int64), start)
 
-    def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, clocks) of the entries after `clock`, stale ones too, in clock order."""
+    def since(self, clock: int, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, clocks) of the live entries (whose row's clock `seq[row]` is still theirs) after
+        `clock`, in clock order."""
         seqs = self._seqs[: self.n]
         start = int(seqs.searchsorted(clock, side="right"))
-        return self._rows[start : self.n].astype(np.int64), seqs[start:]
+        rows, seqs = self._rows[start : self.n].astype(np.int64), seqs[start:]
+        live = seq[rows] == seqs
+        return rows[live], seqs[live]
 
     def of_holdings(self, holdings: np.ndarray, after: np.ndarray, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, which) of the live entries (whose row's clock `seq[row]` is still theirs) of each
@@ -75,7 +78,7 @@ class Journal:
                                             np.ascontiguousarray(after, dtype=np.int64), self.n)
 
     def drop_stale(self, seq: np.ndarray, holding: np.ndarray, room: int) -> None:
-        """Keep only the live entries, those whose row's clock `seq[row]` is still theirs (readers
+        """Keep only the live entries, those whose row's clock `seq[row]` is still theirs (reads
         skip the others; `holding[row]` is a row's holding), and make room for `room` more entries
         and at least a quarter beyond: a drop that freed little would otherwise repeat at every
         append."""

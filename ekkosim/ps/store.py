@@ -274,9 +274,7 @@ class Store:
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, seqs) of the rows changed after `clock` that the journal still holds, in clock
         order (each row once, at its last change)."""
-        rows, seqs = self.journal.since(clock)
-        live = self.rows.seq[rows] == seqs
-        return rows[live], seqs[live]
+        return self.journal.since(clock, self.rows.seq)
 
     def changed_after(self, holdings: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, which) of the rows of each `holdings[j]` (distinct) changed after shard version

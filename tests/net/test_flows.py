@@ -246,6 +246,11 @@ def test_rtt_weighted_rejects_zero_latency():
         net.transfer([link], 10.0)
 
 
+def _other_network_route() -> Route:
+    other = Network(simpy.Environment())
+    return other.route([other.add_link(name, 1.0) for name in ("x", "y")])
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -257,6 +262,9 @@ def test_rtt_weighted_rejects_zero_latency():
         lambda net, link: net.route([link], latency_s=math.nan),
         lambda net, link: net.transfer(net.route([link]), -1.0),
         lambda net, link: net.transfer(net.route([link]), 1.0, latency_s=0.5),
+        lambda net, link: net.transfer(Route((link + 1,), 0.0), 1.0),  # a Route by hand is checked
+        lambda net, link: net.transfer(Route((link,), math.nan), 1.0),
+        lambda net, link: net.transfer(_other_network_route(), 1.0),  # so is another network's
         lambda net, link: net.add_link("l", 1.0),
         lambda net, link: net.add_link("m", -1.0),
         lambda net, link: net.add_link("m", 1.0, inf),
@@ -279,6 +287,17 @@ def test_a_route_carries_its_latency():
     flows = [net.transfer(net.route(links, 0.125), 10.0), net.transfer(links, 10.0, latency_s=0.125)]
     env.run()
     assert [(flow.route, flow.latency_s, flow.end_s) for flow in flows] == [((0, 1), 0.125, 2.125)] * 2
+
+
+def test_flows_finishing_together_complete_in_the_order_of_their_ids():
+    """Flow 1 starts moving first (its latency is shorter); both end at t = 1.5 (sizes and times
+    powers of two: exact), at one timer; they complete, and their processes wake, by id."""
+    env = simpy.Environment()
+    net = Network(env)
+    link = net.add_link("l", 1.0)
+    flows = [net.transfer([link], 0.5, latency_s=0.5), net.transfer([link], 0.75, latency_s=0.25)]
+    env.run()
+    assert [flow.id for flow in net.completed] == [0, 1] and {flow.end_s for flow in flows} == {1.5}
 
 
 def test_rejects_bad_configuration():

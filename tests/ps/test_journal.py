@@ -39,8 +39,12 @@ def test_a_holdings_entries_after_its_bound_in_clock_order():
 
 
 def test_the_tail_after_a_clock_is_every_holdings():
-    rows, seqs = _journal().since(1)
+    seq = np.zeros(15, dtype=np.int64)
+    seq[[10, 11, 12, 13, 14]] = [3, 1, 1, 2, 3]
+    rows, seqs = _journal().since(1, seq)
     assert rows.tolist() == [13, 10, 14] and seqs.tolist() == [2, 3, 3]
+    seq[13] = 4  # row 13 changed again, in an entry not in this journal: its entry is stale
+    assert _journal().since(0, seq)[0].tolist() == [11, 12, 10, 14]
 
 
 def test_keeping_entries_relinks_them():

@@ -106,8 +106,30 @@ def test_apply_takes_exactly_what_the_newer_rule_says_and_unites_knowledge(layou
                              np.array([0, 1]), knowledge)
         assert change.keys.tolist() == keys[expected].tolist()
         assert change.prev_counter.tolist() == c[expected].tolist() and change.prev_origin.tolist() == o[expected].tolist()
+        assert change.prev_time.tolist() == t[expected].tolist()
+        assert store.values(keys[expected]).tolist() == (keys[expected] * 1.0).tolist()
         assert np.array_equal(store.knowledge, np.maximum(before, knowledge))
         grown = (knowledge > before).any(axis=1)
         moved = grown.copy()
         moved[store.holdings_of(change.keys)] = True
         assert ((store.version != version) == moved).all()
+
+
+def test_inputs_that_do_not_fit_the_store_raise_rather_than_reach_past_its_arrays():
+    """The compiled loops check no bounds of their own: what does not fit raises."""
+    store = make_store(12, 3, [0, 2], "sparse", cache=4, n_origins=2)
+    keys, zero = np.array([0, 2]), np.zeros(2, dtype=np.int64)
+    with pytest.raises(ValueError, match="a version for each key"):
+        store.apply(zero, keys, np.ones(1), np.zeros(2, np.int16), np.ones(2, np.int64), np.ones(2), np.zeros(2, bool))
+    with pytest.raises(ValueError, match="knowledge row for each holding"):
+        store.apply(zero[:0], keys[:0], np.ones(0), np.zeros(0, np.int16), zero[:0], np.ones(0), np.zeros(0, bool),
+                    np.array([0, 1]), np.ones((1, 2), dtype=np.int64))
+    with pytest.raises(IndexError, match="a holding beyond"):
+        store.apply(zero[:0], keys[:0], np.ones(0), np.zeros(0, np.int16), zero[:0], np.ones(0), np.zeros(0, bool),
+                    np.array([2]), np.ones((1, 2), dtype=np.int64))
+    with pytest.raises(IndexError, match="an origin beyond"):
+        store.write(2, keys, np.ones(2), now=1.0)
+    store.write(1, keys, np.ones(2), now=1.0)
+    with pytest.raises(IndexError, match="beyond the rows' clocks"):
+        store.journal.of_holdings(np.array([0]), np.array([0]), np.zeros(0, dtype=np.int64))
+    assert store.knowledge.tolist() == [[0, 1], [0, 1]]  # only the write that fitted counted
