@@ -107,65 +107,38 @@ def moved_pairs(version: np.ndarray, theirs: np.ndarray, cursors: np.ndarray) ->
     return moved[:k].copy()
 
 
-@compiled(INT, INT, array(np.int64), array(np.int64), INT, INT, array(np.float64), array(np.int16), array(np.int64))
-def held_version(row: int, key: int, shards: np.ndarray, warm: np.ndarray, model_shards: int, warm_origin: int,
-                 row_time: np.ndarray, row_origin: np.ndarray, row_counter: np.ndarray) -> tuple[float, int, int]:
-    """(time, origin, counter) a store holds of `key` (`ekkosim.ps.store.Store.versions`): its
-    row's (`row`), or for a key without a row (-1) the base version: the warm-start version (time
-    0, `warm_origin`, counter local + 1) if the key's local number is below its shard's warm count
-    (`warm[h]` of the holding h of shard `shards[h]`), else none (zeros)."""
-    if row >= row_time.size:  # a dense store's row of a key it does not hold (Numba checks no bounds)
-        raise IndexError("a row beyond the store's rows")
-    if row >= 0:
-        return row_time[row], np.int64(row_origin[row]), row_counter[row]
-    shard = key % model_shards
-    h = np.searchsorted(shards, shard)
-    local = key // model_shards
-    if h < shards.size and shards[h] == shard and local < warm[h]:
-        return 0.0, np.int64(warm_origin), local + 1
-    return 0.0, np.int64(0), np.int64(0)
-
-
 @compiled(array(np.int64), array(np.int64), array(np.int64), array(np.int64), INT, INT, array(np.float64),
           array(np.int16), array(np.int64))
 def held_versions(rows: np.ndarray, keys: np.ndarray, shards: np.ndarray, warm: np.ndarray, model_shards: int,
                   warm_origin: int, row_time: np.ndarray, row_origin: np.ndarray, row_counter: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(time, origin, counter) a store holds of each of `keys`, whose rows are `rows` (`held_version`)."""
+    """(time, origin, counter) a store holds of each of `keys` (`ekkosim.ps.store.Store.versions`):
+    its row's (`rows[i]`), or for a key without a row (-1) the base version: the warm-start
+    version (time 0, `warm_origin`, counter local + 1) if the key's local number is below its
+    shard's warm count (`warm[h]` of the holding h of shard `shards[h]`), else none (zeros)."""
     n = keys.size
     time = np.empty(n, dtype=np.float64)
     origin = np.empty(n, dtype=np.int16)
     counter = np.empty(n, dtype=np.int64)
     for i in range(n):
-        time[i], origin[i], counter[i] = held_version(rows[i], keys[i], shards, warm, model_shards, warm_origin,
-                                                     row_time, row_origin, row_counter)
+        row = rows[i]
+        if row >= row_time.size:  # a dense store's row of a key it does not hold (Numba checks no bounds)
+            raise IndexError("a row beyond the store's rows")
+        if row >= 0:
+            time[i] = row_time[row]
+            origin[i] = row_origin[row]
+            counter[i] = row_counter[row]
+            continue
+        time[i] = 0.0
+        origin[i] = 0
+        counter[i] = 0
+        shard = keys[i] % model_shards
+        h = np.searchsorted(shards, shard)
+        local = keys[i] // model_shards
+        if h < shards.size and shards[h] == shard and local < warm[h]:
+            origin[i] = warm_origin
+            counter[i] = local + 1
     return time, origin, counter
-
-
-@compiled(array(np.int64), array(np.int64), array(np.float64), array(np.int16), array(np.int64), array(np.int64),
-          array(np.int64), INT, INT, array(np.float64), array(np.int16), array(np.int64))
-def newer_than_held(rows: np.ndarray, keys: np.ndarray, time: np.ndarray, origin: np.ndarray, counter: np.ndarray,
-                    shards: np.ndarray, warm: np.ndarray, model_shards: int, warm_origin: int,
-                    row_time: np.ndarray, row_origin: np.ndarray, row_counter: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(taken, time, origin, counter): the places i where version (`time[i]`, `origin[i]`,
-    `counter[i]`) of `keys[i]` is newer than the one the store holds (`held_version`, with rows
-    `rows`; `ekkosim.ps.version.newer`), and the held versions there."""
-    n = keys.size
-    if not rows.size == time.size == origin.size == counter.size == n:  # (Numba checks no bounds)
-        raise ValueError("a version for each key, and a row")
-    taken = np.empty(n, dtype=np.int64)
-    held_time = np.empty(n, dtype=np.float64)
-    held_origin = np.empty(n, dtype=np.int16)
-    held_counter = np.empty(n, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        t, o, c = held_version(rows[i], keys[i], shards, warm, model_shards, warm_origin, row_time, row_origin,
-                               row_counter)
-        if time[i] > t or (time[i] == t and (origin[i] > o or (origin[i] == o and counter[i] > c))):
-            taken[k], held_time[k], held_origin[k], held_counter[k] = i, t, o, c
-            k += 1
-    return taken[:k].copy(), held_time[:k].copy(), held_origin[:k].copy(), held_counter[:k].copy()
 
 
 @compiled(array(np.int64, written=True, dims=2), array(np.int64), INT)

@@ -30,6 +30,7 @@ from ekkosim.ps import kernels
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
+from ekkosim.ps.version import newer
 from ekkosim.schema import DENSE_KEYS
 
 
@@ -234,16 +235,14 @@ class Store:
         holdings `knowledge_of`."""
         if not keys.size and (knowledge_of is None or not knowledge_of.size):  # nothing: no change
             return Change(holdings, keys, time, origin, counter, high, time, origin, counter)
-        keys = np.ascontiguousarray(keys, dtype=np.int64)
-        rows = self.index.find(keys)
-        r = self.rows
-        taken, *held = kernels().newer_than_held(
-            rows, keys, np.ascontiguousarray(time, dtype=np.float64), np.ascontiguousarray(origin, dtype=np.int16),
-            np.ascontiguousarray(counter, dtype=np.int64), self.shards, self.warm, self.model_shards, WARM_ORIGIN,
-            r.time, r.origin, r.counter)
-        if taken.size < keys.size:
+        if not holdings.size == time.size == origin.size == counter.size == value.size == high.size == keys.size:
+            raise ValueError("a version for each key, with its holding, value and class")
+        rows, *held = self.versions(keys)
+        take = newer(time, origin, counter, *held)
+        if not take.all():
             holdings, keys, time, origin, counter, value, high, rows = (
-                a[taken] for a in (holdings, keys, time, origin, counter, value, high, rows))
+                a[take] for a in (holdings, keys, time, origin, counter, value, high, rows))
+            held = [column[take] for column in held]
         grown = np.zeros(0, dtype=np.int64)
         if knowledge_of is not None and knowledge_of.size:
             grown = kernels().merge_knowledge(self.knowledge, np.ascontiguousarray(knowledge_of, dtype=np.int64),

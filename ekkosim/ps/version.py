@@ -4,8 +4,6 @@ A version is (time, origin, counter): the physical time it was produced, the rep
 produced it, and that origin's counter for the shard. The newest time wins; ties go to the
 larger origin id, then the larger counter, so every replica picks the same winner. All zeros
 means "no version": counters start at 1 and times are >= 0, so it is older than any version.
-An apply compares the versions it is given with those held by the same rule, in a compiled loop
-(`ekkosim.ps._kernels.newer_than_held`).
 """
 
 from __future__ import annotations
