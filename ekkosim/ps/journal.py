@@ -73,7 +73,8 @@ class Journal:
         """(rows, which) of the live entries (whose row's clock `seq[row]` is still theirs) of each
         `holdings[j]` after `after[j]` (holdings distinct), in clock order; `which` is each
         entry's j."""
-        return kernels().live_entries_after(self.newest, self._prev, self._seqs, self._rows, seq,
+        return kernels().live_entries_after(self.newest, self._prev, self._seqs, self._rows,
+                                            np.ascontiguousarray(seq, dtype=np.int64),
                                             np.ascontiguousarray(holdings, dtype=np.int64),
                                             np.ascontiguousarray(after, dtype=np.int64), self.n)
 

@@ -99,14 +99,19 @@ def test_bytes_moved_in_no_time_land_in_the_window_of_that_instant():
     assert meter.rows() == [(0.5, unlimited, 5e9)]
 
 
-def test_sync_accounts_bytes_mid_flow():
+def test_sync_accounts_bytes_mid_flow_and_none_that_did_not_move():
     env = simpy.Environment()
     meter = LinkMeter(10.0)
     net = Network(env, meter=meter)
-    link = net.add_link("l", 100.0)
+    link, stalled = net.add_link("l", 100.0), net.add_link("s", 0.0)
     net.transfer([link], 1000.0)
+    net.transfer([stalled], 8.0)  # over a link of capacity 0: it moves nothing, so carries nothing
     env.run(until=2.5)
     net.sync()
     assert meter.rows() == [(0.0, link, 250.0)]
-    env.run()
+    env.run(until=40.0)  # the first flow ended at 10 s, and nothing moved since
+    net.sync()
     assert meter.rows() == [(0.0, link, 1000.0)]
+    net.set_capacity(stalled, 4.0)
+    env.run()
+    assert meter.rows() == [(0.0, link, 1000.0), (40.0, stalled, 8.0)]

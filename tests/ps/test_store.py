@@ -88,9 +88,10 @@ def test_both_layouts_hold_the_same_state():
 
 
 def test_apply_takes_exactly_what_the_newer_rule_says_and_unites_knowledge(layout):
-    """The compiled comparison against what a store holds agrees with `newer` (time, then origin,
-    then counter), on keys with a row and on warm keys without one; knowledge is united entry by
-    entry, and only the holdings whose knowledge grew move their shard versions."""
+    """An apply takes exactly the versions `newer` (time, then origin, then counter) says are
+    newer than those held, on keys with a row and on warm keys without one; knowledge is united
+    entry by entry (a compiled loop), and only the holdings whose knowledge grew, or that took a
+    key, move their shard versions."""
     rng = np.random.default_rng(3)
     store = make_store(60, 3, [0, 2], layout, warm=4, n_origins=3)  # holdings 0, 1: shards 0, 2
     store.write(1, np.array([0, 2, 3, 5, 6, 8]), np.arange(6.0), now=1.0)
