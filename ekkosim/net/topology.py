@@ -125,7 +125,8 @@ class Topology:
             link = self.network.link_id
             wan = [link(f"wan/{u}->{v}") for u, v in hops]
             latency = sum(self.graph.edges[u, v]["latency_s"] for u, v in hops)
-            self._routes[key] = self.network.route((link(f"{src_dc}/uplink"), *wan, link(f"{dst_dc}/downlink")), latency)
+            links = (link(f"{src_dc}/uplink"), *wan, link(f"{dst_dc}/downlink"))
+            self._routes[key] = self.network.route(links, latency)
         return self._routes[key]
 
     def nic_links(self, server: Server) -> list[int]:

@@ -10,9 +10,10 @@ times, and the tail after the oldest of their cursors can be most of the journal
 are many and move rarely (the paper's regime).
 
 An entry is stale once its row changed again (the row's `seq` is then newer than the entry's);
-the reads (`since`, `of_holdings`) return the live entries only. The update cache (`ekkosim.ps.update_cache`) trims the journal to
-its live, cached entries, and the store drops the stale ones when the journal would grow
-(`drop_stale`), so the journal follows the rows changed, not the changes.
+the reads (`since`, `of_holdings`) return the live entries only. The update cache
+(`ekkosim.ps.update_cache`) trims the journal to its live, cached entries, and the store drops
+the stale ones when the journal would grow (`drop_stale`), so the journal follows the rows
+changed, not the changes.
 
 The links and the read per holding (the backward walk, entry order, the stale test) are loops
 compiled by Numba (`ekkosim.ps._kernels`), loaded as a simulation is built (`ekkosim.compiled`).

@@ -235,7 +235,8 @@ class Store:
         holdings `knowledge_of`."""
         if not keys.size and (knowledge_of is None or not knowledge_of.size):  # nothing: no change
             return Change(holdings, keys, time, origin, counter, high, time, origin, counter)
-        if not holdings.size == time.size == origin.size == counter.size == value.size == high.size == keys.size:
+        sizes = (holdings.size, time.size, origin.size, counter.size, value.size, high.size)
+        if any(size != keys.size for size in sizes):
             raise ValueError("a version for each key, with its holding, value and class")
         rows, *held = self.versions(keys)
         take = newer(time, origin, counter, *held)

@@ -106,7 +106,8 @@ def test_apply_takes_exactly_what_the_newer_rule_says_and_unites_knowledge(layou
         change = store.apply(store.holdings_of(keys), keys, time, origin, counter, keys * 1.0, np.zeros(8, bool),
                              np.array([0, 1]), knowledge)
         assert change.keys.tolist() == keys[expected].tolist()
-        assert change.prev_counter.tolist() == c[expected].tolist() and change.prev_origin.tolist() == o[expected].tolist()
+        assert change.prev_counter.tolist() == c[expected].tolist()
+        assert change.prev_origin.tolist() == o[expected].tolist()
         assert change.prev_time.tolist() == t[expected].tolist()
         assert store.values(keys[expected]).tolist() == (keys[expected] * 1.0).tolist()
         assert np.array_equal(store.knowledge, np.maximum(before, knowledge))
