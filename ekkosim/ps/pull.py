@@ -209,5 +209,8 @@ def answer_knowledge(peer: Store, theirs: np.ndarray, knowledge: np.ndarray, use
 def apply_answer(store: Store, mine: np.ndarray, answer: Answer, whole: bool = True) -> Change:
     """Apply the peer's keys (newest wins) and, if the answer is `whole` (every key the puller
     may lack, not the express lane's part), take the union of the two knowledges."""
+    if not answer.moved.size:  # no key and no knowledge (most pulls): the store's empty change, at once
+        return Change(answer.pair, answer.keys, answer.time, answer.origin, answer.counter, answer.high,
+                      answer.time, answer.origin, answer.counter)
     return store.apply(mine[answer.pair], answer.keys, answer.time, answer.origin, answer.counter, answer.value,
                        answer.high, mine[answer.moved] if whole else None, answer.knowledge if whole else None)

@@ -134,22 +134,16 @@ class Puller:
         self.in_flight: dict[str, Flow] = {}
         self.timeouts = dict.fromkeys(self.cursors, 0)  # pulls of each lane timed out in a row
 
-    @property
-    def n_pairs(self) -> int:
-        return sum(model.shards.size for model in self.models)
-
-    @property
-    def real_pairs(self) -> int:
-        """The real shards the pairs stand for (`models[].shard_split`): what a request carries
-        and the peer compares."""
-        return sum(model.shards.size * model.split for model in self.models)
-
     def _refresh(self) -> None:
         """Take this puller's pairs afresh, keeping the cursors of pairs whose stores are the
         incarnations they were."""
         old = {model.m: (model, i) for i, model in enumerate(self.models)}
         self.models = [_Model(self.cluster, self.puller, self.peer, *group)
                        for group in self.pullers.groups.get((self.puller, self.peer), [])]
+        self.n_pairs = sum(model.shards.size for model in self.models)
+        # the real shards the pairs stand for (`models[].shard_split`): what a request carries
+        # and the peer compares
+        self.real_pairs = sum(model.shards.size * model.split for model in self.models)
         for lane, cursors in self.cursors.items():
             fresh = []
             for model in self.models:
@@ -279,7 +273,7 @@ class Puller:
                 if epoch != cluster.epoch and cluster.stores[(self.puller, model.m)] is not model.store:
                     continue  # the server that asked crashed meanwhile
                 change = apply_answer(model.store, model.mine, answer, whole)
-                if epoch == cluster.epoch:  # else the cursors are taken afresh
+                if epoch == cluster.epoch and answer.moved.size:  # else the cursors are taken afresh
                     own[i][answer.moved] = answer.version
                 self.tracker.applied(model.m, model.store, change, env.now)
                 for hook in cluster.apply_hooks:
