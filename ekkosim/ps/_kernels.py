@@ -87,6 +87,74 @@ def live_entries_after(newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray, r
     return live_rows[:k].copy(), live_which[:k].copy()
 
 
+@compiled(array(np.int64), array(np.int64), array(np.int64), array(np.int64), array(np.int64), array(np.int64),
+          array(np.int32), array(np.int64), array(np.int32), INT, array(np.int64), array(np.bool_), INT, array(np.int64),
+          array(np.int64), array(np.float64), array(np.int16), array(np.int64), array(np.float64),
+          array(np.int64, dims=2))
+def cached_answer(moved: np.ndarray, theirs: np.ndarray, cursors: np.ndarray, version: np.ndarray,
+                  seq_floor: np.ndarray, newest: np.ndarray, prev: np.ndarray, seqs: np.ndarray,
+                  entry_rows: np.ndarray, end: int, row_seq: np.ndarray, row_high: np.ndarray, high_lane: int,
+                  express: np.ndarray, row_keys: np.ndarray, row_time: np.ndarray, row_origin: np.ndarray,
+                  row_counter: np.ndarray, row_value: np.ndarray, knowledge: np.ndarray):
+    """A peer's answer to a cursor puller whose moved pairs (`moved`, of pairs to the peer's
+    holdings `theirs`, cursors `cursors`) its update caches all cover (`seq_floor`), in one pass
+    (`ekkosim.ps.pull.answer_cursor`): the live journal entries after each cursor, in entry order,
+    kept by lane (the high lane's high-priority keys; with `express` cursors, the all lane's keys
+    less the high-priority ones changed at or before them), and their columns; the moved pairs'
+    shard versions and knowledge rows. Returns (covered, pair, keys, time, origin, counter, value,
+    high, versions, knowledge, entries read); covered False, and nothing else, where a moved
+    pair's cache does not cover its cursor (a full scan's business)."""
+    if cursors.size != theirs.size or seq_floor.size != version.size or knowledge.shape[0] != version.size:
+        raise ValueError("a cursor for each pair; a cache floor and a knowledge row for each holding")
+    columns = (row_high.size, row_keys.size, row_time.size, row_origin.size, row_counter.size, row_value.size)
+    for size in columns:
+        if size != row_seq.size:
+            raise ValueError("a value of each column for each row")
+    m = moved.size
+    holdings = np.empty(m, dtype=np.int64)
+    after = np.empty(m, dtype=np.int64)
+    covered = True
+    for j in range(m):
+        p = moved[j]
+        if not (0 <= p < theirs.size and 0 <= theirs[p] < version.size):  # (Numba checks no bounds)
+            raise IndexError("a moved pair beyond the pairs, or a holding beyond the peer's")
+        holdings[j], after[j] = theirs[p], cursors[p]
+        covered &= cursors[p] >= seq_floor[theirs[p]]
+    if not covered or (express.size and express.size != cursors.size):
+        nothing = np.zeros(0, dtype=np.int64)
+        return (False, nothing, nothing, np.zeros(0), np.zeros(0, dtype=np.int16), nothing, np.zeros(0),
+                np.zeros(0, dtype=np.bool_), nothing, np.zeros((0, knowledge.shape[1]), dtype=np.int64), 0)
+    rows, which = live_entries_after(newest, prev, seqs, entry_rows, row_seq, holdings, after, end)
+    n = rows.size
+    pair = np.empty(n, dtype=np.int64)
+    keys = np.empty(n, dtype=np.int64)
+    time = np.empty(n, dtype=np.float64)
+    origin = np.empty(n, dtype=np.int16)
+    counter = np.empty(n, dtype=np.int64)
+    value = np.empty(n, dtype=np.float64)
+    high = np.empty(n, dtype=np.bool_)
+    k = 0
+    for i in range(n):  # (no branch per key: a kept key moves the end on)
+        row, p = rows[i], moved[which[i]]
+        h = row_high[row]
+        if high_lane:
+            keep = h
+        elif express.size:
+            keep = not (h & (row_seq[row] <= express[p]) & (express[p] > cursors[p]))
+        else:
+            keep = True
+        pair[k], keys[k], time[k], origin[k] = p, row_keys[row], row_time[row], row_origin[row]
+        counter[k], value[k], high[k] = row_counter[row], row_value[row], h
+        k += keep
+    versions = np.empty(m, dtype=np.int64)
+    rows_known = np.empty((m, knowledge.shape[1]), dtype=np.int64)
+    for j in range(m):
+        versions[j] = version[holdings[j]]
+        rows_known[j] = knowledge[holdings[j]]
+    return (True, pair[:k].copy(), keys[:k].copy(), time[:k].copy(), origin[:k].copy(), counter[:k].copy(),
+            value[:k].copy(), high[:k].copy(), versions, rows_known, n)
+
+
 @compiled(array(np.int64, written=True), array(np.int32, written=True), array(np.int64), INT)
 def link_entries(newest: np.ndarray, prev: np.ndarray, holdings: np.ndarray, start: int) -> None:
     """Link the journal entries `start + i` (of holding `holdings[i]`, in entry order) each after

@@ -42,6 +42,12 @@ class Journal:
         self.newest = np.full(holdings, -1, dtype=np.int64)  # each holding's newest entry, -1 none
         self.n = 0
 
+    @property
+    def links(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """(newest, prev, seqs, rows, n): the arrays a compiled reader walks (`of_holdings`'s, and
+        `ekkosim.ps._kernels.cached_answer`'s), valid until the next change."""
+        return self.newest, self._prev, self._seqs, self._rows, self.n
+
     def has_room(self, n: int) -> bool:
         """Whether `n` more entries fit without growing the arrays."""
         return self.n + n <= self._rows.size

@@ -137,6 +137,10 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
     moved = kernels().moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
     if not moved.size:  # nothing new: the empty answer
         return _nothing_new(peer, moved, theirs)
+    if use_cache and peer.cache is not None:  # most answers: every moved pair from the cache, compiled
+        answer = _cached_answer(peer, theirs, cursors, moved, lane, express)
+        if answer is not None:
+            return answer
     cached = np.zeros(moved.size, dtype=bool)
     if use_cache and peer.cache is not None:
         cached = peer.cache.covers_cursor(theirs[moved], cursors[moved])
@@ -165,6 +169,25 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
         if extra is not None and lane == "high":
             extra = None  # warm keys are low priority
     return _snapshot(peer, pair, rows, moved, theirs, cache_entries, scanned, int(scans.size), extra)
+
+
+def _cached_answer(peer: Store, theirs: np.ndarray, cursors: np.ndarray, moved: np.ndarray, lane: str,
+                   express: np.ndarray | None) -> Answer | None:
+    """`answer_cursor`'s answer where the peer's caches cover every moved pair's cursor, in one
+    compiled pass (`ekkosim.ps._kernels.cached_answer`); None where a pair needs a full scan."""
+    r = peer.rows
+    covered, *columns, versions, knowledge, entries = kernels().cached_answer(
+        moved, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64),
+        peer.version, peer.cache.seq_floor,
+        *peer.journal.links, r.seq, r.high, lane == "high",
+        _NO_CURSORS if express is None or lane == "high" else np.ascontiguousarray(express, dtype=np.int64),
+        peer.keys, r.time, r.origin, r.counter, r.value, peer.knowledge)
+    if not covered:
+        return None
+    return Answer(*columns, moved, versions, knowledge, entries, 0, 0)
+
+
+_NO_CURSORS = np.zeros(0, dtype=np.int64)  # no express cursors
 
 
 def _warm_keys(peer: Store, theirs: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, ...] | None:

@@ -4,6 +4,7 @@ test runs on both store layouts (a row per key, or rows for written keys only)."
 import numpy as np
 import pytest
 
+from ekkosim.ps import pull
 from ekkosim.ps.pull import answer_cursor, answer_knowledge, apply_answer
 from tests.ps.stores import answer_table, make_store, same_state, sorted_keys, state
 
@@ -207,3 +208,29 @@ def test_warm_started_stores_hold_the_warm_versions_and_send_only_news(layout, u
     assert apply_answer(puller, both, scan).keys.size == 0
     knowing = answer_knowledge(peer, both, np.array([[2], [2]]), use_cache)
     assert sorted_keys(knowing) == [2, 4]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_compiled_answer_from_the_caches_is_the_array_operations_answer(layout, seed, monkeypatch):
+    """`answer_cursor` answers from the caches in one compiled pass where they cover every moved
+    pair (`pull._cached_answer`): the same answer, in the same order, as its array operations
+    give, in each lane, with express cursors or not, whether the caches cover every pair or not."""
+    rng = np.random.default_rng(seed)
+    shards = np.arange(6)
+    peer = make_store(600, 6, shards, layout, cache=int(rng.integers(4, 40)), n_origins=2)
+    for now in range(1, 30):
+        keys = rng.choice(600, size=int(rng.integers(1, 25)), replace=False)
+        peer.write(int(rng.integers(0, 2)), keys, rng.uniform(size=keys.size), now=float(now),
+                   high=rng.uniform(size=keys.size) < 0.3)
+    theirs = rng.permutation(shards)[: int(rng.integers(1, 7))]
+    for _ in range(8):
+        cursors = peer.clock - rng.integers(0, 3 if seed % 2 else peer.clock + 1, theirs.size)  # recent: covered
+        express = np.minimum(cursors + rng.integers(0, 3, theirs.size), peer.clock)
+        for lane, fast in (("all", None), ("high", None), ("all", express)):
+            compiled = answer_cursor(peer, theirs, cursors, True, lane, fast)
+            with monkeypatch.context() as patch:
+                patch.setattr(pull, "_cached_answer", lambda *args: None)
+                reference = answer_cursor(peer, theirs, cursors, True, lane, fast)
+            for name, column in vars(reference).items():
+                assert np.array_equal(getattr(compiled, name), column), name
+                assert np.asarray(getattr(compiled, name)).dtype == np.asarray(column).dtype, name
