@@ -43,34 +43,11 @@ GROWTH = 1.25
 SMALL = 4096
 
 
-def room(need: int) -> int:
-    """The size a growable array takes when it must grow to hold `need` elements."""
-    return max(2 * need if need < SMALL else int(need * GROWTH), 16)
-
-
 def with_room(array: np.ndarray, used: int, need: int) -> np.ndarray:
     """`array` if it has room for `need` elements, else a larger array of its dtype holding its
     first `used` elements and zeros after."""
     if need <= array.size:
         return array
-    grown = np.zeros(room(need), dtype=array.dtype)
+    grown = np.zeros(max(2 * need if need < SMALL else int(need * GROWTH), 16), dtype=array.dtype)
     grown[:used] = array[:used]
     return grown
-
-
-def grow(arrays: dict[str, np.ndarray], name: str, used: int, need: int) -> None:
-    """Give `arrays[name]` room for `need` elements, as `with_room` would, keeping its first
-    `used`: in place where `arrays` holds the only reference to it (a realloc, which moves a large
-    array's pages rather than copying them: growing a server's columns by copies cost a busy
-    production run 4% of its CPU), else as `with_room` does. In place, the elements from `used`
-    to the old size stay as they were; the new ones are zeros. `arrays` is an owner's dict
-    (`vars(owner)` for its attributes)."""
-    array = arrays[name]
-    if need <= array.size:
-        return
-    arrays[name] = None  # (NumPy refuses to resize an array another reference holds: a view would dangle)
-    try:
-        array.resize(room(need), refcheck=True)
-    except ValueError:  # another reference holds it (a view, a caller's name): copy
-        array = with_room(array, used, need)
-    arrays[name] = array

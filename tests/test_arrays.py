@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ekkosim.arrays import GROWTH, SMALL, distinct, grow, present, ranges, with_room
+from ekkosim.arrays import GROWTH, SMALL, distinct, present, ranges, with_room
 
 
 def test_ranges_concatenates_each_start_s_run_of_its_length():
@@ -33,18 +33,3 @@ def test_with_room_keeps_the_used_elements_doubles_a_small_array_and_grows_a_lar
     large = with_room(grown, 80, SMALL)
     assert large.size == SMALL * GROWTH and large[:10].tolist() == list(range(10)) and not large[10:].any()
     assert with_room(np.zeros(0), 0, 1).size == 16  # never less than 16
-
-
-def test_grow_keeps_the_used_elements_at_with_room_s_sizes_and_leaves_a_view_held_elsewhere_intact():
-    arrays = {"a": np.arange(20, dtype=np.int32)}
-    grow(arrays, "a", 20, 20)
-    assert arrays["a"].size == 20  # room enough: unchanged
-    grow(arrays, "a", 20, 40)
-    assert arrays["a"].dtype == np.int32 and arrays["a"].size == 80
-    assert arrays["a"][:20].tolist() == list(range(20)) and not arrays["a"][20:].any()
-    grow(arrays, "a", 80, SMALL)
-    assert arrays["a"].size == SMALL * GROWTH and arrays["a"][:20].tolist() == list(range(20))
-    view = arrays["a"][:20]  # another reference: the array is copied, the view still reads its elements
-    grow(arrays, "a", 20, 2 * SMALL)
-    assert arrays["a"].size == 2 * SMALL * GROWTH and arrays["a"][:20].tolist() == list(range(20))
-    assert view.tolist() == list(range(20)) and not np.shares_memory(view, arrays["a"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import GROWTH, grow
+from ekkosim.arrays import GROWTH, with_room
 from ekkosim.ps import kernels
 
 MAX_ENTRIES = 2**31 - 1  # entries are numbered in int32
@@ -97,9 +97,10 @@ class Journal:
         self._reserve(int((self.n + room) * GROWTH))
 
     def _reserve(self, need: int) -> None:
-        """Room for `need` entries in all three arrays (`ekkosim.arrays.grow`)."""
-        for name in ("_rows", "_seqs", "_prev"):
-            grow(vars(self), name, self.n, need)
+        """Room for `need` entries in all three arrays (`ekkosim.arrays.with_room`)."""
+        if need > self._rows.size:
+            for name in ("_rows", "_seqs", "_prev"):
+                setattr(self, name, with_room(getattr(self, name), self.n, need))
 
     def keep(self, rows: np.ndarray, seqs: np.ndarray, holdings: np.ndarray) -> None:
         """Hold exactly these entries (clock order; `holdings` theirs) from now on."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import distinct, grow
+from ekkosim.arrays import distinct, with_room
 from ekkosim.ps import probes
 
 _EMPTY = -1  # rows are >= 0 (`_probe` holds the same sentinel)
@@ -58,7 +58,7 @@ class KeyIndex:
         start, end = self.size, self.size + keys.size
         if end > MAX_ROWS:
             raise OverflowError(f"a key index holds at most {MAX_ROWS:,} rows")
-        grow(vars(self), "_keys", start, end)
+        self._keys = with_room(self._keys, start, end)
         self._keys[start:end] = keys
         if 2 * end > self._slots.size:  # at most half full: rehash every row into a larger table
             while (1 << self._bits) < 2 * end:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ekkosim.arrays import grow
+from ekkosim.arrays import with_room
 from ekkosim.ps.key_index import KeyIndex
 
 # Bytes a written key costs at most: the index keeps its table at most half full and between
@@ -59,6 +59,6 @@ class KeyValues:
         if new.any():
             held = self._index.size
             self._index.add_missing(keys[new])
-            grow(vars(self), "_values", held, self._index.size)
+            self._values = with_room(self._values, held, self._index.size)
             rows = self._index.find(keys)
         self._values[rows] = values

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ekkosim.arrays import grow, ranges
+from ekkosim.arrays import ranges, with_room
 from ekkosim.ps import kernels
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
@@ -91,10 +91,8 @@ class _Columns:
 
     def extend(self, n: int) -> None:
         if self.n + n > self._data["holding"].size:
-            for name in self.DTYPES:  # the views go first: a column no view holds grows in place
-                setattr(self, name, None)
-            for name in self.DTYPES:
-                grow(self._data, name, self.n, self.n + n)
+            for name, column in self._data.items():
+                self._data[name] = with_room(column, self.n, self.n + n)
         self.n += n
         self._views()
 
