@@ -62,14 +62,18 @@ def _on_small_scaling(program: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_per_event_costs_split_a_run_into_its_pulls_and_its_delivered_keys():
+def test_per_event_costs_split_what_a_longer_run_adds_into_its_pulls_and_its_delivered_keys():
     costs = _on_small_scaling("per_event")
-    idle, busy = costs["idle"], costs["busy"]
-    assert idle["keys_sent"] == 0 < busy["keys_sent"]  # no updates: every pull finds nothing new
-    assert idle["pulls"] > 0 and busy["pulls"] > 0
-    pull_s = idle["cpu_s"] / idle["pulls"]
+    (idle, idle_2), (busy, busy_2) = costs["idle"], costs["busy"]
+    assert idle["keys_sent"] == idle_2["keys_sent"] == 0 < busy["keys_sent"]  # no updates: nothing new to pull
+    assert 0 < idle["pulls"] < idle_2["pulls"] and 0 < busy["pulls"] < busy_2["pulls"] and busy["keys_sent"] < busy_2["keys_sent"]
+    pull_s = (idle_2["cpu_s"] - idle["cpu_s"]) / (idle_2["pulls"] - idle["pulls"])
     assert costs["us_per_idle_pull"] == pull_s * 1e6
-    assert costs["ns_per_delivered_key"] == (busy["cpu_s"] - busy["pulls"] * pull_s) / busy["keys_sent"] * 1e9
+    extra_cpu_s = busy_2["cpu_s"] - busy["cpu_s"] - (busy_2["pulls"] - busy["pulls"]) * pull_s
+    assert costs["ns_per_delivered_key"] == extra_cpu_s / (busy_2["keys_sent"] - busy["keys_sent"]) * 1e9
+    average_s = idle_2["cpu_s"] / idle_2["pulls"]  # start-up included
+    assert costs["average_us_per_idle_pull"] == average_s * 1e6
+    assert costs["average_ns_per_delivered_key"] == (busy_2["cpu_s"] - busy_2["pulls"] * average_s) / busy_2["keys_sent"] * 1e9
 
 
 def test_per_event_on_too_short_a_run_says_so_in_one_line():
