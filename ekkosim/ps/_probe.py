@@ -52,3 +52,30 @@ def place(slots: np.ndarray, row_keys: np.ndarray, bits: int, start: int, end: i
         while slots[slot] != _EMPTY:
             slot = (slot + 1) & mask
         slots[slot] = row
+
+
+@compiled(array(np.int32, written=True), array(np.int64, written=True), INT, INT, array(np.int64),
+          array(np.int64, written=True))
+def place_missing(slots: np.ndarray, row_keys: np.ndarray, bits: int, size: int, keys: np.ndarray,
+                  rows: np.ndarray) -> int:
+    """Give each of `keys` (distinct) whose row is -1 in `rows` the next row, from `size` on in
+    order: its key in `row_keys`, the row in the table and in `rows`. Returns how many. The
+    caller makes room (`row_keys` long enough, the table at most half full after)."""
+    if rows.size != keys.size:  # (Numba checks no bounds)
+        raise ValueError("a row for each key")
+    mask = (1 << bits) - 1
+    shift = np.uint64(64 - bits)
+    row = size
+    for i in range(keys.size):
+        if rows[i] >= 0:
+            continue
+        if row >= row_keys.size or 2 * (row + 1) > slots.size:
+            raise IndexError("no room for the rows given")
+        row_keys[row] = keys[i]
+        slot = home(keys[i], shift)
+        while slots[slot] != _EMPTY:
+            slot = (slot + 1) & mask
+        slots[slot] = row
+        rows[i] = row
+        row += 1
+    return row - size

@@ -56,18 +56,35 @@ class KeyIndex:
     def add(self, keys: np.ndarray) -> np.ndarray:
         """Give `keys` (distinct, none already held) the next rows; return them."""
         start, end = self.size, self.size + keys.size
+        self._make_room(end)
+        self._keys[start:end] = keys
+        self._probe.place(self._slots, self._keys, self._bits, start, end)
+        self.size = end
+        return np.arange(start, end, dtype=np.int64)
+
+    def add_missing_rows(self, keys: np.ndarray, rows: np.ndarray) -> int:
+        """Give each of `keys` (int64, distinct) whose row in `rows` (`find`'s) is -1 the next
+        row, in order, and write it into `rows`; return how many had none. One compiled pass
+        (a store's apply adds the keys it had never held this way)."""
+        end = self.size + keys.size
+        if end > MAX_ROWS:  # room for every key is too much: make room for the missing ones only
+            end = self.size + int(np.count_nonzero(rows < 0))
+        self._make_room(end)
+        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size, keys, rows)
+        self.size += added
+        return added
+
+    def _make_room(self, end: int) -> None:
+        """Room for rows up to `end`: in the keys, and in the table, which stays at most half full
+        (else every row is hashed again into a larger one)."""
         if end > MAX_ROWS:
             raise OverflowError(f"a key index holds at most {MAX_ROWS:,} rows")
-        self._keys = with_room(self._keys, start, end)
-        self._keys[start:end] = keys
-        if 2 * end > self._slots.size:  # at most half full: rehash every row into a larger table
+        self._keys = with_room(self._keys, self.size, end)
+        if 2 * end > self._slots.size:
             while (1 << self._bits) < 2 * end:
                 self._bits += 1
             self._slots = np.full(1 << self._bits, _EMPTY, dtype=np.int32)
-            start = 0
-        self._probe.place(self._slots, self._keys, self._bits, start, end)
-        self.size = end
-        return np.arange(self.size - keys.size, self.size, dtype=np.int64)
+            self._probe.place(self._slots, self._keys, self._bits, 0, self.size)
 
 
 class DenseIndex:

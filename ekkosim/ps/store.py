@@ -252,13 +252,12 @@ class Store:
             self.clock += 1
             self.version[grown] = self.clock
         if keys.size:
-            new = rows < 0
-            if new.any():
-                added = self.index.add(keys[new])
-                self.rows.extend(added.size)
-                self.rows.holding[added] = holdings[new]
-                rows[new] = added
+            if not self.dense:  # (a dense store has a row for every key)
+                added = self.index.add_missing_rows(np.ascontiguousarray(keys, dtype=np.int64), rows)
+                if added:
+                    self.rows.extend(added)
             r = self.rows
+            r.holding[rows] = holdings  # (a new row's; an old row's holding is its key's, as before)
             r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows] = time, origin, counter, value, high
             r.seq[rows] = self.clock
             self.version[holdings] = self.clock

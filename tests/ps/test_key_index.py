@@ -66,3 +66,34 @@ def test_an_index_refuses_more_rows_than_its_slots_can_number(monkeypatch):
     with pytest.raises(OverflowError, match="at most 3 rows"):
         index.add(np.array([1, 2]))
     assert index.size == 2 and index.find(np.array([9, 1])).tolist() == [1, -1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_missing_rows_are_the_next_rows_in_order_and_found_after_through_growth(seed):
+    """`add_missing_rows`: what `add` of the keys without a row would give, written into the
+    rows `find` gave, the held keys' rows untouched."""
+    rng = np.random.default_rng(seed)
+    index, rows = KeyIndex(), {}
+    pool = rng.permutation(np.arange(2**40, 2**40 + 5000, dtype=np.int64))
+    for size in [1, 0, 7, 300, 1, 900, 2000, 1500]:  # held and new keys mixed; the table grows twice
+        batch = rng.choice(pool, size=size, replace=False)
+        found = index.find(batch)
+        expected = found.copy()
+        missing = found < 0
+        expected[missing] = np.arange(len(rows), len(rows) + int(missing.sum()))
+        assert index.add_missing_rows(batch, found) == int(missing.sum())
+        assert found.tolist() == expected.tolist()
+        rows.update(zip(batch.tolist(), found.tolist()))
+        assert index.size == len(rows) and index.keys[found].tolist() == batch.tolist()
+        assert index.find(pool).tolist() == [rows.get(k, -1) for k in pool.tolist()]
+
+
+def test_missing_rows_beyond_the_limit_are_refused_held_ones_are_not(monkeypatch):
+    monkeypatch.setattr(key_index, "MAX_ROWS", 3)
+    index = KeyIndex()
+    index.add(np.array([5, 9]))
+    rows = index.find(np.array([5, 9, 4]))
+    assert index.add_missing_rows(np.array([5, 9, 4]), rows) == 1 and rows.tolist() == [0, 1, 2]
+    with pytest.raises(OverflowError, match="at most 3 rows"):
+        index.add_missing_rows(np.array([7, 5]), index.find(np.array([7, 5])))
+    assert index.size == 3 and index.find(np.array([4, 7])).tolist() == [2, -1]
