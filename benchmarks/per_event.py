@@ -1,10 +1,11 @@
 """What one pull round trip and one delivered key cost the simulator, in CPU seconds:
 `python -m benchmarks.per_event [SCENARIO] [--set PATH=VALUE ...] [--seconds S]`.
 
-Five runs of the scenario in this process, each built anew and timed from its first event:
+Six runs of the scenario in this process, each built anew and timed from its first event:
 
-- a warm-up of a tenth of `--seconds` with updates, so that no measured run pays for first
-  calls (imports, Numba's kernels loaded or compiled, caches filled);
+- a warm-up of a tenth of `--seconds` with updates, then one without, so that no measured run
+  pays for first calls (imports, Numba's kernels loaded or compiled, caches filled, the code
+  of an idle pull and of a busy one run once);
 - idle, for `--seconds` and for twice as long: no updates (the trainers stop after 1 ns; the
   pulls go on), so every pull finds nothing new. What the longer run costs beyond the shorter,
   over the pulls it makes beyond it, is what a pull round trip of a server pair with nothing new
@@ -40,15 +41,18 @@ def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
         measured = measure(scenario, [*overrides, f"workload.duration={duration}", f"sync.drain={drain}"], [], None)
         return {name: measured[name] for name in COUNTS}
 
-    run(f"{seconds / 10:g}s", "0s")
+    run(f"{seconds / 10:g}s", "0s"), run("1ns", f"{seconds / 10:g}s")
     idle = [run("1ns", f"{s:g}s") for s in (seconds, 2 * seconds)]
     busy = [run(f"{s:g}s", "0s") for s in (seconds, 2 * seconds)]
     more_idle, more_busy = ({name: b[name] - a[name] for name in COUNTS} for a, b in (idle, busy))
-    if not idle[0]["pulls"] or more_idle["pulls"] <= 0 or more_busy["keys_sent"] <= 0:
-        short = "the busy run delivered no more keys in twice the time" if idle[0]["pulls"] else "the idle run made no pull"
-        raise ScenarioError([f"--seconds {seconds:g}: too short, {short}: simulate longer"])
+    if not idle[0]["pulls"] or more_idle["pulls"] <= 0:
+        _too_short(seconds, "the idle runs made no pull, or no more in twice the time")
+    if more_busy["keys_sent"] <= 0:
+        _too_short(seconds, "the busy run delivered no more keys in twice the time")
     pull_s = more_idle["cpu_s"] / more_idle["pulls"]
     key_s = (more_busy["cpu_s"] - more_busy["pulls"] * pull_s) / more_busy["keys_sent"]
+    if pull_s <= 0 or key_s <= 0:  # the runs' noise is larger than what the longer ones add
+        _too_short(seconds, "twice the time cost no more CPU")
     average_pull_s = idle[1]["cpu_s"] / idle[1]["pulls"]
     return {
         "scenario": str(scenario),
@@ -60,6 +64,10 @@ def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
         "average_us_per_idle_pull": average_pull_s * 1e6,
         "average_ns_per_delivered_key": (busy[1]["cpu_s"] - busy[1]["pulls"] * average_pull_s) / busy[1]["keys_sent"] * 1e9,
     }
+
+
+def _too_short(seconds: float, why: str) -> None:
+    raise ScenarioError([f"--seconds {seconds:g}: too short, {why}: simulate longer"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """A pull's and a write's per-shard and per-key loops, compiled by Numba (`ekkosim.compiled`):
-what moved, the journal's live entries of what moved in entry order, the links of new entries,
-the versions a store holds of keys, the union of knowledges, and a write's counters. Each is a
+what moved, the journal's live entries of what moved in entry order, a cursor answer from the
+update caches whole (those entries, the lane's filter and the columns), the links of new
+entries, the versions a store holds of keys, the union of knowledges, and a write's counters. Each is a
 pass or two over its input, where NumPy would make a temporary array per step. (Which versions
 are newer is NumPy's, `ekkosim.ps.version.newer`: a comparison without branches, which a loop's
 branches on unpredictable versions lose to on large applies.)"""
@@ -151,8 +152,10 @@ def cached_answer(moved: np.ndarray, theirs: np.ndarray, cursors: np.ndarray, ve
     for j in range(m):
         versions[j] = version[holdings[j]]
         rows_known[j] = knowledge[holdings[j]]
-    return (True, pair[:k].copy(), keys[:k].copy(), time[:k].copy(), origin[:k].copy(), counter[:k].copy(),
-            value[:k].copy(), high[:k].copy(), versions, rows_known, n)
+    if k < n:  # (copies: the arrays answered hold only what they show)
+        pair, keys, time, origin = pair[:k].copy(), keys[:k].copy(), time[:k].copy(), origin[:k].copy()
+        counter, value, high = counter[:k].copy(), value[:k].copy(), high[:k].copy()
+    return True, pair, keys, time, origin, counter, value, high, versions, rows_known, n
 
 
 @compiled(array(np.int64, written=True), array(np.int32, written=True), array(np.int64), INT)

@@ -63,14 +63,12 @@ class KeyIndex:
         return np.arange(start, end, dtype=np.int64)
 
     def add_missing_rows(self, keys: np.ndarray, rows: np.ndarray) -> int:
-        """Give each of `keys` (int64, distinct) whose row in `rows` (`find`'s) is -1 the next
-        row, in order, and write it into `rows`; return how many had none. One compiled pass
-        (a store's apply adds the keys it had never held this way)."""
-        end = self.size + keys.size
-        if end > MAX_ROWS:  # room for every key is too much: make room for the missing ones only
-            end = self.size + int(np.count_nonzero(rows < 0))
-        self._make_room(end)
-        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size, keys, rows)
+        """Give each of `keys` (distinct) whose row in `rows` (`find`'s: int64, written here) is
+        -1 the next row, in order, and write it into `rows`; return how many had none. One
+        compiled pass (a store's apply adds the keys it had never held this way)."""
+        self._make_room(self.size + int(np.count_nonzero(rows < 0)))
+        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size,
+                                          np.ascontiguousarray(keys, dtype=np.int64), rows)
         self.size += added
         return added
 

@@ -10,7 +10,9 @@ its shard version and knowledge. A shard with nothing new is skipped: with a cur
 comparison of shard versions says so; with knowledge, a comparison of version vectors. A shard
 with news is answered from the update cache when the cache covers the cursor or knowledge, else
 from a full scan; a cursor reads only the cache's newer tail (the journal is in shard-version
-order), while knowledge must be compared with every cache entry of the shard. The puller applies
+order), while knowledge must be compared with every cache entry of the shard. A cursor answer
+that the caches cover for every shard with news, most answers, is one compiled pass
+(`ekkosim.ps._kernels.cached_answer`); the array operations answer the rest. The puller applies
 the keys (newest wins) and takes the union of knowledges.
 
 Why a cursor is enough: after applying a complete answer, the puller holds everything the peer
@@ -179,7 +181,7 @@ def _cached_answer(peer: Store, theirs: np.ndarray, cursors: np.ndarray, moved: 
     covered, *columns, versions, knowledge, entries = kernels().cached_answer(
         moved, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64),
         peer.version, peer.cache.seq_floor,
-        *peer.journal.links, r.seq, r.high, lane == "high",
+        *peer.journal.links, r.seq, r.high, int(lane == "high"),
         _NO_CURSORS if express is None or lane == "high" else np.ascontiguousarray(express, dtype=np.int64),
         peer.keys, r.time, r.origin, r.counter, r.value, peer.knowledge)
     if not covered:
@@ -232,7 +234,7 @@ def answer_knowledge(peer: Store, theirs: np.ndarray, knowledge: np.ndarray, use
 def apply_answer(store: Store, mine: np.ndarray, answer: Answer, whole: bool = True) -> Change:
     """Apply the peer's keys (newest wins) and, if the answer is `whole` (every key the puller
     may lack, not the express lane's part), take the union of the two knowledges."""
-    if not answer.moved.size:  # no key and no knowledge (most pulls): the store's empty change, at once
+    if not answer.moved.size and not answer.keys.size:  # nothing (most pulls): the empty change, at once
         return Change(answer.pair, answer.keys, answer.time, answer.origin, answer.counter, answer.high,
                       answer.time, answer.origin, answer.counter)
     return store.apply(mine[answer.pair], answer.keys, answer.time, answer.origin, answer.counter, answer.value,

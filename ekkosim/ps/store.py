@@ -253,7 +253,7 @@ class Store:
             self.version[grown] = self.clock
         if keys.size:
             if not self.dense:  # (a dense store has a row for every key)
-                added = self.index.add_missing_rows(np.ascontiguousarray(keys, dtype=np.int64), rows)
+                added = self.index.add_missing_rows(keys, rows)
                 if added:
                     self.rows.extend(added)
             r = self.rows

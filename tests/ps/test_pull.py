@@ -217,16 +217,26 @@ def test_the_compiled_answer_from_the_caches_is_the_array_operations_answer(layo
     give, in each lane, with express cursors or not, whether the caches cover every pair or not."""
     rng = np.random.default_rng(seed)
     shards = np.arange(6)
-    peer = make_store(600, 6, shards, layout, cache=int(rng.integers(4, 40)), n_origins=2)
+    peer = make_store(600, 6, shards, layout, cache=int(rng.integers(4, 40)) if seed % 2 else 4, n_origins=2)
     for now in range(1, 30):
         keys = rng.choice(600, size=int(rng.integers(1, 25)), replace=False)
         peer.write(int(rng.integers(0, 2)), keys, rng.uniform(size=keys.size), now=float(now),
                    high=rng.uniform(size=keys.size) < 0.3)
     theirs = rng.permutation(shards)[: int(rng.integers(1, 7))]
+    compiled_answers, fallbacks = [], []
+
+    def counted(*args):
+        answer = cached_answer(*args)
+        (fallbacks if answer is None else compiled_answers).append(answer)
+        return answer
+
+    cached_answer = pull._cached_answer
+    monkeypatch.setattr(pull, "_cached_answer", counted)
     for _ in range(8):
         cursors = peer.clock - rng.integers(0, 3 if seed % 2 else peer.clock + 1, theirs.size)  # recent: covered
         express = np.minimum(cursors + rng.integers(0, 3, theirs.size), peer.clock)
-        for lane, fast in (("all", None), ("high", None), ("all", express)):
+        cursors[0] = cursors[0] if seed % 2 else 0  # a cursor older than a small cache
+        for lane, fast in (("all", None), ("high", None), ("all", express), ("high", express)):
             compiled = answer_cursor(peer, theirs, cursors, True, lane, fast)
             with monkeypatch.context() as patch:
                 patch.setattr(pull, "_cached_answer", lambda *args: None)
@@ -234,3 +244,7 @@ def test_the_compiled_answer_from_the_caches_is_the_array_operations_answer(layo
             for name, column in vars(reference).items():
                 assert np.array_equal(getattr(compiled, name), column), name
                 assert np.asarray(getattr(compiled, name)).dtype == np.asarray(column).dtype, name
+    if seed % 2:  # recent cursors: the compiled pass answers, with keys
+        assert any(len(answer) for answer in compiled_answers)
+    else:  # any cursor: some the caches left behind
+        assert fallbacks
