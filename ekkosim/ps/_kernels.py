@@ -135,7 +135,7 @@ def cached_answer(moved: np.ndarray, theirs: np.ndarray, cursors: np.ndarray, ve
     value = np.empty(n, dtype=np.float64)
     high = np.empty(n, dtype=np.bool_)
     k = 0
-    for i in range(n):  # (no branch per key: a kept key moves the end on)
+    for i in range(n):  # (the lane's test is the same for every key; a kept key moves the end on)
         row, p = rows[i], moved[which[i]]
         h = row_high[row]
         if high_lane:
