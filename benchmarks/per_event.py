@@ -41,7 +41,8 @@ def per_event(scenario: Path, overrides: list[str], seconds: float) -> dict:
         measured = measure(scenario, [*overrides, f"workload.duration={duration}", f"sync.drain={drain}"], [], None)
         return {name: measured[name] for name in COUNTS}
 
-    run(f"{seconds / 10:g}s", "0s"), run("1ns", f"{seconds / 10:g}s")
+    run(f"{seconds / 10:g}s", "0s")  # the warm-ups, busy then idle
+    run("1ns", f"{seconds / 10:g}s")
     idle = [run("1ns", f"{s:g}s") for s in (seconds, 2 * seconds)]
     busy = [run(f"{s:g}s", "0s") for s in (seconds, 2 * seconds)]
     more_idle, more_busy = ({name: b[name] - a[name] for name in COUNTS} for a, b in (idle, busy))

@@ -55,26 +55,16 @@ class KeyIndex:
 
     def add(self, keys: np.ndarray) -> np.ndarray:
         """Give `keys` (distinct, none already held) the next rows; return them."""
-        start, end = self.size, self.size + keys.size
-        self._make_room(end)
-        self._keys[start:end] = keys
-        self._probe.place(self._slots, self._keys, self._bits, start, end)
-        self.size = end
-        return np.arange(start, end, dtype=np.int64)
+        rows = np.full(keys.size, -1, dtype=np.int64)
+        self.add_missing_rows(keys, rows)
+        return rows
 
     def add_missing_rows(self, keys: np.ndarray, rows: np.ndarray) -> int:
         """Give each of `keys` (distinct) whose row in `rows` (`find`'s: int64, written here) is
         -1 the next row, in order, and write it into `rows`; return how many had none. One
-        compiled pass (a store's apply adds the keys it had never held this way)."""
-        self._make_room(self.size + int(np.count_nonzero(rows < 0)))
-        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size,
-                                          np.ascontiguousarray(keys, dtype=np.int64), rows)
-        self.size += added
-        return added
-
-    def _make_room(self, end: int) -> None:
-        """Room for rows up to `end`: in the keys, and in the table, which stays at most half full
-        (else every row is hashed again into a larger one)."""
+        compiled pass (a store's apply adds the keys it had never held this way). The table stays
+        at most half full: else every row is hashed again into a larger one first."""
+        end = self.size + int(np.count_nonzero(rows < 0))
         if end > MAX_ROWS:
             raise OverflowError(f"a key index holds at most {MAX_ROWS:,} rows")
         self._keys = with_room(self._keys, self.size, end)
@@ -83,6 +73,10 @@ class KeyIndex:
                 self._bits += 1
             self._slots = np.full(1 << self._bits, _EMPTY, dtype=np.int32)
             self._probe.place(self._slots, self._keys, self._bits, 0, self.size)
+        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size,
+                                          np.ascontiguousarray(keys, dtype=np.int64), rows)
+        self.size += added
+        return added
 
 
 class DenseIndex:

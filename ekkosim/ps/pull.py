@@ -139,12 +139,11 @@ def answer_cursor(peer: Store, theirs: np.ndarray, cursors: np.ndarray, use_cach
     moved = kernels().moved_pairs(peer.version, np.ascontiguousarray(theirs, dtype=np.int64), np.ascontiguousarray(cursors, dtype=np.int64))
     if not moved.size:  # nothing new: the empty answer
         return _nothing_new(peer, moved, theirs)
-    if use_cache and peer.cache is not None:  # most answers: every moved pair from the cache, compiled
-        answer = _cached_answer(peer, theirs, cursors, moved, lane, express)
-        if answer is not None:
-            return answer
     cached = np.zeros(moved.size, dtype=bool)
     if use_cache and peer.cache is not None:
+        answer = _cached_answer(peer, theirs, cursors, moved, lane, express)
+        if answer is not None:  # most answers: every moved pair from the cache, compiled
+            return answer
         cached = peer.cache.covers_cursor(theirs[moved], cursors[moved])
     rows, pair = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     cache_entries = 0
