@@ -473,3 +473,14 @@ def test_random_flows_with_capacity_changes(spec):
     assert again == ends and rows_again == rows
     fresh, rows_fresh, _ = run_random_scenario(spec, network=Forgetful)
     assert fresh == ends and rows_fresh == rows
+
+
+@settings(max_examples=100, deadline=None)
+@given(flow_scenarios(with_changes=True))
+def test_flows_sharing_no_link_move_as_allocated_together(spec):
+    """A few moving flows that share no link take their lone allocations (`_DISJOINT_MAX`):
+    the same runs, bit for bit, as with every set allocated whole."""
+    ends, rows, _ = run_random_scenario(spec)
+    with mock.patch.object(flows_module, "_DISJOINT_MAX", 1):
+        whole, rows_whole, _ = run_random_scenario(spec, network=Forgetful)
+    assert whole == ends and rows_whole == rows

@@ -223,6 +223,23 @@ def test_compiled_path_is_bitwise_the_numpy_path():
         )
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # extreme weights overflow in NumPy
+def test_flows_that_share_no_link_each_get_bitwise_their_lone_rate():
+    """The network allocates a few flows that share no link one by one (`Network._allocation`)."""
+    rng = np.random.default_rng(20261206)
+    for _ in range(2000):
+        n_flows = int(rng.integers(2, 6))
+        capacity, _, weights, bounds = _random_problem(rng, n_flows=n_flows)
+        owner = rng.integers(0, n_flows, capacity.size)  # each link one flow's
+        routes = [rng.choice(np.flatnonzero(owner == i), int(rng.integers(0, 4))).tolist()
+                  if (owner == i).any() else [] for i in range(n_flows)]
+        joint = maxmin.allocate_routes(capacity, routes, weights, bounds)
+        alone = [maxmin.allocate_routes(capacity, [route], None if weights is None else weights[i : i + 1],
+                                        None if bounds is None else bounds[i : i + 1])[0]
+                 for i, route in enumerate(routes)]
+        assert _bits(joint) == _bits(alone)
+
+
 def test_large_inputs_take_the_numpy_path():
     n_flows = maxmin._LOOP_MAX_NNZ  # two links each: over the compiled path's limit
     routes = [[i % 7, 7 + i % 5] for i in range(n_flows)]
