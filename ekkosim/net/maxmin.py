@@ -9,6 +9,7 @@ SimGrid states weights as penalties p_i = 1 / w_i (rate = level / penalty).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -95,8 +96,8 @@ def allocate_routes(
                                None if bounds is None else float(bounds[0]))
         if rate is not None:
             return np.array([rate])
-    lengths = np.array([len(route) for route in routes], dtype=np.int64)
-    indices = np.array([link for route in routes for link in route], dtype=np.int64)
+    lengths = np.fromiter(map(len, routes), np.int64, count=len(routes))
+    indices = np.fromiter(itertools.chain.from_iterable(routes), np.int64, count=int(lengths.sum()))
     return _allocate(capacity, lengths, indices, weights, bounds)
 
 
