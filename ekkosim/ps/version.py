@@ -14,7 +14,7 @@ import numpy as np
 def newer(t_a, o_a, c_a, t_b, o_b, c_b) -> np.ndarray:
     """Element-wise: is version a strictly newer than version b?"""
     result = t_a > t_b
-    tie = np.equal(t_a, t_b)  # an array or NumPy bool even for scalars: its .any() skips np.any's overhead
-    if tie.any():  # rare outside warm-started keys: skip the tie-break otherwise
+    tie = np.equal(t_a, t_b)
+    if np.count_nonzero(tie):  # rare outside warm-started keys: skip the tie-break otherwise
         result = result | (tie & ((o_a > o_b) | ((o_a == o_b) & (c_a > c_b))))
     return result
