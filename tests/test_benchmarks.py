@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,6 +109,27 @@ def test_the_call_prices_time_each_call_and_refuse_arguments(monkeypatch, capsys
     assert calls.main([]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed["gather_by_index"]) == {"30 rows", "100000 rows"}
-    assert printed["add_to_one_element_us"] == {"numpy_row": 6.0, "array_of_doubles": 7.0} and len(timed) == 7
+    assert printed["test_a_mask_of_113_us"] == {"any": 5.0, "all": 6.0, "count_nonzero": 7.0}
+    assert printed["compiled_call_by_array_arguments_us"] == {"1": 8.0, "8": 9.0, "16": 10.0}
+    assert printed["eight_scatters_of_113_rows_us"] == {"numpy": 11.0, "one_compiled_pass": 12.0}
+    assert printed["add_to_one_element_us"] == {"numpy_row": 14.0, "array_of_doubles": 15.0} and len(timed) == 15
     assert calls.main(["--seconds", "1"]) == 2
     assert capsys.readouterr().err == "usage: python -m benchmarks.calls (it takes no arguments)\n"
+
+
+def test_a_case_of_several_runs_keeps_the_one_of_least_cpu_and_refuses_runs_that_differ(monkeypatch):
+    from benchmarks import __main__ as main
+    from benchmarks.cases import Case
+
+    case = Case("c", ROOT / "benchmarks" / "scaling.yaml", (), runs=3)
+    runs = iter([{"cpu_s": 5.0, "events": 9, "wall_s": 5.1}, {"cpu_s": 4.0, "events": 9, "wall_s": 4.2},
+                 {"cpu_s": 6.0, "events": 9, "wall_s": 6.3}])
+    monkeypatch.setattr(main, "_run_once", lambda *_: next(runs))
+    assert main.run_case(case, 8e9, None) == {"cpu_s": 4.0, "events": 9, "wall_s": 4.2, "runs_cpu_s": [5.0, 4.0, 6.0]}
+
+    runs = iter([{"cpu_s": 5.0, "events": 9}, {"cpu_s": 4.0, "events": 10}])
+    with pytest.raises(SystemExit, match="not deterministic"):
+        main.run_case(case, 8e9, None)
+
+    runs = iter([{"cpu_s": 5.0, "events": 9}, {"stopped": "resident memory passed 8 GB"}])
+    assert main.run_case(case, 8e9, None) == {"stopped": "resident memory passed 8 GB"}

@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from ekkosim.kernel import due_now, succeed_at_once
-from ekkosim.net.maxmin import allocate, allocate_routes
+from ekkosim.net.maxmin import allocate, allocate_routes, route_arrays
 from ekkosim.net.meter import LinkMeter
 from ekkosim.net.sharing import SHARING, Sharing
 
@@ -147,8 +147,9 @@ class Network:
         self._t = env.now
         self._generation = 0  # bumped per settle; a timer from an older one is stale
         self._settle_scheduled = False
-        # (routes, latencies) -> what _allocation returns, and (route, latency) of a lone flow;
-        # cleared when a capacity changes.
+        # (routes, latencies) -> what _allocation returns, and (route, latency) -> a flow's
+        # allocation alone (a lone flow's, or one of a few that share no link); cleared when a
+        # capacity changes.
         self._memo: dict[tuple, tuple[list[float], list[int], list[float]]] = {}
         self._lone_memo: dict[tuple, tuple[list[float], list[int], list[float]]] = {}
 
@@ -365,7 +366,7 @@ class Network:
         if allocation is None:
             if len(self._memo) == _MEMO_SIZE:
                 self._memo.clear()
-            allocation = self._memo[key] = self._allocate(routes, self._flow_latency)
+            allocation = self._memo[key] = self._computed(routes, self._flow_latency)
         return allocation
 
     def _lone(self, route: tuple[int, ...], latency: float) -> tuple[list[float], list[int], list[float]]:
@@ -375,10 +376,10 @@ class Network:
         if allocation is None:
             if len(self._lone_memo) == _LONE_MEMO_SIZE:
                 self._lone_memo.clear()
-            allocation = self._lone_memo[key] = self._allocate((route,), [latency])
+            allocation = self._lone_memo[key] = self._computed((route,), [latency])
         return allocation
 
-    def _allocate(self, routes: tuple[tuple[int, ...], ...], latencies: list[float]
+    def _computed(self, routes: tuple[tuple[int, ...], ...], latencies: list[float]
                   ) -> tuple[list[float], list[int], list[float]]:
         """(rates, carrying, carrying rates) of flows over `routes` with `latencies`, computed."""
         latency = np.array(latencies)
@@ -387,10 +388,8 @@ class Network:
         if weights is None or np.isfinite(weights).all():
             rates = allocate_routes(self._capacity, routes, weights, bounds)
         else:  # a weight overflowed (1 / a tiny latency): let allocate reject it
-            indptr = np.zeros(len(routes) + 1, dtype=np.intp)
-            np.cumsum([len(route) for route in routes], out=indptr[1:])
-            links = np.fromiter(itertools.chain.from_iterable(routes), np.intp, count=int(indptr[-1]))
-            rates = allocate(self._capacity, indptr, links, weights, bounds)
+            lengths, links = route_arrays(routes)
+            rates = allocate(self._capacity, np.concatenate([[0], np.cumsum(lengths)]), links, weights, bounds)
         rates = rates.tolist()
         # Per link, its flows' rates summed in entry order from 0.0 (as np.bincount sums them).
         link_rates: dict[int, float] = {}

@@ -96,9 +96,14 @@ def allocate_routes(
                                None if bounds is None else float(bounds[0]))
         if rate is not None:
             return np.array([rate])
+    return _allocate(capacity, *route_arrays(routes), weights, bounds)
+
+
+def route_arrays(routes: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, links) of `routes`: each route's number of links, and every route's links one
+    after the other (int64)."""
     lengths = np.fromiter(map(len, routes), np.int64, count=len(routes))
-    indices = np.fromiter(itertools.chain.from_iterable(routes), np.int64, count=int(lengths.sum()))
-    return _allocate(capacity, lengths, indices, weights, bounds)
+    return lengths, np.fromiter(itertools.chain.from_iterable(routes), np.int64, count=int(lengths.sum()))
 
 
 _NONE = np.zeros(0)  # no weights (all 1) or no bounds, for the compiled loops

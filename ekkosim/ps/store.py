@@ -240,7 +240,7 @@ class Store:
             raise ValueError("a version for each key, with its holding, value and class")
         rows, *held = self.versions(keys)
         take = newer(time, origin, counter, *held)
-        if np.count_nonzero(take) < take.size:  # (a fifth of `.all()`'s cost: a C call, no Python wrapper)
+        if np.count_nonzero(take) < take.size:  # (a fifth of `.all()`'s cost: `python -m benchmarks.calls`)
             holdings, keys, time, origin, counter, value, high, rows = (
                 a[take] for a in (holdings, keys, time, origin, counter, value, high, rows))
             held = [column[take] for column in held]
