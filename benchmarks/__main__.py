@@ -26,7 +26,24 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def run_case(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:
-    """Run `case` in a fresh process, stopping it if its RSS passes the limit."""
+    """Run `case` `case.runs` times, each in a fresh process, and keep the run of least CPU (with
+    every run's CPU seconds beside it): the runs of one case simulate the same events, or the
+    benchmark stops. A run whose RSS passes the limit is stopped, and reported so."""
+    kept = None
+    for _ in range(case.runs):
+        run = _run_once(case, rss_limit_bytes, wall_limit_s)
+        if "stopped" in run or case.runs == 1:
+            return run
+        if kept is not None and run.get("events") != kept.get("events"):
+            raise SystemExit(f"benchmarks: case {case.name} simulated {run.get('events')} events, "
+                             f"then {kept.get('events')}: not deterministic")
+        cpu = [*(kept or {}).get("runs_cpu_s", []), run["cpu_s"]]
+        kept = {**(run if kept is None or run["cpu_s"] < kept["cpu_s"] else kept), "runs_cpu_s": cpu}
+    return kept
+
+
+def _run_once(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:
+    """Run `case` once in a fresh process, stopping it if its RSS passes the limit."""
     command = [sys.executable, "-m", f"benchmarks.{case.program}", str(case.scenario), *case.arguments]
     for override in case.overrides:
         command += ["--set", override]
