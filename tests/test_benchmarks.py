@@ -78,6 +78,17 @@ def test_per_event_costs_split_what_a_longer_run_adds_into_its_pulls_and_its_del
     assert costs["average_ns_per_delivered_key"] == (busy_2["cpu_s"] - busy_2["pulls"] * average_s) / busy_2["keys_sent"] * 1e9
 
 
+def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted():
+    inside = _on_small_scaling("inside")
+    steps = inside["steps"]
+    assert set(steps) == {"apply", "answer", "tracker", "allocation"} and inside["cpu_s"] > 0
+    assert all(step["calls"] > 0 and 0 < step["s"] < inside["cpu_s"] for step in steps.values())
+    assert sum(inside["allocations"].values()) == steps["allocation"]["calls"]  # each allocation counted once
+    for name in ("apply", "answer", "tracker"):  # a fixed cost a call and a cost a key, over every key taken
+        assert steps[name]["keys"] > 0 and {"fixed_us", "ns_a_key", "median_keys"} <= set(steps[name])
+    assert steps["answer"]["keys"] >= steps["tracker"]["keys"]  # an apply takes at most the keys answered
+
+
 def test_per_event_on_too_short_a_run_says_so_in_one_line():
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.per_event", "benchmarks/scaling.yaml", "--seconds", "0.001",

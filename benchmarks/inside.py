@@ -1,0 +1,102 @@
+"""Where a busy run's time goes, timed from inside it: `python -m benchmarks.inside [SCENARIO]
+[--set PATH=VALUE ...] [--seconds S]`.
+
+One run with updates for `--seconds` (no drain), after a warm-up of a tenth of that, with a
+timer around each of a pull's costly steps: the store's apply (`Store.apply`: a pull's keys, and
+the trainers' writes), the answer from the peer's caches (`answer_cursor`), the latency
+tracker's (`LatencyTracker.applied`) and the network's rate allocations (`Network._allocation`).
+For each step: its calls, its seconds, and, for the three that take keys, the least-squares fit
+of a call's time against its keys (a fixed cost a call and a cost a key). The allocations are
+also counted by their number of moving flows (1 to 4, or more), and for 2 to 4 flows by whether
+each was on links of its own (`Network._allocation` then takes each one's lone allocation).
+
+Whole runs' CPU varies by a tenth from run to run on a shared machine, more than a change to
+one step shows; a step's time, against the others' in the same run, shows it (docs/performance.md).
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.cases import PRODUCTION
+from benchmarks.measure import measure, seconds_command
+from ekkosim.metrics.latency import LatencyTracker
+from ekkosim.net import flows
+from ekkosim.ps.store import Store
+from ekkosim.sync import puller
+
+# step: (owner, attribute, the keys of a call from its arguments and result, or None)
+STEPS: dict[str, tuple[object, str, Callable | None]] = {
+    "apply": (Store, "apply", lambda args, result: args[2].size),
+    "answer": (puller, "answer_cursor", lambda args, result: result.keys.size),
+    "tracker": (LatencyTracker, "applied", lambda args, result: args[3].keys.size),
+    "allocation": (flows.Network, "_allocation", None),
+}
+
+
+def inside(scenario: Path, overrides: list[str], seconds: float) -> dict:
+    calls: dict[str, list[tuple[int, float]]] = {step: [] for step in STEPS}
+    sets: Counter = Counter()
+    originals = {step: getattr(owner, name) for step, (owner, name, _) in STEPS.items()}
+
+    def timed(step: str, original: Callable, keys: Callable | None) -> Callable:
+        def call(*args, **kwargs):
+            if step == "allocation":
+                sets[_allocation_kind(args[0])] += 1
+            started = time.perf_counter()
+            result = original(*args, **kwargs)
+            calls[step].append((0 if keys is None else keys(args, result), time.perf_counter() - started))
+            return result
+        return call
+
+    measure(scenario, [*overrides, f"workload.duration={seconds / 10:g}s", "sync.drain=0s"], [], None)  # warm-up
+    for step, (owner, name, keys) in STEPS.items():
+        setattr(owner, name, timed(step, originals[step], keys))
+    try:
+        run = measure(scenario, [*overrides, f"workload.duration={seconds:g}s", "sync.drain=0s"], [], None)
+    finally:
+        for step, (owner, name, _) in STEPS.items():
+            setattr(owner, name, originals[step])
+    return {
+        "scenario": str(scenario),
+        "simulated_s": seconds,
+        "cpu_s": run["cpu_s"],
+        "steps": {step: _summary(timings, STEPS[step][2] is not None) for step, timings in calls.items()},
+        "allocations": dict(sorted(sets.items())),
+    }
+
+
+def _allocation_kind(network: flows.Network) -> str:
+    """The allocation about to be made: '1 flow', '{n} flows, own links' or '{n} flows, shared
+    links' (n up to 4), or '5+ flows'."""
+    n = len(network._moving)
+    if n == 1 or n > 4:
+        return "1 flow" if n == 1 else "5+ flows"
+    return f"{n} flows, " + ("own links" if flows._disjoint(tuple(flow.route for flow in network._moving)) else "shared links")
+
+
+def _summary(timings: list[tuple[int, float]], by_key: bool) -> dict:
+    if not timings:
+        return {"calls": 0, "s": 0.0}
+    keys, seconds = np.array(timings).T
+    summary = {"calls": len(timings), "s": float(seconds.sum())}
+    if by_key and np.ptp(keys) > 0:
+        fixed, per_key = np.linalg.lstsq(np.vstack([np.ones_like(keys), keys]).T, seconds, rcond=None)[0]
+        summary |= {"keys": int(keys.sum()), "median_keys": float(np.median(keys)),
+                    "fixed_us": float(fixed * 1e6), "ns_a_key": float(per_key * 1e9)}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    return seconds_command(argv, "inside", __doc__, PRODUCTION, 2.0, "simulated seconds of updates of the timed run", inside)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
