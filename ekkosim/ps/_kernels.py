@@ -167,6 +167,49 @@ def link_entries(newest: np.ndarray, prev: np.ndarray, holdings: np.ndarray, sta
         newest[holdings[i]] = start + i
 
 
+@compiled(array(np.int32, written=True), array(np.int64, written=True), array(np.int64, written=True),
+          array(np.int32, written=True), array(np.int64), array(np.int64), INT, INT)
+def append_entries(entry_rows: np.ndarray, seqs: np.ndarray, newest: np.ndarray, prev: np.ndarray,
+                   rows: np.ndarray, holdings: np.ndarray, clock: int, start: int) -> None:
+    """Write the journal entries `start + i`: row `rows[i]` of holding `holdings[i]` changed at
+    `clock`, each linked after its holding's newest entry, which it becomes
+    (`ekkosim.ps.journal.Journal.append`; the caller makes room)."""
+    if rows.size != holdings.size or start + rows.size > entry_rows.size or entry_rows.size != seqs.size:
+        raise ValueError("a holding for each row, and room for the entries")
+    for i in range(rows.size):
+        if not 0 <= holdings[i] < newest.size:
+            raise IndexError("a holding beyond the journal's")
+        entry_rows[start + i], seqs[start + i] = rows[i], clock
+    link_entries(newest, prev, holdings, start)
+
+
+@compiled(array(np.int64), array(np.int64), array(np.float64), array(np.int16), array(np.int64), array(np.float64),
+          array(np.bool_), INT, array(np.int32, written=True), array(np.float64, written=True),
+          array(np.int16, written=True), array(np.int64, written=True), array(np.float64, written=True),
+          array(np.int64, written=True), array(np.bool_, written=True), array(np.int64, written=True))
+def write_rows(rows: np.ndarray, holdings: np.ndarray, time: np.ndarray, origin: np.ndarray, counter: np.ndarray,
+               value: np.ndarray, high: np.ndarray, clock: int, row_holding: np.ndarray, row_time: np.ndarray,
+               row_origin: np.ndarray, row_counter: np.ndarray, row_value: np.ndarray, row_seq: np.ndarray,
+               row_high: np.ndarray, version: np.ndarray) -> None:
+    """Write into each row `rows[i]` its key's new version (`holdings[i]`, `time[i]`, ...,
+    changed at `clock`), and move each holding's shard version to `clock`
+    (`ekkosim.ps.store.Store.apply`): one pass where NumPy makes a scatter per column."""
+    n = rows.size
+    for size in (holdings.size, time.size, origin.size, counter.size, value.size, high.size):
+        if size != n:  # (Numba checks no bounds)
+            raise ValueError("a holding, version, value and class for each row")
+    for size in (row_time.size, row_origin.size, row_counter.size, row_value.size, row_seq.size, row_high.size):
+        if size != row_holding.size:
+            raise ValueError("a value of each column for each row")
+    for i in range(n):
+        row, h = rows[i], holdings[i]
+        if not (0 <= row < row_holding.size and 0 <= h < version.size):
+            raise IndexError("a row beyond the store's rows, or a holding beyond its holdings")
+        row_holding[row], row_time[row], row_origin[row], row_counter[row] = h, time[i], origin[i], counter[i]
+        row_value[row], row_seq[row], row_high[row] = value[i], clock, high[i]
+        version[h] = clock
+
+
 @compiled(array(np.int64), array(np.int64), array(np.int64))
 def moved_pairs(version: np.ndarray, theirs: np.ndarray, cursors: np.ndarray) -> np.ndarray:
     """The pairs p whose peer shard version `version[theirs[p]]` is not the cursor `cursors[p]`."""

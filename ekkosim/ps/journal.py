@@ -58,9 +58,8 @@ class Journal:
         if end > MAX_ENTRIES:
             raise OverflowError(f"a journal holds at most {MAX_ENTRIES:,} entries")
         self._reserve(end)
-        self._rows[self.n : end] = rows
-        self._seqs[self.n : end] = clock
-        self._link(holdings, self.n)
+        kernels().append_entries(self._rows, self._seqs, self.newest, self._prev, rows,
+                                 np.ascontiguousarray(holdings, dtype=np.int64), clock, self.n)
         self.n = end
 
     def _link(self, holdings: np.ndarray, start: int) -> None:

@@ -256,11 +256,9 @@ class Store:
                 added = self.index.add_missing_rows(keys, rows)
                 if added:
                     self.rows.extend(added)
-            r = self.rows
-            r.holding[rows] = holdings  # (a new row's; an old row's holding is its key's, as before)
-            r.time[rows], r.origin[rows], r.counter[rows], r.value[rows], r.high[rows] = time, origin, counter, value, high
-            r.seq[rows] = self.clock
-            self.version[holdings] = self.clock
+            r = self.rows  # (a new row's holding, and an old row's: its key's, as before)
+            kernels().write_rows(rows, holdings, time, origin, counter, value, high, self.clock, r.holding, r.time,
+                                 r.origin, r.counter, r.value, r.seq, r.high, self.version)
             if self.cache is not None:  # without a cache every answer is a full scan
                 # full, and at least a fifth of it stale (a row has one live entry at most): rather
                 # than grow, drop what readers skip (each drop frees a fifth, so drops stay rare)
