@@ -1,8 +1,9 @@
 """A pull's and a write's per-shard and per-key loops, compiled by Numba (`ekkosim.compiled`):
 what moved, the journal's live entries of what moved in entry order, a cursor answer from the
-update caches whole (those entries, the lane's filter and the columns), the links of new
-entries, the versions a store holds of keys, the union of knowledges, and a write's counters. Each is a
-pass or two over its input, where NumPy would make a temporary array per step. (Which versions
+update caches whole (those entries, the lane's filter and the columns), new journal entries and
+their links, the versions a store holds of keys, the rows an apply writes, the union of
+knowledges, and a write's counters. Each is a pass or two over its input, where NumPy would make
+a temporary array, or a call, per step. (Which versions
 are newer is NumPy's, `ekkosim.ps.version.newer`: a comparison without branches, which a loop's
 branches on unpredictable versions lose to on large applies.)"""
 
