@@ -6,9 +6,11 @@ timer around each of a pull's costly steps: the store's apply (`Store.apply`: a 
 the trainers' writes), the answer from the peer's caches (`answer_cursor`), the latency
 tracker's (`LatencyTracker.applied`) and the network's rate allocations (`Network._allocation`).
 For each step: its calls, its seconds, and, for the three that take keys, the least-squares fit
-of a call's time against its keys (a fixed cost a call and a cost a key). The allocations are
-also counted by their number of moving flows (1 to 4, or more), and for 2 to 4 flows by whether
-each was on links of its own (`Network._allocation` then takes each one's lone allocation).
+of a call's time against its keys (a fixed cost a call and a cost a key). Times are CPU
+seconds of this process (`time.process_time`), as the run's are. The allocations are also counted
+by their number of moving flows (1 to 4, or more), and for 2 to 4 flows by whether each is on
+links of its own (a set `Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX`
+flows).
 
 Whole runs' CPU varies by a tenth from run to run on a shared machine, more than a change to
 one step shows; a step's time, against the others' in the same run, shows it (docs/performance.md).
@@ -50,9 +52,9 @@ def inside(scenario: Path, overrides: list[str], seconds: float) -> dict:
         def call(*args, **kwargs):
             if step == "allocation":
                 sets[_allocation_kind(args[0])] += 1
-            started = time.perf_counter()
+            started = time.process_time()
             result = original(*args, **kwargs)
-            calls[step].append((0 if keys is None else keys(args, result), time.perf_counter() - started))
+            calls[step].append((0 if keys is None else keys(args, result), time.process_time() - started))
             return result
         return call
 

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 def seconds_command(argv: list[str] | None, program: str, doc: str, default: Path, seconds: float, seconds_help: str,
                     compute: Callable[[Path, list[str], float], dict]) -> int:
     """The command line of a measurement of a scenario over some simulated seconds
-    (`benchmarks.floor`, `benchmarks.per_event`): `compute(scenario, overrides, seconds)`, printed."""
+    (`benchmarks.floor`, `benchmarks.per_event`, `benchmarks.inside`): `compute(scenario,
+    overrides, seconds)`, printed."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{program}", description=doc.splitlines()[0])
     parser.add_argument("scenario", type=Path, nargs="?", default=default)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")

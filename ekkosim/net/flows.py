@@ -351,8 +351,9 @@ class Network:
         remembered: the same routes and latencies (which set the weights and bounds: a sharing
         model's contract) at the same capacities give the same rates. A few flows that share no
         link each move as if alone (max-min fills each link from its own flows only), so they
-        take their lone allocations, remembered apart: most of production's recomputations move
-        two or three flows on different continents, a set that seldom repeats."""
+        take their lone allocations, remembered apart: of production's recomputations that move
+        more than one flow, most move two or three, most often on links of their own, a set that
+        seldom repeats."""
         if len(self._moving) == 1:
             return self._lone(self._moving[0].route, self._flow_latency[0])
         routes = tuple(flow.route for flow in self._moving)
