@@ -140,3 +140,10 @@ def test_inputs_that_do_not_fit_the_store_raise_rather_than_reach_past_its_array
                     np.zeros(2, bool))
     with pytest.raises(IndexError, match="a holding beyond the journal's"):
         store.journal.append(np.array([0]), np.array([7]), 9)
+
+
+def test_a_write_takes_a_time_and_values_of_any_number_type():
+    """The compiled writes take float64 columns: a write converts an int time and int values."""
+    store = make_store(12, 3, [0, 2], "sparse", cache=4, n_origins=2)
+    change = store.write(1, np.array([0, 2]), [3, 4], now=2)
+    assert change.time.tolist() == [2.0, 2.0] and store.values(np.array([0, 2])).tolist() == [3.0, 4.0]
