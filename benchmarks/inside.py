@@ -79,9 +79,12 @@ def _allocation_kind(network: flows.Network) -> str:
     """The allocation about to be made: '1 flow', '{n} flows, own links' or '{n} flows, shared
     links' (n up to 4), or '5+ flows'."""
     n = len(network._moving)
-    if n == 1 or n > 4:
-        return "1 flow" if n == 1 else "5+ flows"
-    return f"{n} flows, " + ("own links" if flows._disjoint(tuple(flow.route for flow in network._moving)) else "shared links")
+    if n == 1:
+        return "1 flow"
+    if n > 4:
+        return "5+ flows"
+    disjoint = flows._disjoint(tuple(flow.route for flow in network._moving))
+    return f"{n} flows, {'own links' if disjoint else 'shared links'}"
 
 
 def _summary(timings: list[tuple[int, float]], by_key: bool) -> dict:

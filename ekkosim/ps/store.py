@@ -224,7 +224,8 @@ class Store:
         counters = kernels().next_counters(self.knowledge, holdings, origin)  # (an apply given no knowledge reads none)
         n = keys.size
         return self.apply(holdings, keys, np.full(n, now, dtype=np.float64), np.full(n, origin, dtype=np.int16),
-                          counters, np.ascontiguousarray(values, dtype=np.float64), np.broadcast_to(np.asarray(high, dtype=bool), n).copy())
+                          counters, np.ascontiguousarray(values, dtype=np.float64),
+                          np.broadcast_to(np.asarray(high, dtype=bool), n).copy())
 
     def apply(self, holdings, keys, time, origin, counter, value, high,
               knowledge_of: np.ndarray | None = None, knowledge: np.ndarray | None = None) -> Change:
