@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ekkosim.arrays import distinct, ranges
+from ekkosim.arrays import distinct
+from ekkosim.ps import probes
 from ekkosim.ps.key_index import KeyIndex
 from ekkosim.ps.store import Change
 from ekkosim.ps.version import newer
@@ -106,16 +107,12 @@ class _Pending:
     def of_keys(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in `keys`, pending entries) of every pending entry of one of `keys`,
         entries of a key in the order they were added. A key is looked up in a hash table of the
-        pending keys: most keys applied have no sampled update pending."""
+        pending keys, in one compiled pass: most keys applied have no sampled update pending."""
         index, first, count, order = self._grouped()
-        group = index.find(keys)
-        at = np.flatnonzero(group >= 0)
+        at, entries = probes().group_entries(*index.table, np.ascontiguousarray(keys, dtype=np.int64), first, count,
+                                             order)
         if not at.size:  # no sampled update of these keys pending (most applies)
             return at, at
-        group = group[at]
-        counts = count[group]
-        entries = order[ranges(first[group], counts)]
-        at = np.repeat(at, counts)
         waiting = self.missing[entries] > 0
         return at[waiting], entries[waiting]
 

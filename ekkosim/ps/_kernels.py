@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ekkosim.compiled import INT, array, compiled
+from ekkosim.ps._probe import place_missing
 
 
 @compiled(array(np.int64), array(np.int32), array(np.int64), array(np.int64), array(np.int64))
@@ -293,3 +294,73 @@ def merge_knowledge(knowledge: np.ndarray, holdings: np.ndarray, theirs: np.ndar
             grown[k] = h
             k += 1
     return grown[:k].copy()
+
+
+@compiled(array(np.int64, written=True), array(np.int64), array(np.int64), array(np.float64), array(np.int16),
+          array(np.int64), array(np.float64), array(np.bool_), array(np.int64), array(np.int64, dims=2), INT,
+          array(np.int64), array(np.int64), INT, INT, array(np.int32, written=True), array(np.int64, written=True),
+          INT, INT, array(np.int32, written=True), array(np.float64, written=True), array(np.int16, written=True),
+          array(np.int64, written=True), array(np.float64, written=True), array(np.int64, written=True),
+          array(np.bool_, written=True), array(np.int64, written=True), array(np.int64, written=True, dims=2),
+          INT, array(np.int32, written=True), array(np.int64, written=True), array(np.int64, written=True),
+          array(np.int32, written=True), INT)
+def apply_versions(rows: np.ndarray, holdings: np.ndarray, keys: np.ndarray, time: np.ndarray, origin: np.ndarray,
+                   counter: np.ndarray, value: np.ndarray, high: np.ndarray, knowledge_of: np.ndarray,
+                   their_knowledge: np.ndarray, clock: int, shards: np.ndarray, warm: np.ndarray, model_shards: int,
+                   warm_origin: int, slots: np.ndarray, row_keys: np.ndarray, bits: int, n_rows: int,
+                   row_holding: np.ndarray, row_time: np.ndarray, row_origin: np.ndarray, row_counter: np.ndarray,
+                   row_value: np.ndarray, row_seq: np.ndarray, row_high: np.ndarray, version: np.ndarray,
+                   knowledge: np.ndarray, journaled: int, entry_rows: np.ndarray, seqs: np.ndarray,
+                   newest: np.ndarray, prev: np.ndarray, n_entries: int):
+    """A store's apply whole (`ekkosim.ps.store.Store.apply`), in one call where it took a dozen:
+    the versions held of `keys` (their `rows`, -1 where a key has none), which given ones are
+    newer, the union of knowledges for `knowledge_of` (rows of `their_knowledge`), the store's
+    clock moved on if either changed anything, the taken keys without a row given the next rows
+    (from `n_rows` on, in the hash table `slots` of `row_keys`; a dense store passes no table:
+    every key has a row), their rows written, and with `journaled` their journal entries from
+    `n_entries` on. Every input is checked before anything is written; the caller has made room
+    for every key to take a new row and a journal entry. Returns (clock, rows added, keys taken,
+    take, and the versions held before: time, origin, counter of each key)."""
+    n = keys.size
+    for size in (holdings.size, time.size, origin.size, counter.size, value.size, high.size, rows.size):
+        if size != n:  # (Numba checks no bounds)
+            raise ValueError("a version for each key, with its holding, value and class")
+    if knowledge_of.size and (their_knowledge.shape[0] != knowledge_of.size
+                              or their_knowledge.shape[1] != knowledge.shape[1]):
+        raise ValueError("a knowledge row for each holding, as wide as the store's")
+    for j in range(knowledge_of.size):
+        if not 0 <= knowledge_of[j] < knowledge.shape[0]:
+            raise IndexError("a holding beyond the store's")
+    for i in range(n):
+        if not (rows[i] < n_rows and 0 <= holdings[i] < version.size):
+            raise IndexError("a row beyond the store's rows, or a holding beyond its holdings")
+        if rows[i] < 0 and not slots.size:
+            raise IndexError("a key without a row in a store that has a row for every key")
+    if (slots.size and n_rows + n > row_holding.size) or (journaled and n_entries + n > entry_rows.size):
+        raise ValueError("room for a new row and a journal entry for each key")
+    held_time, held_origin, held_counter = held_versions(rows, keys, shards, warm, model_shards, warm_origin,
+                                                         row_time, row_origin, row_counter)
+    take = np.empty(n, dtype=np.bool_)
+    taken = 0
+    for i in range(n):  # newest time wins; ties to the larger origin, then counter (`ekkosim.ps.version`)
+        t, ht = time[i], held_time[i]
+        o, ho = origin[i], held_origin[i]
+        take[i] = (t > ht) | ((t == ht) & ((o > ho) | ((o == ho) & (counter[i] > held_counter[i]))))
+        taken += take[i]
+    grown = merge_knowledge(knowledge, knowledge_of, their_knowledge) if knowledge_of.size else knowledge_of
+    if taken or grown.size:
+        clock += 1
+        for h in grown:
+            version[h] = clock
+    added = 0
+    if taken:
+        if taken < n:
+            rows, holdings, keys, time = rows[take], holdings[take], keys[take], time[take]
+            origin, counter, value, high = origin[take], counter[take], value[take], high[take]
+        if slots.size:
+            added = place_missing(slots, row_keys, bits, n_rows, keys, rows)
+        write_rows(rows, holdings, time, origin, counter, value, high, clock, row_holding, row_time, row_origin,
+                   row_counter, row_value, row_seq, row_high, version)
+        if journaled:
+            append_entries(entry_rows, seqs, newest, prev, rows, holdings, clock, n_entries)
+    return clock, added, taken, take, held_time, held_origin, held_counter

@@ -79,3 +79,32 @@ def place_missing(slots: np.ndarray, row_keys: np.ndarray, bits: int, size: int,
         rows[i] = row
         row += 1
     return row - size
+
+
+@compiled(array(np.int32), array(np.int64), INT, array(np.int64), array(np.int64), array(np.int64), array(np.int64))
+def group_entries(slots: np.ndarray, row_keys: np.ndarray, bits: int, keys: np.ndarray, first: np.ndarray,
+                  count: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(at, entries) of the keys that have a row, each row standing for a group of entries
+    (`order[first[row]]` to `order[first[row] + count[row] - 1]`): per such key i, in order, i
+    repeated for each entry of its group, and those entries. A lookup and a gather in two passes,
+    the first counting, so nothing is allocated for keys without a row (most lookups)."""
+    if first.size != count.size:  # (Numba checks no bounds)
+        raise ValueError("a first entry and a count for each group")
+    rows = find(slots, row_keys, bits, keys)
+    total = 0
+    for i in range(keys.size):
+        row = rows[i]
+        if row >= 0:
+            if not (row < first.size and 0 <= first[row] and first[row] + count[row] <= order.size):
+                raise IndexError("a group beyond the entries")
+            total += count[row]
+    at = np.empty(total, dtype=np.int64)
+    entries = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(keys.size):
+        row = rows[i]
+        if row >= 0:
+            for j in range(first[row], first[row] + count[row]):
+                at[k], entries[k] = i, order[j]
+                k += 1
+    return at, entries

@@ -62,9 +62,17 @@ class KeyIndex:
     def add_missing_rows(self, keys: np.ndarray, rows: np.ndarray) -> int:
         """Give each of `keys` (distinct) whose row in `rows` (`find`'s: int64, written here) is
         -1 the next row, in order, and write it into `rows`; return how many had none. One
-        compiled pass (a store's apply adds the keys it had never held this way). The table stays
-        at most half full: else every row is hashed again into a larger one first."""
-        end = self.size + int(np.count_nonzero(rows < 0))
+        compiled pass."""
+        self.reserve(int(np.count_nonzero(rows < 0)))
+        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size,
+                                          np.ascontiguousarray(keys, dtype=np.int64), rows)
+        self.size += added
+        return added
+
+    def reserve(self, n: int) -> None:
+        """Room for `n` more rows: in the keys, and in the table, which stays at most half full
+        (else every row is hashed again into a larger one first)."""
+        end = self.size + n
         if end > MAX_ROWS:
             raise OverflowError(f"a key index holds at most {MAX_ROWS:,} rows")
         self._keys = with_room(self._keys, self.size, end)
@@ -73,10 +81,17 @@ class KeyIndex:
                 self._bits += 1
             self._slots = np.full(1 << self._bits, _EMPTY, dtype=np.int32)
             self._probe.place(self._slots, self._keys, self._bits, 0, self.size)
-        added = self._probe.place_missing(self._slots, self._keys, self._bits, self.size,
-                                          np.ascontiguousarray(keys, dtype=np.int64), rows)
-        self.size += added
-        return added
+
+    @property
+    def table(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(slots, keys with their room, bits): what a compiled caller adds rows to with
+        `ekkosim.ps._probe.place_missing` (after `reserve`; then `placed`), valid until the next
+        change."""
+        return self._slots, self._keys, self._bits
+
+    def placed(self, n: int) -> None:
+        """A compiled caller placed the next `n` rows in `table`."""
+        self.size += n
 
 
 class DenseIndex:

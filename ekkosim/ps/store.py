@@ -30,9 +30,11 @@ from ekkosim.ps import kernels
 from ekkosim.ps.journal import Journal
 from ekkosim.ps.key_index import DenseIndex, KeyIndex
 from ekkosim.ps.update_cache import WARM_ORIGIN, WARM_SEQ, UpdateCache
-from ekkosim.ps.version import newer
 from ekkosim.schema import DENSE_KEYS
 
+_NO_TABLE = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), 0)  # a dense store's index has none
+_NO_HOLDINGS = np.zeros(0, dtype=np.int64)  # an apply that takes no knowledge
+_NO_KNOWLEDGE = np.zeros((0, 0), dtype=np.int64)
 
 
 def rows_by_shard(keys: np.ndarray, shards: int) -> dict[int, np.ndarray]:
@@ -89,10 +91,21 @@ class _Columns:
         for name, column in self._data.items():
             setattr(self, name, column[: self.n])
 
-    def extend(self, n: int) -> None:
+    @property
+    def room(self) -> tuple[np.ndarray, ...]:
+        """The columns with their room beyond the `n` rows, in `DTYPES`' order: what a compiled
+        writer adds rows to (`reserve` first, `extend` after), valid until the next change."""
+        return tuple(self._data.values())
+
+    def reserve(self, n: int) -> None:
+        """Room for `n` more rows."""
         if self.n + n > self._data["holding"].size:
             for name, column in self._data.items():
                 self._data[name] = with_room(column, self.n, self.n + n)
+
+    def extend(self, n: int) -> None:
+        """`n` more rows (zeros, or what a compiled writer wrote in the room)."""
+        self.reserve(n)
         self.n += n
         self._views()
 
@@ -236,37 +249,39 @@ class Store:
         holdings `knowledge_of`."""
         if not keys.size and (knowledge_of is None or not knowledge_of.size):  # nothing: no change
             return Change(holdings, keys, time, origin, counter, high, time, origin, counter)
-        sizes = (holdings.size, time.size, origin.size, counter.size, value.size, high.size)
-        if any(size != keys.size for size in sizes):
-            raise ValueError("a version for each key, with its holding, value and class")
-        rows, *held = self.versions(keys)
-        take = newer(time, origin, counter, *held)
-        if np.count_nonzero(take) < take.size:  # (a fifth of `.all()`'s cost: `python -m benchmarks.calls`)
-            holdings, keys, time, origin, counter, value, high, rows = (
-                a[take] for a in (holdings, keys, time, origin, counter, value, high, rows))
+        n = keys.size
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        rows = self.index.find(keys)
+        if self.dense:  # (a dense store has a row for every key)
+            slots, room_keys, bits = _NO_TABLE
+        else:  # room for every key to take a new row
+            self.index.reserve(n)
+            self.rows.reserve(n)
+            slots, room_keys, bits = self.index.table
+        journaled = self.cache is not None  # without a cache every answer is a full scan
+        if journaled:
+            # full, and at least a fifth of it stale (a row has one live entry at most): rather
+            # than grow, drop what readers skip (each drop frees a fifth, so drops stay rare)
+            if not self.journal.has_room(n) and 4 * self.journal.n >= 5 * len(self):
+                self.journal.drop_stale(self.rows.seq, self.rows.holding, n)
+            self.journal.reserve(n)
+        if knowledge_of is None or not knowledge_of.size:
+            knowledge_of, knowledge = _NO_HOLDINGS, _NO_KNOWLEDGE
+        newest, prev, seqs, entry_rows, entries = self.journal.links
+        self.clock, added, taken, take, *held = kernels().apply_versions(
+            rows, holdings, keys, time, origin, counter, value, high, np.ascontiguousarray(knowledge_of, dtype=np.int64),
+            np.ascontiguousarray(knowledge, dtype=np.int64), self.clock, self.shards, self.warm, self.model_shards,
+            WARM_ORIGIN, slots, room_keys, bits, len(self), *self.rows.room, self.version, self.knowledge,
+            int(journaled), entry_rows, seqs, newest, prev, entries)
+        if added:
+            self.index.placed(added)
+            self.rows.extend(added)
+        if journaled and taken:
+            self.journal.appended(taken)
+            self.cache.changed(taken)
+        if taken < n:
+            holdings, keys, time, origin, counter, high = (a[take] for a in (holdings, keys, time, origin, counter, high))
             held = [column[take] for column in held]
-        grown = np.zeros(0, dtype=np.int64)
-        if knowledge_of is not None and knowledge_of.size:
-            grown = kernels().merge_knowledge(self.knowledge, np.ascontiguousarray(knowledge_of, dtype=np.int64),
-                                              np.ascontiguousarray(knowledge, dtype=np.int64))
-        if keys.size or grown.size:
-            self.clock += 1
-            self.version[grown] = self.clock
-        if keys.size:
-            if not self.dense:  # (a dense store has a row for every key)
-                added = self.index.add_missing_rows(keys, rows)
-                if added:
-                    self.rows.extend(added)
-            r = self.rows  # (a new row's holding, and an old row's: its key's, as before)
-            kernels().write_rows(rows, holdings, time, origin, counter, value, high, self.clock, r.holding, r.time,
-                                 r.origin, r.counter, r.value, r.seq, r.high, self.version)
-            if self.cache is not None:  # without a cache every answer is a full scan
-                # full, and at least a fifth of it stale (a row has one live entry at most): rather
-                # than grow, drop what readers skip (each drop frees a fifth, so drops stay rare)
-                if not self.journal.has_room(rows.size) and 4 * self.journal.n >= 5 * len(self):
-                    self.journal.drop_stale(self.rows.seq, self.rows.holding, rows.size)
-                self.journal.append(rows, holdings, self.clock)
-                self.cache.changed(rows.size)
         return Change(holdings, keys, time, origin, counter, high, *held)
 
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:

@@ -97,3 +97,23 @@ def test_missing_rows_beyond_the_limit_are_refused_held_ones_are_not(monkeypatch
     with pytest.raises(OverflowError, match="at most 3 rows"):
         index.add_missing_rows(np.array([7, 5]), index.find(np.array([7, 5])))
     assert index.size == 3 and index.find(np.array([4, 7])).tolist() == [2, -1]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_group_entries_gathers_each_found_keys_group_in_order_as_a_dict_of_lists_would(seed):
+    """`_probe.group_entries`: per key asked (repeats and keys without a row included), in
+    order, its group's entries; what `of_keys` of the latency tracker reads."""
+    rng = np.random.default_rng(seed)
+    groups = {int(k): rng.integers(0, 50, rng.integers(1, 4)).tolist() for k in rng.choice(2**40, 30, replace=False)}
+    index = KeyIndex()
+    index.add(np.array(list(groups), dtype=np.int64))
+    count = np.array([len(v) for v in groups.values()])
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    order = np.array([e for v in groups.values() for e in v], dtype=np.int64)
+    asked = np.concatenate([rng.choice(np.array(list(groups)), 12), rng.integers(0, 2**40, 5)])
+    rng.shuffle(asked)
+    at, entries = _probe.group_entries(*index.table, asked, first, count, order)
+    expected = [(i, e) for i, key in enumerate(asked.tolist()) for e in groups.get(key, [])]
+    assert list(zip(at.tolist(), entries.tolist())) == expected
+    with pytest.raises(IndexError, match="a group beyond the entries"):
+        _probe.group_entries(*index.table, asked, first, count, order[:0])

@@ -135,9 +135,11 @@ def test_inputs_that_do_not_fit_the_store_raise_rather_than_reach_past_its_array
     with pytest.raises(IndexError, match="beyond the rows' clocks"):
         store.journal.of_holdings(np.array([0]), np.array([0]), np.zeros(0, dtype=np.int64))
     assert store.knowledge.tolist() == [[0, 1], [0, 1]]  # only the write that fitted counted
-    with pytest.raises(IndexError, match="a holding beyond its holdings"):
-        store.apply(np.array([0, 5]), keys, np.full(2, 2.0), np.ones(2, np.int16), np.ones(2, np.int64), np.ones(2),
-                    np.zeros(2, bool))
+    clock, rows, entries = store.clock, len(store), store.journal.n
+    with pytest.raises(IndexError, match="a holding beyond its holdings"):  # checked before anything is written
+        store.apply(np.array([0, 5]), np.array([0, 5]), np.full(2, 2.0), np.ones(2, np.int16), np.ones(2, np.int64),
+                    np.ones(2), np.zeros(2, bool))
+    assert (store.clock, len(store), store.journal.n, store.index.find(np.array([5])).tolist()) == (clock, rows, entries, [-1])
     with pytest.raises(IndexError, match="a holding beyond the journal's"):
         store.journal.append(np.array([0]), np.array([7]), 9)
 
