@@ -319,7 +319,7 @@ def apply_versions(rows: np.ndarray, holdings: np.ndarray, keys: np.ndarray, tim
     (from `n_rows` on, in the hash table `slots` of `row_keys`; a dense store passes no table:
     every key has a row), their rows written, and with `journaled` their journal entries from
     `n_entries` on. Every input is checked before anything is written; the caller has made room
-    for every key to take a new row and a journal entry. Returns (clock, rows added, keys taken,
+    for a row for each key without one, and a journal entry for each key. Returns (clock, rows added, keys taken,
     take, and the versions held before: time, origin, counter of each key)."""
     n = keys.size
     for size in (holdings.size, time.size, origin.size, counter.size, value.size, high.size, rows.size):
@@ -331,13 +331,15 @@ def apply_versions(rows: np.ndarray, holdings: np.ndarray, keys: np.ndarray, tim
     for j in range(knowledge_of.size):
         if not 0 <= knowledge_of[j] < knowledge.shape[0]:
             raise IndexError("a holding beyond the store's")
+    missing = 0
     for i in range(n):
         if not (rows[i] < n_rows and 0 <= holdings[i] < version.size):
             raise IndexError("a row beyond the store's rows, or a holding beyond its holdings")
-        if rows[i] < 0 and not slots.size:
-            raise IndexError("a key without a row in a store that has a row for every key")
-    if (slots.size and n_rows + n > row_holding.size) or (journaled and n_entries + n > entry_rows.size):
-        raise ValueError("room for a new row and a journal entry for each key")
+        missing += rows[i] < 0
+    if missing and not slots.size:
+        raise IndexError("a key without a row in a store that has a row for every key")
+    if n_rows + missing > row_holding.size or (journaled and n_entries + n > entry_rows.size):
+        raise ValueError("room for a row for each key without one, and a journal entry for each key")
     held_time, held_origin, held_counter = held_versions(rows, keys, shards, warm, model_shards, warm_origin,
                                                          row_time, row_origin, row_counter)
     take = np.empty(n, dtype=np.bool_)

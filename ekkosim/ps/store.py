@@ -98,10 +98,11 @@ class _Columns:
         return tuple(self._data.values())
 
     def reserve(self, n: int) -> None:
-        """Room for `n` more rows."""
+        """Room for `n` more rows (the columns are then new arrays, and so are their views)."""
         if self.n + n > self._data["holding"].size:
             for name, column in self._data.items():
                 self._data[name] = with_room(column, self.n, self.n + n)
+            self._views()
 
     def extend(self, n: int) -> None:
         """`n` more rows (zeros, or what a compiled writer wrote in the room)."""
@@ -254,9 +255,10 @@ class Store:
         rows = self.index.find(keys)
         if self.dense:  # (a dense store has a row for every key)
             slots, room_keys, bits = _NO_TABLE
-        else:  # room for every key to take a new row
-            self.index.reserve(n)
-            self.rows.reserve(n)
+        else:  # room for every key without a row to take one
+            missing = int(np.count_nonzero(rows < 0))
+            self.index.reserve(missing)
+            self.rows.reserve(missing)
             slots, room_keys, bits = self.index.table
         journaled = self.cache is not None  # without a cache every answer is a full scan
         if journaled:

@@ -117,6 +117,24 @@ def test_apply_takes_exactly_what_the_newer_rule_says_and_unites_knowledge(layou
         assert ((store.version != version) == moved).all()
 
 
+def test_rewriting_every_held_key_at_once_is_read_back_whole(layout):
+    """A rollback's republication: one write of every key the store holds (none new), the
+    largest apply a run makes. Every reader sees it: the rows' versions and values, and the
+    journal's entries after the last clock."""
+    store = make_store(600, 3, [0, 2], layout, cache=1000, n_origins=2)
+    keys = np.array([k for k in range(600) if k % 3 != 1][:12])
+    store.write(1, keys, np.zeros(12), now=1.0)
+    before = store.clock
+    again = np.concatenate([keys, np.array([k for k in range(600) if k % 3 != 1][12:50])])  # and some new
+    for written in (keys, again):
+        store.write(1, written, written * 2.0, now=2.0 + written.size)
+        assert store.values(written).tolist() == (written * 2.0).tolist()
+        assert store.versions(written)[1].tolist() == [2.0 + written.size] * written.size
+        rows, _ = store.since(store.clock - 1)
+        assert sorted(store.keys[rows].tolist()) == sorted(written.tolist())
+    assert store.clock == before + 2
+
+
 def test_inputs_that_do_not_fit_the_store_raise_rather_than_reach_past_its_arrays():
     """The compiled loops check no bounds of their own: what does not fit raises."""
     store = make_store(12, 3, [0, 2], "sparse", cache=4, n_origins=2)
