@@ -48,6 +48,7 @@ def with_room(array: np.ndarray, used: int, need: int) -> np.ndarray:
     first `used` elements and zeros after."""
     if need <= array.size:
         return array
-    grown = np.zeros(max(2 * need if need < SMALL else int(need * GROWTH), 16), dtype=array.dtype)
+    grown = np.empty(max(2 * need if need < SMALL else int(need * GROWTH), 16), dtype=array.dtype)
     grown[:used] = array[:used]
+    grown[used:] = 0  # (each byte written once: zeros first, then the copy, wrote the first `used` twice)
     return grown
