@@ -1,16 +1,19 @@
 """Where a busy run's time goes, timed from inside it: `python -m benchmarks.inside [SCENARIO]
-[--set PATH=VALUE ...] [--seconds S]`.
+[--set PATH=VALUE ...] [--seconds S] [--from F]`.
 
-One run with updates for `--seconds` (no drain), after a warm-up of a tenth of that, with a
-timer around each of a pull's costly steps: the store's apply (`Store.apply`: a pull's keys, and
-the trainers' writes), the answer from the peer's caches (`answer_cursor`), the latency
-tracker's (`LatencyTracker.applied`) and the network's rate allocations (`Network._allocation`).
-For each step: its calls, its seconds, and, for the three that take keys, the least-squares fit
-of a call's time against its keys (a fixed cost a call and a cost a key). Times are CPU
-seconds of this process (`time.process_time`), as the run's are. The allocations are also counted
-by their number of moving flows (1 to 4, or more), and for 2 to 4 flows by whether each is on
-links of its own (a set `Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX`
-flows).
+One run with updates for `--seconds` from simulated second `--from` on (no drain; the run
+simulates the seconds before `--from` untimed: a store's cost grows with its rows), after a
+warm-up of a tenth of `--seconds`, with a timer around each of a pull's costly steps: the
+store's apply (`Store.apply`: a pull's keys, and the trainers' writes), the answer from the
+peer's caches (`answer_cursor`), the latency tracker's (`LatencyTracker.applied`) and the
+network's rate allocations (`Network._allocation`). For each step: its calls, its seconds, and,
+for the three that take keys, the least-squares fit of a call's time against its keys (a fixed
+cost a call and a cost a key). Times are CPU seconds of this process (`time.process_time`), as
+the run's are; `cpu_s` is the timed seconds'. The allocations are also counted by their number
+of moving flows (1 to 4, or more), and for 2 to 4 flows by whether each is on links of its own
+(a set `Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX` flows). Python's
+cyclic collector is timed too: its collections in the timed seconds, their CPU time and the
+objects they freed (garbage that reference counting could not free).
 
 Whole runs' CPU varies by a tenth from run to run on a shared machine, more than a change to
 one step shows; a step's time, against the others' in the same run, shows it (docs/performance.md).
@@ -19,19 +22,22 @@ Prints one JSON line.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.cases import PRODUCTION
-from benchmarks.measure import measure, seconds_command
+from benchmarks.measure import measure, print_json, seconds_parser
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net import flows
 from ekkosim.ps.store import Store
+from ekkosim.simulation import Simulation
 from ekkosim.sync import puller
 
 # step: (owner, attribute, the keys of a call from its arguments and result, or None)
@@ -43,13 +49,16 @@ STEPS: dict[str, tuple[object, str, Callable | None]] = {
 }
 
 
-def inside(scenario: Path, overrides: list[str], seconds: float) -> dict:
+def inside(scenario: Path, overrides: list[str], seconds: float, start: float = 0.0) -> dict:
     calls: dict[str, list[tuple[int, float]]] = {step: [] for step in STEPS}
     sets: Counter = Counter()
     originals = {step: getattr(owner, name) for step, (owner, name, _) in STEPS.items()}
+    timing = [False]  # from simulated second `start` on
 
     def timed(step: str, original: Callable, keys: Callable | None) -> Callable:
         def call(*args, **kwargs):
+            if not timing[0]:
+                return original(*args, **kwargs)
             if step == "allocation":
                 sets[_allocation_kind(args[0])] += 1
             started = time.process_time()
@@ -58,21 +67,66 @@ def inside(scenario: Path, overrides: list[str], seconds: float) -> dict:
             return result
         return call
 
+    collector: dict = {}
+    cpu = [0.0]
+    simulate = Simulation.run
+
+    def run_timed(simulation: Simulation, *args, **kwargs) -> None:
+        def begin(_event=None) -> None:
+            timing[0], cpu[0] = True, time.process_time()
+
+        if start > 0:
+            simulation.env.timeout(start).callbacks.append(begin)
+        else:
+            begin()
+        with collector_timed(lambda: timing[0]) as counts:
+            simulate(simulation, *args, **kwargs)
+        cpu[0] = time.process_time() - cpu[0]
+        collector.update(counts)
+
     measure(scenario, [*overrides, f"workload.duration={seconds / 10:g}s", "sync.drain=0s"], [], None)  # warm-up
     for step, (owner, name, keys) in STEPS.items():
         setattr(owner, name, timed(step, originals[step], keys))
+    Simulation.run = run_timed
     try:
-        run = measure(scenario, [*overrides, f"workload.duration={seconds:g}s", "sync.drain=0s"], [], None)
+        measure(scenario, [*overrides, f"workload.duration={start + seconds:g}s", "sync.drain=0s"], [], None)
     finally:
+        Simulation.run = simulate
         for step, (owner, name, _) in STEPS.items():
             setattr(owner, name, originals[step])
     return {
         "scenario": str(scenario),
+        "from_s": start,
         "simulated_s": seconds,
-        "cpu_s": run["cpu_s"],
+        "cpu_s": cpu[0],
         "steps": {step: _summary(timings, STEPS[step][2] is not None) for step, timings in calls.items()},
         "allocations": dict(sorted(sets.items())),
+        "garbage_collector": collector,
     }
+
+
+@contextmanager
+def collector_timed(counting: Callable[[], bool] = lambda: True) -> Iterator[dict]:
+    """Python's cyclic collector within the block, while `counting()`: {"collections", "s"
+    (their CPU time), "collected" (the objects they freed)}, filled in as it goes."""
+    counts = {"collections": 0, "s": 0.0, "collected": 0}
+    started = [0.0]
+
+    def note(phase: str, info: dict) -> None:
+        if not counting():
+            return
+        if phase == "start":
+            started[0] = time.process_time()
+        else:
+            counts["collections"] += 1
+            counts["s"] += time.process_time() - started[0]
+            counts["collected"] += info["collected"]
+
+    gc.callbacks.append(note)
+    try:
+        yield counts
+    finally:
+        gc.callbacks.remove(note)
 
 
 def _allocation_kind(network: flows.Network) -> str:
@@ -100,7 +154,11 @@ def _summary(timings: list[tuple[int, float]], by_key: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return seconds_command(argv, "inside", __doc__, PRODUCTION, 2.0, "simulated seconds of updates of the timed run", inside)
+    parser = seconds_parser("inside", __doc__, PRODUCTION, 2.0, "simulated seconds of updates timed")
+    parser.add_argument("--from", dest="start", type=float, default=0.0, metavar="F",
+                        help="simulated second from which to time (the run simulates the seconds before untimed)")
+    args = parser.parse_args(argv)
+    return print_json(lambda: inside(args.scenario, args.overrides, args.seconds, args.start))
 
 
 if __name__ == "__main__":

@@ -100,14 +100,19 @@ def main(argv: list[str] | None = None) -> int:
 def seconds_command(argv: list[str] | None, program: str, doc: str, default: Path, seconds: float, seconds_help: str,
                     compute: Callable[[Path, list[str], float], dict]) -> int:
     """The command line of a measurement of a scenario over some simulated seconds
-    (`benchmarks.floor`, `benchmarks.per_event`, `benchmarks.inside`): `compute(scenario,
+    (`benchmarks.floor`, `benchmarks.per_event`, `benchmarks.events`): `compute(scenario,
     overrides, seconds)`, printed."""
+    args = seconds_parser(program, doc, default, seconds, seconds_help).parse_args(argv)
+    return print_json(lambda: compute(args.scenario, args.overrides, args.seconds))
+
+
+def seconds_parser(program: str, doc: str, default: Path, seconds: float, seconds_help: str) -> argparse.ArgumentParser:
+    """The arguments of such a measurement: a scenario (`default`), `--set` and `--seconds`."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{program}", description=doc.splitlines()[0])
     parser.add_argument("scenario", type=Path, nargs="?", default=default)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
-    args = parser.parse_args(argv)
-    return print_json(lambda: compute(args.scenario, args.overrides, args.seconds))
+    return parser
 
 
 def print_json(compute: Callable[[], dict]) -> int:

@@ -1,6 +1,7 @@
 """`python -m benchmarks`: one quick case end to end, and a bad case name. No timing is asserted:
 the speed targets live in the benchmark's own table (docs/performance.md)."""
 
+import gc
 import json
 import subprocess
 import sys
@@ -54,10 +55,10 @@ def test_the_floor_names_a_bad_field_in_one_line():
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "keys" in result.stderr
 
 
-def _on_small_scaling(program: str) -> dict:
+def _on_small_scaling(program: str, *arguments: str) -> dict:
     """`python -m benchmarks.<program>` on half a simulated second of a small scaling scenario."""
     result = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{program}", "benchmarks/scaling.yaml", "--seconds", "0.5",
+        [sys.executable, "-m", f"benchmarks.{program}", "benchmarks/scaling.yaml", "--seconds", "0.5", *arguments,
          "--set", "models[0].keys=100000", "--set", "topology.datacenters[*].servers=2", "--set", "models[0].shards=20"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -87,6 +88,26 @@ def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted
     for name in ("apply", "answer", "tracker"):  # a fixed cost a call and a cost a key, over every key taken
         assert steps[name]["keys"] > 0 and {"fixed_us", "ns_a_key", "median_keys"} <= set(steps[name])
     assert steps["answer"]["keys"] >= steps["tracker"]["keys"]  # an apply takes at most the keys answered
+    collector = inside["garbage_collector"]  # the timed run's collections (none, or a few)
+    assert set(collector) == {"collections", "s", "collected"} and 0 <= collector["s"] < inside["cpu_s"]
+    later = _on_small_scaling("inside", "--from", "0.25", "--seconds", "0.25")  # the first quarter untimed
+    assert later["from_s"] == later["simulated_s"] == 0.25 and 0 < later["cpu_s"] < inside["cpu_s"]
+    assert 0 < later["steps"]["apply"]["calls"] < 0.75 * steps["apply"]["calls"]  # a quarter second's calls
+
+
+def test_the_collector_timed_counts_each_collection_and_what_it_freed():
+    from benchmarks.inside import collector_timed
+
+    gc.collect()
+    with collector_timed() as counts:
+        for _ in range(3):
+            cycle = [[]]
+            cycle[0].append(cycle)  # garbage only the cyclic collector frees
+            del cycle
+            gc.collect()
+    after = dict(counts)
+    gc.collect()  # outside the block: not counted
+    assert counts == after and after["collections"] == 3 and after["collected"] >= 6 and after["s"] >= 0
 
 
 def test_per_event_on_too_short_a_run_says_so_in_one_line():

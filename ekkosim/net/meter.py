@@ -26,8 +26,6 @@ class LinkMeter:
         # window index -> bytes per link id (an array of doubles: Python floats in, no NumPy
         # scalar per element, the same sums)
         self._bytes: dict[int, array] = {}
-        # (start, end, row) of the window the last interval ended in: most intervals fall within it
-        self._last: tuple[float, float, array] = (math.inf, -math.inf, array("d"))
 
     def _window_of(self, t: float) -> int:
         """Index k of the window holding t, consistent with the float boundaries k * window_s."""
@@ -54,14 +52,6 @@ class LinkMeter:
         if t1 <= t0 or len(links) == 0:
             return
         n_links = int(max(links)) + 1
-        start, end, row = self._last
-        if start <= t0 and t1 <= end:  # within the last window (its k is t0's: `_window_of`)
-            if len(row) < n_links:
-                row.frombytes(bytes(8 * (n_links - len(row))))
-            overlap = t1 - t0  # (min(t1, end) - max(t0, start), as below)
-            for link, rate in zip(links, rates_Bps):
-                row[link] += rate * overlap
-            return
         w = self.window_s
         k = self._window_of(t0)
         while True:  # every window from t0's to the one holding the instant just before t1
@@ -71,7 +61,6 @@ class LinkMeter:
                 row = self._row(k, n_links)
                 for link, rate in zip(links, rates_Bps):
                     row[link] += rate * overlap
-                self._last = (k * w, end, row)
             if end >= t1:
                 return
             k += 1

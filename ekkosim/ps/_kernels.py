@@ -2,10 +2,17 @@
 what moved, the journal's live entries of what moved in entry order, a cursor answer from the
 update caches whole (those entries, the lane's filter and the columns), new journal entries and
 their links, the versions a store holds of keys, the rows an apply writes, the union of
-knowledges, and a write's counters. Each is a pass or two over its input, where NumPy would make
-a temporary array, or a call, per step. (Which versions
-are newer is NumPy's, `ekkosim.ps.version.newer`: a comparison without branches, which a loop's
-branches on unpredictable versions lose to on large applies.)"""
+knowledges, a write's counters, and a store's apply whole (those steps, the comparison of
+versions and the new rows in the hash table). Each is a pass or two over its input, where NumPy
+would make a temporary array, or a call, per step. (The apply's comparison of versions is
+`ekkosim.ps.version.newer`'s rule with `&` and `|`, which evaluate both sides: no branch on
+versions no predictor guesses, as on a dense store's applies of tens of thousands of keys.)
+
+Numba's cache knows a compiled loop by its own file: `apply_versions` calls the hash table's
+`place_missing` (`ekkosim.ps._probe`), whose code it holds compiled in, so an edit of
+`_probe.py` must also change this file. `PROBE_SOURCE` does: the SHA-256 of `_probe.py`,
+checked by `tests/ps/test_key_index.py`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,9 @@ import numpy as np
 
 from ekkosim.compiled import INT, array, compiled
 from ekkosim.ps._probe import place_missing
+
+# SHA-256 of ekkosim/ps/_probe.py, whose loops those here hold compiled in (the docstring says why)
+PROBE_SOURCE = "1ec86fd43a397427c937e6ae8a79c9343eee933c0ba55ef9c9682057ce9406a2"
 
 
 @compiled(array(np.int64), array(np.int32), array(np.int64), array(np.int64), array(np.int64))
@@ -312,57 +322,76 @@ def apply_versions(rows: np.ndarray, holdings: np.ndarray, keys: np.ndarray, tim
                    row_value: np.ndarray, row_seq: np.ndarray, row_high: np.ndarray, version: np.ndarray,
                    knowledge: np.ndarray, journaled: int, entry_rows: np.ndarray, seqs: np.ndarray,
                    newest: np.ndarray, prev: np.ndarray, n_entries: int):
-    """A store's apply whole (`ekkosim.ps.store.Store.apply`), in one call where it took a dozen:
-    the versions held of `keys` (their `rows`, -1 where a key has none), which given ones are
-    newer, the union of knowledges for `knowledge_of` (rows of `their_knowledge`), the store's
+    """A store's apply (`ekkosim.ps.store.Store.apply`) in one call where it took a dozen: the
+    versions held of `keys` (their `rows`, -1 where a key has none), which given ones are newer
+    (`take`), the union of knowledges for `knowledge_of` (rows of `their_knowledge`), the store's
     clock moved on if either changed anything, the taken keys without a row given the next rows
     (from `n_rows` on, in the hash table `slots` of `row_keys`; a dense store passes no table:
-    every key has a row), their rows written, and with `journaled` their journal entries from
-    `n_entries` on. Every input is checked before anything is written; the caller has made room
-    for a row for each key without one, and a journal entry for each key. Returns (clock, rows added, keys taken,
-    take, and the versions held before: time, origin, counter of each key)."""
+    every key has a row) and written into `rows`, their rows written, and with `journaled` their
+    journal entries from `n_entries` on if the journal has room for them.
+
+    Returns (need, clock, rows added, keys taken, appended, take, and the versions held before:
+    time, origin, counter of each key). `need` > 0: the rows (and the table) lack room for the
+    `need` taken keys without a row, and nothing was written: make room and call again. Else
+    `appended` says whether the journal entries were written (where the journal lacked room, the
+    caller appends them). Every input is checked before anything is written."""
     n = keys.size
     for size in (holdings.size, time.size, origin.size, counter.size, value.size, high.size, rows.size):
         if size != n:  # (Numba checks no bounds)
             raise ValueError("a version for each key, with its holding, value and class")
+    for size in (row_time.size, row_origin.size, row_counter.size, row_value.size, row_seq.size, row_high.size):
+        if size != row_holding.size or n_rows > size:
+            raise ValueError("a value of each column for each row")
+    if seqs.size != entry_rows.size or prev.size != entry_rows.size or n_entries > entry_rows.size \
+            or newest.size != version.size or knowledge.shape[0] != version.size:
+        raise ValueError("a clock and a link for each journal entry; a newest entry and knowledge for each holding")
     if knowledge_of.size and (their_knowledge.shape[0] != knowledge_of.size
                               or their_knowledge.shape[1] != knowledge.shape[1]):
         raise ValueError("a knowledge row for each holding, as wide as the store's")
     for j in range(knowledge_of.size):
         if not 0 <= knowledge_of[j] < knowledge.shape[0]:
             raise IndexError("a holding beyond the store's")
-    missing = 0
     for i in range(n):
         if not (rows[i] < n_rows and 0 <= holdings[i] < version.size):
             raise IndexError("a row beyond the store's rows, or a holding beyond its holdings")
-        missing += rows[i] < 0
-    if missing and not slots.size:
-        raise IndexError("a key without a row in a store that has a row for every key")
-    if n_rows + missing > row_holding.size or (journaled and n_entries + n > entry_rows.size):
-        raise ValueError("room for a row for each key without one, and a journal entry for each key")
     held_time, held_origin, held_counter = held_versions(rows, keys, shards, warm, model_shards, warm_origin,
                                                          row_time, row_origin, row_counter)
     take = np.empty(n, dtype=np.bool_)
     taken = 0
+    missing = 0  # taken keys without a row
     for i in range(n):  # newest time wins; ties to the larger origin, then counter (`ekkosim.ps.version`)
         t, ht = time[i], held_time[i]
         o, ho = origin[i], held_origin[i]
         take[i] = (t > ht) | ((t == ht) & ((o > ho) | ((o == ho) & (counter[i] > held_counter[i]))))
         taken += take[i]
+        missing += take[i] & (rows[i] < 0)
+    if missing and not slots.size:
+        raise IndexError("a key without a row in a store that has a row for every key")
+    end = n_rows + missing
+    if missing and (end > row_holding.size or end > row_keys.size or 2 * end > slots.size):
+        return missing, clock, 0, 0, False, take, held_time, held_origin, held_counter
     grown = merge_knowledge(knowledge, knowledge_of, their_knowledge) if knowledge_of.size else knowledge_of
     if taken or grown.size:
         clock += 1
         for h in grown:
             version[h] = clock
-    added = 0
+    added, appended = 0, False
     if taken:
+        kept = rows
         if taken < n:
-            rows, holdings, keys, time = rows[take], holdings[take], keys[take], time[take]
+            kept, holdings, keys, time = rows[take], holdings[take], keys[take], time[take]
             origin, counter, value, high = origin[take], counter[take], value[take], high[take]
-        if slots.size:
-            added = place_missing(slots, row_keys, bits, n_rows, keys, rows)
-        write_rows(rows, holdings, time, origin, counter, value, high, clock, row_holding, row_time, row_origin,
+        if missing:
+            added = place_missing(slots, row_keys, bits, n_rows, keys, kept)
+            if taken < n:  # the new rows into `rows` too
+                k = 0
+                for i in range(n):
+                    if take[i]:
+                        rows[i] = kept[k]
+                        k += 1
+        write_rows(kept, holdings, time, origin, counter, value, high, clock, row_holding, row_time, row_origin,
                    row_counter, row_value, row_seq, row_high, version)
-        if journaled:
-            append_entries(entry_rows, seqs, newest, prev, rows, holdings, clock, n_entries)
-    return clock, added, taken, take, held_time, held_origin, held_counter
+        appended = journaled != 0 and n_entries + taken <= entry_rows.size
+        if appended:
+            append_entries(entry_rows, seqs, newest, prev, kept, holdings, clock, n_entries)
+    return 0, clock, added, taken, appended, take, held_time, held_origin, held_counter

@@ -253,37 +253,39 @@ class Store:
         n = keys.size
         keys = np.ascontiguousarray(keys, dtype=np.int64)
         rows = self.index.find(keys)
-        if self.dense:  # (a dense store has a row for every key)
-            slots, room_keys, bits = _NO_TABLE
-        else:  # room for every key without a row to take one
-            missing = int(np.count_nonzero(rows < 0))
-            self.index.reserve(missing)
-            self.rows.reserve(missing)
-            slots, room_keys, bits = self.index.table
-        journaled = self.cache is not None  # without a cache every answer is a full scan
-        if journaled:
-            # full, and at least a fifth of it stale (a row has one live entry at most): rather
-            # than grow, drop what readers skip (each drop frees a fifth, so drops stay rare)
-            if not self.journal.has_room(n) and 4 * self.journal.n >= 5 * len(self):
-                self.journal.drop_stale(self.rows.seq, self.rows.holding, n)
-            self.journal.reserve(n)
         if knowledge_of is None or not knowledge_of.size:
             knowledge_of, knowledge = _NO_HOLDINGS, _NO_KNOWLEDGE
-        newest, prev, seqs, entry_rows, entries = self.journal.links
-        self.clock, added, taken, take, *held = kernels().apply_versions(
-            rows, holdings, keys, time, origin, counter, value, high, np.ascontiguousarray(knowledge_of, dtype=np.int64),
-            np.ascontiguousarray(knowledge, dtype=np.int64), self.clock, self.shards, self.warm, self.model_shards,
-            WARM_ORIGIN, slots, room_keys, bits, len(self), *self.rows.room, self.version, self.knowledge,
-            int(journaled), entry_rows, seqs, newest, prev, entries)
+        knowledge_of = np.ascontiguousarray(knowledge_of, dtype=np.int64)
+        knowledge = np.ascontiguousarray(knowledge, dtype=np.int64)
+        journaled = self.cache is not None  # without a cache every answer is a full scan
+        while True:  # (twice where the rows must grow first; a dense store has a row for every key)
+            slots, room_keys, bits = _NO_TABLE if self.dense else self.index.table
+            newest, prev, seqs, entry_rows, entries = self.journal.links
+            need, self.clock, added, taken, appended, take, *held = kernels().apply_versions(
+                rows, holdings, keys, time, origin, counter, value, high, knowledge_of, knowledge, self.clock,
+                self.shards, self.warm, self.model_shards, WARM_ORIGIN, slots, room_keys, bits, len(self),
+                *self.rows.room, self.version, self.knowledge, int(journaled), entry_rows, seqs, newest, prev, entries)
+            if not need:
+                break
+            self.index.reserve(need)
+            self.rows.reserve(need)
         if added:
             self.index.placed(added)
             self.rows.extend(added)
-        if journaled and taken:
-            self.journal.appended(taken)
-            self.cache.changed(taken)
         if taken < n:
-            holdings, keys, time, origin, counter, high = (a[take] for a in (holdings, keys, time, origin, counter, high))
+            holdings, keys, time, origin, counter, high = (
+                a[take] for a in (holdings, keys, time, origin, counter, high))
             held = [column[take] for column in held]
+        if journaled and taken:
+            if appended:
+                self.journal.appended(taken)
+            else:  # the journal is full: if at least a fifth of it is stale (a row has one live
+                # entry at most), drop what readers skip rather than grow (each drop frees a
+                # fifth, so drops stay rare)
+                if 4 * self.journal.n >= 5 * len(self):
+                    self.journal.drop_stale(self.rows.seq, self.rows.holding, taken)
+                self.journal.append(rows if taken == n else rows[take], holdings, self.clock)
+            self.cache.changed(taken)
         return Change(holdings, keys, time, origin, counter, high, *held)
 
     def since(self, clock: int) -> tuple[np.ndarray, np.ndarray]:

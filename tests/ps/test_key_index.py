@@ -1,5 +1,8 @@
 """Where a key's row is: the hash table against a Python dict, and the dense index."""
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -117,3 +120,13 @@ def test_group_entries_gathers_each_found_keys_group_in_order_as_a_dict_of_lists
     assert list(zip(at.tolist(), entries.tolist())) == expected
     with pytest.raises(IndexError, match="a group beyond the entries"):
         _probe.group_entries(*index.table, asked, first, count, order[:0])
+
+
+def test_the_kernels_that_compile_the_probes_in_name_their_source():
+    """`_kernels.apply_versions` holds `_probe.place_missing` compiled in, and Numba's cache
+    knows it by `_kernels.py` alone: an edit of `_probe.py` must change `_kernels.py` too (its
+    `PROBE_SOURCE`), or a warm cache would run the old probes where a fresh checkout runs the new."""
+    from ekkosim.ps import _kernels
+
+    source = hashlib.sha256(Path(_probe.__file__).read_bytes()).hexdigest()
+    assert _kernels.PROBE_SOURCE == source, "ekkosim/ps/_probe.py changed: set _kernels.PROBE_SOURCE to its SHA-256"

@@ -133,6 +133,45 @@ def test_rewriting_every_held_key_at_once_is_read_back_whole(layout):
         rows, _ = store.since(store.clock - 1)
         assert sorted(store.keys[rows].tolist()) == sorted(written.tolist())
     assert store.clock == before + 2
+    room = store.rows.room[0].size
+    store.write(1, keys, keys * 3.0, now=99.0)  # held keys only: no new row, so no more room
+    assert store.rows.room[0].size == room and store.values(keys).tolist() == (keys * 3.0).tolist()
+
+
+def test_an_apply_grows_the_rows_only_for_the_keys_it_takes_that_have_none():
+    """Versions no newer than the held ones (here the warm start's own, which no row stands
+    for) are not taken: the rows, the index and the journal keep their room."""
+    store = make_store(3000, 3, [0, 2], "sparse", cache=5000, warm=1000, n_origins=2)
+    keys = np.array([k for k in range(3000) if k % 3 != 1])
+    time, origin, counter = store.base_version(keys)
+    room = (store.rows.room[0].size, store.index.table[0].size, store.journal.links[1].size)
+    change = store.apply(store.holdings_of(keys), keys, time, origin, counter, np.ones(keys.size), np.zeros(keys.size, bool))
+    assert change.keys.size == 0 and len(store) == 0
+    assert (store.rows.room[0].size, store.index.table[0].size, store.journal.links[1].size) == room
+
+
+def test_a_full_journal_drops_the_entries_an_apply_made_stale_before_it_grows():
+    """Entries whose row changed again are stale (readers skip them): when the journal is full
+    and at least a fifth of it stale, an apply drops them, its own superseded ones included,
+    rather than grow."""
+    store = make_store(6000, 3, [0, 2], "sparse", cache=10**6, n_origins=2)
+    keys = np.array([k for k in range(6000) if k % 3 != 1])  # 4000 keys
+    for now in (1.0, 2.0, 3.0):
+        store.write(1, keys, np.full(keys.size, now), now=now)
+    live, _ = store.since(0)
+    assert store.journal.n == live.size == keys.size
+
+
+def test_a_columns_reserve_shows_its_new_room_through_the_views():
+    """Growing the room replaces the arrays: the views of the rows move to the new ones."""
+    from ekkosim.ps.store import _Columns
+
+    columns = _Columns()
+    columns.extend(3)
+    columns.time[:] = [1.0, 2.0, 3.0]
+    columns.reserve(100)
+    columns.room[1][0] = 7.0  # (the time column, written where a compiled writer writes)
+    assert columns.room[1].size >= 103 and columns.time.tolist() == [7.0, 2.0, 3.0]
 
 
 def test_inputs_that_do_not_fit_the_store_raise_rather_than_reach_past_its_arrays():
