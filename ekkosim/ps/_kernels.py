@@ -378,9 +378,19 @@ def apply_versions(rows: np.ndarray, holdings: np.ndarray, keys: np.ndarray, tim
     added, appended = 0, False
     if taken:
         kept = rows
-        if taken < n:
-            kept, holdings, keys, time = rows[take], holdings[take], keys[take], time[take]
-            origin, counter, value, high = origin[take], counter[take], value[take], high[take]
+        if taken < n:  # the taken keys' columns, in one pass
+            kept, t_holdings, t_keys, t_time = (np.empty(taken, dtype=np.int64), np.empty(taken, dtype=np.int64),
+                                                np.empty(taken, dtype=np.int64), np.empty(taken))
+            t_origin, t_counter = np.empty(taken, dtype=np.int16), np.empty(taken, dtype=np.int64)
+            t_value, t_high = np.empty(taken), np.empty(taken, dtype=np.bool_)
+            k = 0
+            for i in range(n):
+                if take[i]:
+                    kept[k], t_holdings[k], t_keys[k], t_time[k] = rows[i], holdings[i], keys[i], time[i]
+                    t_origin[k], t_counter[k], t_value[k], t_high[k] = origin[i], counter[i], value[i], high[i]
+                    k += 1
+            holdings, keys, time, origin, counter, value, high = (t_holdings, t_keys, t_time, t_origin, t_counter,
+                                                                  t_value, t_high)
         if missing:
             added = place_missing(slots, row_keys, bits, n_rows, keys, kept)
             if taken < n:  # the new rows into `rows` too
