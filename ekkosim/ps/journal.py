@@ -45,8 +45,8 @@ class Journal:
     @property
     def links(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         """(newest, prev, seqs, rows, n): the arrays a compiled reader walks (`of_holdings`'s, and
-        `ekkosim.ps._kernels.cached_answer`'s) and a compiled writer appends to (`reserve` first,
-        `appended` after: `ekkosim.ps._kernels.apply_versions`), valid until the next change."""
+        `ekkosim.ps._kernels.cached_answer`'s) and a compiled writer appends to where they have
+        room (`appended` after: `ekkosim.ps._kernels.apply_versions`), valid until the next change."""
         return self.newest, self._prev, self._seqs, self._rows, self.n
 
     def has_room(self, n: int) -> bool:
@@ -55,17 +55,13 @@ class Journal:
 
     def append(self, rows: np.ndarray, holdings: np.ndarray, clock: int) -> None:
         """Rows of `holdings` (one per row) changed at `clock`."""
-        self.reserve(rows.size)
-        kernels().append_entries(self._rows, self._seqs, self.newest, self._prev, rows,
-                                 np.ascontiguousarray(holdings, dtype=np.int64), clock, self.n)
-        self.appended(rows.size)
-
-    def reserve(self, n: int) -> None:
-        """Room for `n` more entries (a compiled writer's, `links` after this)."""
-        end = self.n + n
+        end = self.n + rows.size
         if end > MAX_ENTRIES:
             raise OverflowError(f"a journal holds at most {MAX_ENTRIES:,} entries")
         self._reserve(end)
+        kernels().append_entries(self._rows, self._seqs, self.newest, self._prev, rows,
+                                 np.ascontiguousarray(holdings, dtype=np.int64), clock, self.n)
+        self.n = end
 
     def appended(self, n: int) -> None:
         """A compiled writer appended the next `n` entries (`ekkosim.ps._kernels.append_entries`)."""

@@ -258,7 +258,7 @@ class Store:
         knowledge_of = np.ascontiguousarray(knowledge_of, dtype=np.int64)
         knowledge = np.ascontiguousarray(knowledge, dtype=np.int64)
         journaled = self.cache is not None  # without a cache every answer is a full scan
-        while True:  # (twice where the rows must grow first; a dense store has a row for every key)
+        for _ in range(2):  # (again where the rows had to grow first; a dense store has a row for every key)
             slots, room_keys, bits = _NO_TABLE if self.dense else self.index.table
             newest, prev, seqs, entry_rows, entries = self.journal.links
             need, self.clock, added, taken, appended, take, *held = kernels().apply_versions(
@@ -267,8 +267,10 @@ class Store:
                 *self.rows.room, self.version, self.knowledge, int(journaled), entry_rows, seqs, newest, prev, entries)
             if not need:
                 break
-            self.index.reserve(need)
+            self.index.reserve(need)  # (as many rows as the index holds keys: room for both)
             self.rows.reserve(need)
+        else:
+            raise RuntimeError("an apply found no room for its new rows after making it")
         if added:
             self.index.placed(added)
             self.rows.extend(added)
