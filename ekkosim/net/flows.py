@@ -81,8 +81,8 @@ class Route:
 class Flow:
     """One transfer. ``done`` succeeds when its last byte has moved, with no value: an event
     whose value were the flow would make a cycle of the two, which reference counting cannot
-    free, and a run finishes millions of flows (the cyclic collector then took a twentieth of
-    production's time)."""
+    free, and a run finishes millions of flows (the cyclic collector's collections of them took a
+    few percent of a busy production run: docs/performance.md, the twelfth session)."""
 
     id: int
     tag: str
