@@ -168,3 +168,19 @@ def test_a_case_of_several_runs_keeps_the_one_of_least_cpu_and_refuses_runs_that
 
     runs = iter([{"cpu_s": 9.0, "events": 7, "wall_limited": True}])  # its events are the machine's: one run
     assert main.run_case(case, 8e9, 9.0) == {"cpu_s": 9.0, "events": 7, "wall_limited": True}
+
+
+def test_production_is_judged_on_the_best_of_its_runs_and_names_every_run():
+    from benchmarks.cases import cases
+    from benchmarks.report import targets
+
+    production = next(case for case in cases() if case.name == "production")
+    assert production.runs == 3
+    kept = {"cpu_s": 290.0, "sim_s": 60.0, "wall_limited": False, "peak_rss_bytes": 7 * 2**30, "build_s": 2.0,
+            "runs_cpu_s": [310.0, 290.0, 330.5]}
+    rows = {target: (figure, met) for target, figure, met in targets([production], {"production": kept})}
+    assert rows["production: 60 s in at most 300 CPU s"] == (
+        "290 CPU s for 60 s, the best of 3 runs (310.0, 290.0, 330.5 CPU s)", True)
+    rows = {target: (figure, met) for target, figure, met in
+            targets([production], {"production": {**kept, "cpu_s": 310.0, "runs_cpu_s": [310.0, 331.0, 312.0]}})}
+    assert rows["production: 60 s in at most 300 CPU s"][1] is False
