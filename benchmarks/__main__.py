@@ -12,7 +12,6 @@ docs show every case's latest run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import psutil
 
 from benchmarks import report
 from benchmarks.cases import cases
+from benchmarks.measure import SECONDS, Parser, finite
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -74,12 +74,12 @@ def _run_once(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Time the simulator on the benchmark cases.")
+    parser = Parser(prog="python -m benchmarks", description="Time the simulator on the benchmark cases.")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, never written to the docs")
     parser.add_argument("--cases", nargs="+", metavar="NAME", help="run only these cases (default: all)")
-    parser.add_argument("--rss-limit", type=float, default=8.0, metavar="GB",
+    parser.add_argument("--rss-limit", type=finite("GB"), default=8.0, metavar="GB",
                         help="stop a case whose resident memory passes this many GB (10^9 bytes; default 8)")
-    parser.add_argument("--wall-limit", type=float, metavar="SECONDS",
+    parser.add_argument("--wall-limit", type=SECONDS, metavar="SECONDS",
                         help="stop simulating a case after this long; it reports the simulated time it reached")
     parser.add_argument("--no-docs", action="store_true", help="print the table only")
     parser.add_argument("--results", type=Path, default=DOCS / "benchmarks.json", help="where measurements are kept")

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.cases import PRODUCTION
-from benchmarks.measure import measure, print_json, seconds_parser
+from benchmarks.measure import FROM_START, measure, print_json, seconds_parser
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net import flows
 from ekkosim.ps.store import Store
@@ -155,7 +155,7 @@ def _summary(timings: list[tuple[int, float]], by_key: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = seconds_parser("inside", __doc__, PRODUCTION, 2.0, "simulated seconds of updates timed")
-    parser.add_argument("--from", dest="start", type=float, default=0.0, metavar="F",
+    parser.add_argument("--from", dest="start", type=FROM_START, default=0.0, metavar="F",
                         help="simulated second from which to time (the run simulates the seconds before untimed)")
     args = parser.parse_args(argv)
     return print_json(lambda: inside(args.scenario, args.overrides, args.seconds, args.start))

@@ -22,6 +22,32 @@ from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line and exit code 2 (argparse adds its usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def finite(unit: str, inclusive: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number of `unit` above 0 (or 0 too, `inclusive`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of {unit}, got {text!r}") from None
+        if not (math.isfinite(value) and (value >= 0 if inclusive else value > 0)):
+            raise argparse.ArgumentTypeError(f"must be a finite number of {unit}, {'0 or more' if inclusive else 'above 0'}; "
+                                             f"got {text}")
+        return value
+
+    return parse
+
+
+SECONDS, FROM_START = finite("seconds"), finite("seconds", inclusive=True)
+
+
 def cpu_s() -> float:
     """CPU seconds this process has used (user and system)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -87,12 +113,12 @@ def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.measure", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m benchmarks.measure", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
-    parser.add_argument("--rss-at", type=float, nargs="*", default=[], metavar="SECONDS",
+    parser.add_argument("--rss-at", type=FROM_START, nargs="*", default=[], metavar="SECONDS",
                         help="simulated times at which to note the peak RSS so far")
-    parser.add_argument("--wall-limit", type=float, metavar="SECONDS", help="stop simulating after this long")
+    parser.add_argument("--wall-limit", type=SECONDS, metavar="SECONDS", help="stop simulating after this long")
     args = parser.parse_args(argv)
     return print_json(lambda: measure(args.scenario, args.overrides, args.rss_at, args.wall_limit))
 
@@ -108,10 +134,10 @@ def seconds_command(argv: list[str] | None, program: str, doc: str, default: Pat
 
 def seconds_parser(program: str, doc: str, default: Path, seconds: float, seconds_help: str) -> argparse.ArgumentParser:
     """The arguments of such a measurement: a scenario (`default`), `--set` and `--seconds`."""
-    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{program}", description=doc.splitlines()[0])
+    parser = Parser(prog=f"python -m benchmarks.{program}", description=doc.splitlines()[0])
     parser.add_argument("scenario", type=Path, nargs="?", default=default)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
-    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
+    parser.add_argument("--seconds", type=SECONDS, default=seconds, help=seconds_help)
     return parser
 
 

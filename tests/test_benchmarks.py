@@ -184,3 +184,18 @@ def test_production_is_judged_on_the_best_of_its_runs_and_names_every_run():
     rows = {target: (figure, met) for target, figure, met in
             targets([production], {"production": {**kept, "cpu_s": 310.0, "runs_cpu_s": [310.0, 331.0, 312.0]}})}
     assert rows["production: 60 s in at most 300 CPU s"][1] is False
+
+
+@pytest.mark.parametrize(("program", "argument", "problem"), [
+    ("inside", ["--seconds", "-1"], "argument --seconds: must be a finite number of seconds, above 0; got -1"),
+    ("inside", ["--from", "-2"], "argument --from: must be a finite number of seconds, 0 or more; got -2"),
+    ("floor", ["--seconds", "inf"], "argument --seconds: must be a finite number of seconds, above 0; got inf"),
+    ("measure", ["benchmarks/scaling.yaml", "--wall-limit", "0"],
+     "argument --wall-limit: must be a finite number of seconds, above 0; got 0"),
+    ("measure", ["benchmarks/scaling.yaml", "--rss-at", "x"], "argument --rss-at: expected a number of seconds, got 'x'"),
+])
+def test_a_bad_number_of_seconds_is_one_line_naming_the_argument_and_exit_2(program, argument, problem):
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{program}", *argument], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == f"python -m benchmarks.{program}: error: {problem} (see --help)\n"
