@@ -5,15 +5,19 @@ One run with updates for `--seconds` from simulated second `--from` on (no drain
 simulates the seconds before `--from` untimed: a store's cost grows with its rows), after a
 warm-up of a tenth of `--seconds`, with a timer around each of a pull's costly steps: the
 store's apply (`Store.apply`: a pull's keys, and the trainers' writes), the answer from the
-peer's caches (`answer_cursor`), the latency tracker's (`LatencyTracker.applied`) and the
-network's rate allocations (`Network._allocation`). For each step: its calls, its seconds, and,
-for the three that take keys, the least-squares fit of a call's time against its keys (a fixed
-cost a call and a cost a key). Times are CPU seconds of this process (`time.process_time`), as
-the run's are; `cpu_s` is the timed seconds'. The allocations are also counted by their number
-of moving flows (1 to 4, or more), and for 2 to 4 flows by whether each is on links of its own
-(a set `Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX` flows). Python's
-cyclic collector is timed too: its collections in the timed seconds, their CPU time and the
-objects they freed (garbage that reference counting could not free).
+peer's caches (`answer_cursor`), the latency tracker's (`LatencyTracker.applied`), the
+network's rate allocations (`Network._allocation`), and the growths of the stores' rows and
+journals and of the hash indexes (the stores', the latency tracker's lookups): a growth copies
+what an array holds into a larger one (one of an empty array copies nothing and is not
+counted), and a grown hash table places every row again (a rehash). For each step: its calls,
+its seconds, and, for those that take keys (for a growth the elements it copied, for a rehash
+the rows it placed), the least-squares fit of a call's time against its keys (a fixed cost a call
+and a cost a key). Times are CPU seconds of this process (`time.process_time`), as the run's
+are; `cpu_s` is the timed seconds'. The allocations are also counted by their number of moving
+flows (1 to 4, or more), and for 2 to 4 flows by whether each is on links of its own (a set
+`Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX` flows). Python's cyclic
+collector is timed too: its collections in the timed seconds, their CPU time and the objects
+they freed (garbage that reference counting could not free).
 
 Whole runs' CPU varies by a tenth from run to run on a shared machine, more than a change to
 one step shows; a step's time, against the others' in the same run, shows it (docs/performance.md).
@@ -36,16 +40,32 @@ from benchmarks.cases import PRODUCTION
 from benchmarks.measure import FROM_START, measure, print_json, seconds_parser
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net import flows
+from ekkosim.ps import journal, key_index, probes, store
 from ekkosim.ps.store import Store
 from ekkosim.simulation import Simulation
 from ekkosim.sync import puller
 
-# step: (owner, attribute, the keys of a call from its arguments and result, or None)
+
+
+def _copied(args: tuple, result: np.ndarray) -> int | None:
+    """The elements a growth copied (`ekkosim.arrays.with_room(array, used, need)`); None (not
+    counted) where the array had room, or held nothing to copy."""
+    return None if result is args[0] or not args[1] else args[1]
+
+
+# step: (owner, attribute, the keys of a call from its arguments and result (None: the call is
+# not timed), or None for a step without keys)
 STEPS: dict[str, tuple[object, str, Callable | None]] = {
     "apply": (Store, "apply", lambda args, result: args[2].size),
     "answer": (puller, "answer_cursor", lambda args, result: result.keys.size),
     "tracker": (LatencyTracker, "applied", lambda args, result: args[3].keys.size),
     "allocation": (flows.Network, "_allocation", None),
+    # the growths of the stores' rows and journals and of the hash indexes: "keys" are the
+    # elements copied, or for a rehash (a grown table) the rows placed again
+    "rows growth": (store, "with_room", _copied),
+    "journal growth": (journal, "with_room", _copied),
+    "index growth": (key_index, "with_room", _copied),
+    "index rehash": (probes(), "place", lambda args, result: args[4] - args[3] or None),
 }
 
 
@@ -63,7 +83,10 @@ def inside(scenario: Path, overrides: list[str], seconds: float, start: float = 
                 sets[_allocation_kind(args[0])] += 1
             started = time.process_time()
             result = original(*args, **kwargs)
-            calls[step].append((0 if keys is None else keys(args, result), time.process_time() - started))
+            elapsed = time.process_time() - started
+            n = 0 if keys is None else keys(args, result)
+            if n is not None:
+                calls[step].append((n, elapsed))
             return result
         return call
 

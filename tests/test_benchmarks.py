@@ -55,11 +55,12 @@ def test_the_floor_names_a_bad_field_in_one_line():
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "keys" in result.stderr
 
 
-def _on_small_scaling(program: str, *arguments: str) -> dict:
-    """`python -m benchmarks.<program>` on half a simulated second of a small scaling scenario."""
+def _on_small_scaling(program: str, *arguments: str, keys: int = 100_000) -> dict:
+    """`python -m benchmarks.<program>` on half a simulated second of a small scaling scenario
+    (of `keys` keys: a store of 10^5 holds a row for every key, one of 10^10 only for those written)."""
     result = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{program}", "benchmarks/scaling.yaml", "--seconds", "0.5", *arguments,
-         "--set", "models[0].keys=100000", "--set", "topology.datacenters[*].servers=2", "--set", "models[0].shards=20"],
+         "--set", f"models[0].keys={keys}", "--set", "topology.datacenters[*].servers=2", "--set", "models[0].shards=20"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -80,12 +81,14 @@ def test_per_event_costs_split_what_a_longer_run_adds_into_its_pulls_and_its_del
 
 
 def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted():
-    inside = _on_small_scaling("inside")
+    inside = _on_small_scaling("inside", keys=10**10)  # rows, journals and hash tables grow
     steps = inside["steps"]
-    assert set(steps) == {"apply", "answer", "tracker", "allocation"} and inside["cpu_s"] > 0
+    assert set(steps) == {"apply", "answer", "tracker", "allocation", "rows growth", "journal growth", "index growth",
+                          "index rehash"} and inside["cpu_s"] > 0
     assert all(step["calls"] > 0 and 0 < step["s"] < inside["cpu_s"] for step in steps.values())
     assert sum(inside["allocations"].values()) == steps["allocation"]["calls"]  # each allocation counted once
-    for name in ("apply", "answer", "tracker"):  # a fixed cost a call and a cost a key, over every key taken
+    for name in ("apply", "answer", "tracker", "rows growth", "journal growth", "index growth", "index rehash"):
+        # a fixed cost a call and a cost a key, over every key taken (a growth's: elements copied)
         assert steps[name]["keys"] > 0 and {"fixed_us", "ns_a_key", "median_keys"} <= set(steps[name])
     assert steps["answer"]["keys"] >= steps["tracker"]["keys"]  # an apply takes at most the keys answered
     collector = inside["garbage_collector"]  # the timed run's collections (none, or a few)
