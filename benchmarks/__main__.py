@@ -4,8 +4,9 @@ into docs/performance.md with a scaling plot, docs/scaling.png.
 Each case runs in a fresh process, one at a time: a run of the simulator (`benchmarks.measure`),
 the floor of a scenario's workload (`benchmarks.floor`) or the cost of a pull and of a delivered
 key (`benchmarks.per_event`); a case whose resident memory passes `--rss-limit` is stopped and
-reported so. The scaling series' cases run three times, and the run of least CPU is kept (every
-run's CPU beside it, `runs_cpu_s`; runs that simulate different events stop the benchmark).
+reported so. Production's and the scaling series' cases run three times, and the run of least
+CPU is kept (every run's CPU beside it, `runs_cpu_s`; runs that simulate different events stop
+the benchmark; the RSS and build time reported are the kept run's).
 Measurements are kept per case in docs/benchmarks.json, so `--cases` reruns some cases and the
 docs show every case's latest run.
 """
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         known = {case.name for case in chosen}
         unknown = [name for name in args.cases if name not in known]
         if unknown:
-            parser.exit(2, f"benchmarks: unknown case {unknown[0]!r} (known: {', '.join(sorted(known))})\n")
+            parser.error(f"unknown case {unknown[0]!r} (known: {', '.join(sorted(known))})")
         chosen = [case for case in chosen if case.name in args.cases]
 
     machine = report.machine()

@@ -4,7 +4,7 @@
   the ablation a full run of 120 simulated seconds (issue 16: at least 2x faster than real time).
 - `testbed_*`: the paper testbed as shipped until 2026-12-05 (`testbed_dense.yaml`, on which issue
   15's targets and the earlier measurements are defined) and its ablation, 60 simulated seconds.
-- `production`: Ekko's real size (`production.yaml`), 60 simulated seconds.
+- `production`: Ekko's real size (`production.yaml`), 60 simulated seconds, the best of three runs.
 - The scaling series vary one thing of `scaling.yaml` at a time: servers, keys (the model's size),
   shards, update rate.
 - `testbed_hour`: memory over a simulated hour.

@@ -7,12 +7,13 @@ warm-up of a tenth of `--seconds`, with a timer around each of a pull's costly s
 store's apply (`Store.apply`: a pull's keys, and the trainers' writes), the answer from the
 peer's caches (`answer_cursor`), the latency tracker's (`LatencyTracker.applied`), the
 network's rate allocations (`Network._allocation`), and the growths of the stores' rows and
-journals and of the hash indexes (the stores', the latency tracker's lookups): a growth copies
-what an array holds into a larger one (one of an empty array copies nothing and is not
-counted), and a grown hash table places every row again (a rehash). For each step: its calls,
-its seconds, and, for those that take keys (for a growth the elements it copied, for a rehash
-the rows it placed), the least-squares fit of a call's time against its keys (a fixed cost a call
-and a cost a key). Times are CPU seconds of this process (`time.process_time`), as the run's
+journals and of the hash indexes' keys, and the rehash of a grown table: a store's within its
+apply's time (steps overlap: do not add them up), and with the quality model on, its indexes'
+too. A growth copies what an array holds into a larger one; a call counts one array (a store's
+rows have seven columns, its journal three); a growth of an empty array copies nothing and is
+not counted, nor is a table filled in one go from empty (the latency tracker's lookups). For each step: its calls, its seconds, and, for those that take keys
+(for a growth the elements it copied, for a rehash the rows it placed), the least-squares fit of
+a call's time against its keys (a fixed cost a call and a cost a key). Times are CPU seconds of this process (`time.process_time`), as the run's
 are; `cpu_s` is the timed seconds'. The allocations are also counted by their number of moving
 flows (1 to 4, or more), and for 2 to 4 flows by whether each is on links of its own (a set
 `Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX` flows). Python's cyclic
@@ -37,14 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.cases import PRODUCTION
-from benchmarks.measure import FROM_START, measure, print_json, seconds_parser
+from benchmarks.measure import INSTANT, measure, print_json, seconds_parser
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net import flows
 from ekkosim.ps import journal, key_index, probes, store
 from ekkosim.ps.store import Store
 from ekkosim.simulation import Simulation
 from ekkosim.sync import puller
-
 
 
 def _copied(args: tuple, result: np.ndarray) -> int | None:
@@ -54,7 +54,7 @@ def _copied(args: tuple, result: np.ndarray) -> int | None:
 
 
 # step: (owner, attribute, the keys of a call from its arguments and result (None: the call is
-# not timed), or None for a step without keys)
+# not counted), or None for a step without keys)
 STEPS: dict[str, tuple[object, str, Callable | None]] = {
     "apply": (Store, "apply", lambda args, result: args[2].size),
     "answer": (puller, "answer_cursor", lambda args, result: result.keys.size),
@@ -178,7 +178,7 @@ def _summary(timings: list[tuple[int, float]], by_key: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = seconds_parser("inside", __doc__, PRODUCTION, 2.0, "simulated seconds of updates timed")
-    parser.add_argument("--from", dest="start", type=FROM_START, default=0.0, metavar="F",
+    parser.add_argument("--from", dest="start", type=INSTANT, default=0.0, metavar="F",
                         help="simulated second from which to time (the run simulates the seconds before untimed)")
     args = parser.parse_args(argv)
     return print_json(lambda: inside(args.scenario, args.overrides, args.seconds, args.start))

@@ -40,12 +40,13 @@ def finite(unit: str, inclusive: bool = False) -> Callable[[str], float]:
         if not (math.isfinite(value) and (value >= 0 if inclusive else value > 0)):
             raise argparse.ArgumentTypeError(f"must be a finite number of {unit}, {'0 or more' if inclusive else 'above 0'}; "
                                              f"got {text}")
-        return value
+        return value + 0.0  # (-0 is 0)
 
     return parse
 
 
-SECONDS, FROM_START = finite("seconds"), finite("seconds", inclusive=True)
+# a duration (of simulated or wall seconds), and a simulated instant
+SECONDS, INSTANT = finite("seconds"), finite("seconds", inclusive=True)
 
 
 def cpu_s() -> float:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m benchmarks.measure", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
-    parser.add_argument("--rss-at", type=FROM_START, nargs="*", default=[], metavar="SECONDS",
+    parser.add_argument("--rss-at", type=INSTANT, nargs="*", default=[], metavar="SECONDS",
                         help="simulated times at which to note the peak RSS so far")
     parser.add_argument("--wall-limit", type=SECONDS, metavar="SECONDS", help="stop simulating after this long")
     args = parser.parse_args(argv)

@@ -8,24 +8,25 @@ What the build allocates (the replicas' dense state) is not counted: that does n
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tracemalloc
 from pathlib import Path
 
 from benchmarks.cases import LIGHT
+from benchmarks.measure import SECONDS, Parser
+from ekkosim.cli import count
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
     parser.add_argument("scenario", type=Path, nargs="?", default=Path(__file__).resolve().parent / "testbed_dense.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="PATH=VALUE",
                         help="overrides (default: the hour case's light traffic)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds to watch")
-    parser.add_argument("--top", type=int, default=12, help="source lines to print")
+    parser.add_argument("--seconds", type=SECONDS, default=60.0, help="simulated seconds to watch")
+    parser.add_argument("--top", type=count, default=12, help="source lines to print")
     args = parser.parse_args(argv)
     overrides = LIGHT if args.overrides is None else args.overrides
     try:

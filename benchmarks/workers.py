@@ -14,7 +14,6 @@ shipped mechanism with the two ways issue 17 offered:
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import tempfile
@@ -26,7 +25,9 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.measure import Parser
 from ekkosim import pool
+from ekkosim.cli import count
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "ekko_basic.yaml"
 SMALL_RUN = ("workload.duration=0.05s", "sync.drain=0.05s", "models[0].keys=20000", "models[0].shards=8",
@@ -84,8 +85,8 @@ def measure(runs: int, mode: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.workers", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100)
+    parser = Parser(prog="python -m benchmarks.workers", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=count, default=100)
     parser.add_argument("--mode", choices=["collect", "none", "max-tasks"], default="collect")
     args = parser.parse_args(argv)
     print(json.dumps(measure(args.runs, args.mode)))

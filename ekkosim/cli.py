@@ -162,7 +162,8 @@ def _memory(text: str) -> float:
     return value
 
 
-def _workers(text: str) -> int:
+def count(text: str) -> int:
+    """An argparse type: a whole number, at least 1 (also the benchmarks' programs')."""
     try:
         value = int(text)
     except ValueError:
@@ -173,7 +174,7 @@ def _workers(text: str) -> int:
 
 
 def _add_pool_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=_workers, default=2, help="runs at once (processes)")
+    parser.add_argument("--workers", type=count, default=2, help="runs at once (processes)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run on Dask instead: a scheduler's address, or "
                         "`local` for a LocalCluster of --workers processes")
 

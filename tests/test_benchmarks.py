@@ -29,6 +29,13 @@ def test_a_quick_case_prints_its_row_with_every_column():
     assert cells[0] == "keys_1e5" and int(cells[6].replace(",", "")) > 0
 
 
+def test_a_bad_rss_limit_is_one_line_and_exit_2():
+    result = _benchmarks("--rss-limit", "nan")
+    assert result.returncode == 2
+    assert result.stderr == ("python -m benchmarks: error: argument --rss-limit: must be a finite number of GB, above 0; "
+                             "got nan (see --help)\n")
+
+
 def test_an_unknown_case_is_one_line_and_exit_2():
     result = _benchmarks("--quick", "--cases", "nonesuch")
     assert result.returncode == 2
@@ -90,6 +97,8 @@ def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted
     for name in ("apply", "answer", "tracker", "rows growth", "journal growth", "index growth", "index rehash"):
         # a fixed cost a call and a cost a key, over every key taken (a growth's: elements copied)
         assert steps[name]["keys"] > 0 and {"fixed_us", "ns_a_key", "median_keys"} <= set(steps[name])
+    for name in ("rows growth", "journal growth", "index growth", "index rehash"):  # only calls that copied or placed
+        assert steps[name]["median_keys"] > 0
     assert steps["answer"]["keys"] >= steps["tracker"]["keys"]  # an apply takes at most the keys answered
     collector = inside["garbage_collector"]  # the timed run's collections (none, or a few)
     assert set(collector) == {"collections", "s", "collected"} and 0 <= collector["s"] < inside["cpu_s"]
@@ -196,8 +205,13 @@ def test_production_is_judged_on_the_best_of_its_runs_and_names_every_run():
     ("measure", ["benchmarks/scaling.yaml", "--wall-limit", "0"],
      "argument --wall-limit: must be a finite number of seconds, above 0; got 0"),
     ("measure", ["benchmarks/scaling.yaml", "--rss-at", "x"], "argument --rss-at: expected a number of seconds, got 'x'"),
+    ("measure", ["benchmarks/scaling.yaml", "--rss-at", "nan"],
+     "argument --rss-at: must be a finite number of seconds, 0 or more; got nan"),
+    ("memory", ["--seconds", "-1"], "argument --seconds: must be a finite number of seconds, above 0; got -1"),
+    ("memory", ["--top", "0"], "argument --top: must be at least 1, got 0"),
+    ("workers", ["--runs", "1.5"], "argument --runs: expected a whole number, got '1.5'"),
 ])
-def test_a_bad_number_of_seconds_is_one_line_naming_the_argument_and_exit_2(program, argument, problem):
+def test_a_bad_number_is_one_line_naming_the_argument_and_exit_2(program, argument, problem):
     result = subprocess.run([sys.executable, "-m", f"benchmarks.{program}", *argument], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
