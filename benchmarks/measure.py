@@ -108,6 +108,7 @@ def measure(scenario_path: Path, overrides: list[str], rss_at_s: list[float], wa
         "keys_examined": None if counters is None else counters.keys_examined,
         "pulls": None if counters is None else counters.pulls,
         "keys_sent": None if counters is None else counters.keys_sent,
+        "shards_moved": None if counters is None else counters.shards_moved,
         "peak_rss_bytes": peak_rss_bytes(),
         "rss_at_s": watch.rss_at,
     }

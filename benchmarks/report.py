@@ -143,10 +143,14 @@ def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool |
             # (the same updates, but on fewer keys more of them fall on a key written since its last
             # pull, which sends it once: the keys delivered are not the same)
             sent = runs[-1]["keys_sent"] / runs[0]["keys_sent"]
+            # (the same keys spread over more shards move more of them a pull, each with its shard
+            # version and knowledge)
+            moved = (f", shards with news {runs[-1]['shards_moved'] / runs[0]['shards_moved']:.2f}x"
+                     if runs[0].get("shards_moved") and runs[-1].get("shards_moved") else "")
             best = f", each the best of {len(runs[0]['runs_cpu_s'])} runs" if "runs_cpu_s" in runs[0] else ""
             rows.append((f"{x1 / x0:g}x more {unit} ({x0:.0e} to {x1:.0e}), same workload: at most 1.2x the CPU time",
-                         f"{w1 / w0:.2f}x{best} (keys delivered {sent:.2f}x, CPU a key delivered {w1 / w0 / sent:.2f}x; "
-                         f"peak RSS {rss} GiB)", w1 / w0 <= 1.2))
+                         f"{w1 / w0:.2f}x{best} (keys delivered {sent:.2f}x, CPU a key delivered {w1 / w0 / sent:.2f}x"
+                         f"{moved}; peak RSS {rss} GiB)", w1 / w0 <= 1.2))
     for name in ("servers", "update rate"):
         points = series.get(name, [])
         for (x0, w0), (x1, w1) in zip(points, points[1:]):

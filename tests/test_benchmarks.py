@@ -216,3 +216,19 @@ def test_a_bad_number_is_one_line_naming_the_argument_and_exit_2(program, argume
                             text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == f"python -m benchmarks.{program}: error: {problem} (see --help)\n"
+
+
+def test_the_shards_series_row_sets_the_cpu_beside_the_keys_delivered_and_the_shards_with_news():
+    from benchmarks.cases import cases
+    from benchmarks.report import targets
+
+    series = [case for case in cases() if case.series == "shards"]
+    assert [case.x for case in series] == [10**3, 10**4, 10**5]
+    run = {"sim_s": 60.0, "wall_limited": False, "peak_rss_bytes": 2**30, "runs_cpu_s": [5.0, 4.0, 6.0]}
+    results = {series[0].name: {**run, "cpu_s": 4.0, "keys_sent": 100, "shards_moved": 200},
+               series[1].name: {**run, "cpu_s": 4.4, "keys_sent": 100, "shards_moved": 700},
+               series[2].name: {**run, "cpu_s": 5.0, "keys_sent": 100, "shards_moved": 900}}
+    rows = {target: (figure, met) for target, figure, met in targets(series, results)}
+    assert rows["100x more shards (1e+03 to 1e+05), same workload: at most 1.2x the CPU time"] == (
+        "1.25x, each the best of 3 runs (keys delivered 1.00x, CPU a key delivered 1.25x, shards with news 4.50x; "
+        "peak RSS 1.00 / 1.00 / 1.00 GiB)", False)
