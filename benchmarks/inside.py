@@ -5,20 +5,26 @@ One run with updates for `--seconds` from simulated second `--from` on (no drain
 simulates the seconds before `--from` untimed: a store's cost grows with its rows), after a
 warm-up of a tenth of `--seconds`, with a timer around each of a pull's costly steps: the
 store's apply (`Store.apply`: a pull's keys, and the trainers' writes), the answer from the
-peer's caches (`answer_cursor`), the latency tracker's (`LatencyTracker.applied`), the
-network's rate allocations (`Network._allocation`), and the growths of the stores' rows and
-journals and of the hash indexes' keys, and the rehash of a grown table: a store's within its
-apply's time (steps overlap: do not add them up), and with the quality model on, its indexes'
-too. A growth copies what an array holds into a larger one; a call counts one array (a store's
-rows have seven columns, its journal three); a growth of an empty array copies nothing and is
-not counted, nor is a table filled in one go from empty (the latency tracker's lookups). For each step: its calls, its seconds, and, for those that take keys
-(for a growth the elements it copied, for a rehash the rows it placed), the least-squares fit of
-a call's time against its keys (a fixed cost a call and a cost a key). Times are CPU seconds of this process (`time.process_time`), as the run's
-are; `cpu_s` is the timed seconds'. The allocations are also counted by their number of moving
-flows (1 to 4, or more), and for 2 to 4 flows by whether each is on links of its own (a set
-`Network._allocation` allocates flow by flow, up to `_DISJOINT_MAX` flows). Python's cyclic
-collector is timed too: its collections in the timed seconds, their CPU time and the objects
-they freed (garbage that reference counting could not free).
+peer's caches (`answer_cursor`), the latency tracker's (`LatencyTracker.applied`), the network's
+rate allocations (`Network._allocation`), and the growths of the stores' rows and journals and
+of the hash indexes' keys, and the rehash of a grown table: a store's within its apply's time
+(steps overlap: do not add them up), and with the quality model on, its indexes' too. A growth
+copies what an array holds into a larger one; a call counts one array (a store's rows have seven
+columns, its journal three); a growth of an empty array copies nothing and is not counted, nor
+is a table filled in one go from empty (the latency tracker's lookups). The compiled loops are
+timed alone too: the answer's and the moved pairs' (within the answer), the apply's (within the
+apply), every hash lookup (the apply's, and the trainers' reads of values) and the tracker's
+lookup (within the tracker's step): what a step takes beyond its loops is its Python. For each
+step: its calls, its seconds, and, for those that take keys (for a growth the elements it
+copied, for a rehash the rows it placed, for the answer's loop the entries it read, for the
+moved pairs' the pairs it compared), the least-squares fit of a call's time against its keys (a
+fixed cost a call and a cost a key). Times are CPU seconds of this process
+(`time.process_time`), as the run's are; `cpu_s` is the timed seconds'. The allocations are also
+counted by their number of moving flows (1 to 4, or more), and for 2 to 4 flows by whether each
+is on links of its own (a set `Network._allocation` allocates flow by flow, up to
+`_DISJOINT_MAX` flows). Python's cyclic collector is timed too: its collections in the timed
+seconds, their CPU time and the objects they freed (garbage that reference counting could not
+free).
 
 Whole runs' CPU varies by a tenth from run to run on a shared machine, more than a change to
 one step shows; a step's time, against the others' in the same run, shows it (docs/performance.md).
@@ -41,7 +47,7 @@ from benchmarks.cases import PRODUCTION
 from benchmarks.measure import INSTANT, measure, print_json, seconds_parser
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net import flows
-from ekkosim.ps import journal, key_index, probes, store
+from ekkosim.ps import journal, key_index, kernels, probes, store
 from ekkosim.ps.store import Store
 from ekkosim.simulation import Simulation
 from ekkosim.sync import puller
@@ -66,6 +72,14 @@ STEPS: dict[str, tuple[object, str, Callable | None]] = {
     "journal growth": (journal, "with_room", _copied),
     "index growth": (key_index, "with_room", _copied),
     "index rehash": (probes(), "place", lambda args, result: args[4] - args[3] or None),
+    # the compiled loops, alone (what is left of a step is its Python): the answer's (entries
+    # read), the pairs whose shard moved (pairs compared), the apply's (keys given), every hash
+    # lookup (keys), the tracker's lookup (keys)
+    "answer loop": (kernels(), "cached_answer", lambda args, result: int(result[-1])),
+    "moved pairs loop": (kernels(), "moved_pairs", lambda args, result: args[1].size),
+    "apply loop": (kernels(), "apply_versions", lambda args, result: args[2].size),
+    "hash lookups": (probes(), "find", lambda args, result: args[3].size),
+    "tracker lookup": (probes(), "group_entries", lambda args, result: args[3].size),
 }
 
 

@@ -91,7 +91,8 @@ def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted
     inside = _on_small_scaling("inside", keys=10**10)  # rows, journals and hash tables grow
     steps = inside["steps"]
     assert set(steps) == {"apply", "answer", "tracker", "allocation", "rows growth", "journal growth", "index growth",
-                          "index rehash"} and inside["cpu_s"] > 0
+                          "index rehash", "answer loop", "moved pairs loop", "apply loop", "hash lookups",
+                          "tracker lookup"} and inside["cpu_s"] > 0
     assert all(step["calls"] > 0 and 0 < step["s"] < inside["cpu_s"] for step in steps.values())
     assert sum(inside["allocations"].values()) == steps["allocation"]["calls"]  # each allocation counted once
     for name in ("apply", "answer", "tracker", "rows growth", "journal growth", "index growth", "index rehash"):
@@ -99,6 +100,11 @@ def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted
         assert steps[name]["keys"] > 0 and {"fixed_us", "ns_a_key", "median_keys"} <= set(steps[name])
     for name in ("rows growth", "journal growth", "index growth", "index rehash"):  # only calls that copied or placed
         assert steps[name]["median_keys"] > 0
+    for loop, step in (("answer loop", "answer"), ("moved pairs loop", "answer"), ("apply loop", "apply")):
+        assert 0 < steps[loop]["s"] < steps[step]["s"]  # a step's compiled loop is part of its time
+    # the loop is given every key an apply is, twice where the rows had to grow first
+    assert steps["apply"]["keys"] < steps["apply loop"]["keys"] <= 2 * steps["apply"]["keys"]
+    assert steps["answer loop"]["keys"] >= steps["answer"]["keys"]  # it reads every entry it answers, and more
     assert steps["answer"]["keys"] >= steps["tracker"]["keys"]  # an apply takes at most the keys answered
     collector = inside["garbage_collector"]  # the timed run's collections (none, or a few)
     assert set(collector) == {"collections", "s", "collected"} and 0 <= collector["s"] < inside["cpu_s"]
