@@ -1,5 +1,5 @@
 """Where a busy run's time goes, timed from inside it: `python -m benchmarks.inside [SCENARIO]
-[--set PATH=VALUE ...] [--seconds S] [--from F]`.
+[--set PATH=VALUE ...] [--seconds S] [--from F] [--loops]`.
 
 One run with updates for `--seconds` from simulated second `--from` on (no drain; the run
 simulates the seconds before `--from` untimed: a store's cost grows with its rows), after a
@@ -11,20 +11,22 @@ of the hash indexes' keys, and the rehash of a grown table: a store's within its
 (steps overlap: do not add them up), and with the quality model on, its indexes' too. A growth
 copies what an array holds into a larger one; a call counts one array (a store's rows have seven
 columns, its journal three); a growth of an empty array copies nothing and is not counted, nor
-is a table filled in one go from empty (the latency tracker's lookups). The compiled loops are
-timed alone too: the answer's and the moved pairs' (within the answer), the apply's (within the
-apply), every hash lookup (the apply's, and the trainers' reads of values) and the tracker's
-lookup (within the tracker's step): what a step takes beyond its loops is its Python. For each
-step: its calls, its seconds, and, for those that take keys (for a growth the elements it
-copied, for a rehash the rows it placed, for the answer's loop the entries it read, for the
-moved pairs' the pairs it compared), the least-squares fit of a call's time against its keys (a
-fixed cost a call and a cost a key). Times are CPU seconds of this process
-(`time.process_time`), as the run's are; `cpu_s` is the timed seconds'. The allocations are also
-counted by their number of moving flows (1 to 4, or more), and for 2 to 4 flows by whether each
-is on links of its own (a set `Network._allocation` allocates flow by flow, up to
-`_DISJOINT_MAX` flows). Python's cyclic collector is timed too: its collections in the timed
-seconds, their CPU time and the objects they freed (garbage that reference counting could not
-free).
+is a table filled in one go from empty (the latency tracker's lookups). With `--loops`, the
+compiled loops that Python calls are timed alone too: the answer's and the moved pairs' (within
+the answer), the apply's (within the apply), the hash lookups (`KeyIndex.find`: the apply's, and
+the trainers' reads of values) and the tracker's lookup; a loop called from another compiled
+loop is in its caller's time. What a step takes beyond its loops is its Python and what it calls
+besides (the apply's growths). Their timers add to the steps around them, so runs with `--loops`
+compare with runs with it only. For each step: its calls, its seconds, and, for those that take
+keys (for a growth the elements it copied, for a rehash the rows it placed, for the answer's
+loop the entries it read, for the moved pairs' the pairs it compared), the least-squares fit of
+a call's time against its keys (a fixed cost a call and a cost a key). Times are CPU seconds of
+this process (`time.process_time`), as the run's are; `cpu_s` is the timed seconds'. The
+allocations are also counted by their number of moving flows (1 to 4, or more), and for 2 to 4
+flows by whether each is on links of its own (a set `Network._allocation` allocates flow by
+flow, up to `_DISJOINT_MAX` flows). Python's cyclic collector is timed too: its collections in
+the timed seconds, their CPU time and the objects they freed (garbage that reference counting
+could not free).
 
 Whole runs' CPU varies by a tenth from run to run on a shared machine, more than a change to
 one step shows; a step's time, against the others' in the same run, shows it (docs/performance.md).
@@ -72,9 +74,13 @@ STEPS: dict[str, tuple[object, str, Callable | None]] = {
     "journal growth": (journal, "with_room", _copied),
     "index growth": (key_index, "with_room", _copied),
     "index rehash": (probes(), "place", lambda args, result: args[4] - args[3] or None),
-    # the compiled loops, alone (what is left of a step is its Python): the answer's (entries
-    # read), the pairs whose shard moved (pairs compared), the apply's (keys given), every hash
-    # lookup (keys), the tracker's lookup (keys)
+}
+
+# With `--loops`, the compiled loops called from Python, alone: the answer's (entries read), the
+# pairs whose shard moved (pairs compared), the apply's (keys given), the hash lookups (keys), the
+# tracker's lookup (keys). Opt-in: their timers add to the steps around them (a few
+# microseconds a call, several calls a step).
+LOOPS: dict[str, tuple[object, str, Callable | None]] = {
     "answer loop": (kernels(), "cached_answer", lambda args, result: int(result[-1])),
     "moved pairs loop": (kernels(), "moved_pairs", lambda args, result: args[1].size),
     "apply loop": (kernels(), "apply_versions", lambda args, result: args[2].size),
@@ -83,10 +89,11 @@ STEPS: dict[str, tuple[object, str, Callable | None]] = {
 }
 
 
-def inside(scenario: Path, overrides: list[str], seconds: float, start: float = 0.0) -> dict:
-    calls: dict[str, list[tuple[int, float]]] = {step: [] for step in STEPS}
+def inside(scenario: Path, overrides: list[str], seconds: float, start: float = 0.0, loops: bool = False) -> dict:
+    steps = STEPS | LOOPS if loops else STEPS
+    calls: dict[str, list[tuple[int, float]]] = {step: [] for step in steps}
     sets: Counter = Counter()
-    originals = {step: getattr(owner, name) for step, (owner, name, _) in STEPS.items()}
+    originals = {step: getattr(owner, name) for step, (owner, name, _) in steps.items()}
     timing = [False]  # from simulated second `start` on
 
     def timed(step: str, original: Callable, keys: Callable | None) -> Callable:
@@ -122,21 +129,21 @@ def inside(scenario: Path, overrides: list[str], seconds: float, start: float = 
         collector.update(counts)
 
     measure(scenario, [*overrides, f"workload.duration={seconds / 10:g}s", "sync.drain=0s"], [], None)  # warm-up
-    for step, (owner, name, keys) in STEPS.items():
+    for step, (owner, name, keys) in steps.items():
         setattr(owner, name, timed(step, originals[step], keys))
     Simulation.run = run_timed
     try:
         measure(scenario, [*overrides, f"workload.duration={start + seconds:g}s", "sync.drain=0s"], [], None)
     finally:
         Simulation.run = simulate
-        for step, (owner, name, _) in STEPS.items():
+        for step, (owner, name, _) in steps.items():
             setattr(owner, name, originals[step])
     return {
         "scenario": str(scenario),
         "from_s": start,
         "simulated_s": seconds,
         "cpu_s": cpu[0],
-        "steps": {step: _summary(timings, STEPS[step][2] is not None) for step, timings in calls.items()},
+        "steps": {step: _summary(timings, steps[step][2] is not None) for step, timings in calls.items()},
         "allocations": dict(sorted(sets.items())),
         "garbage_collector": collector,
     }
@@ -194,8 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = seconds_parser("inside", __doc__, PRODUCTION, 2.0, "simulated seconds of updates timed")
     parser.add_argument("--from", dest="start", type=INSTANT, default=0.0, metavar="F",
                         help="simulated second from which to time (the run simulates the seconds before untimed)")
+    parser.add_argument("--loops", action="store_true",
+                        help="time the compiled loops alone too (their timers add to the steps around them)")
     args = parser.parse_args(argv)
-    return print_json(lambda: inside(args.scenario, args.overrides, args.seconds, args.start))
+    return print_json(lambda: inside(args.scenario, args.overrides, args.seconds, args.start, args.loops))
 
 
 if __name__ == "__main__":

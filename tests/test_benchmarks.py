@@ -88,7 +88,7 @@ def test_per_event_costs_split_what_a_longer_run_adds_into_its_pulls_and_its_del
 
 
 def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted():
-    inside = _on_small_scaling("inside", keys=10**10)  # rows, journals and hash tables grow
+    inside = _on_small_scaling("inside", "--loops", keys=10**10)  # rows, journals and hash tables grow
     steps = inside["steps"]
     assert set(steps) == {"apply", "answer", "tracker", "allocation", "rows growth", "journal growth", "index growth",
                           "index rehash", "answer loop", "moved pairs loop", "apply loop", "hash lookups",
@@ -100,16 +100,19 @@ def test_inside_a_run_each_step_is_timed_and_fitted_and_every_allocation_counted
         assert steps[name]["keys"] > 0 and {"fixed_us", "ns_a_key", "median_keys"} <= set(steps[name])
     for name in ("rows growth", "journal growth", "index growth", "index rehash"):  # only calls that copied or placed
         assert steps[name]["median_keys"] > 0
-    for loop, step in (("answer loop", "answer"), ("moved pairs loop", "answer"), ("apply loop", "apply")):
-        assert 0 < steps[loop]["s"] < steps[step]["s"]  # a step's compiled loop is part of its time
-    # the loop is given every key an apply is, twice where the rows had to grow first
+    # an answer compares its pairs once (the moved pairs' loop), then reads the caches at most once
+    assert steps["moved pairs loop"]["calls"] == steps["answer"]["calls"] >= steps["answer loop"]["calls"] > 0
+    assert steps["answer loop"]["s"] + steps["moved pairs loop"]["s"] < steps["answer"]["s"]  # both within it
+    # the apply's loop is given every key an apply is, again where the rows or table lacked room
+    assert steps["apply"]["calls"] <= steps["apply loop"]["calls"] <= 2 * steps["apply"]["calls"]
     assert steps["apply"]["keys"] < steps["apply loop"]["keys"] <= 2 * steps["apply"]["keys"]
-    assert steps["answer loop"]["keys"] >= steps["answer"]["keys"]  # it reads every entry it answers, and more
+    assert 0 < steps["apply loop"]["s"] < steps["apply"]["s"]
     assert steps["answer"]["keys"] >= steps["tracker"]["keys"]  # an apply takes at most the keys answered
     collector = inside["garbage_collector"]  # the timed run's collections (none, or a few)
     assert set(collector) == {"collections", "s", "collected"} and 0 <= collector["s"] < inside["cpu_s"]
-    later = _on_small_scaling("inside", "--from", "0.25", "--seconds", "0.25")  # the first quarter untimed
+    later = _on_small_scaling("inside", "--from", "0.25", "--seconds", "0.25", keys=10**10)  # the first quarter untimed
     assert later["from_s"] == later["simulated_s"] == 0.25 and 0 < later["cpu_s"] < inside["cpu_s"]
+    assert not {"answer loop", "apply loop"} & set(later["steps"])  # the loops only with --loops
     assert 0 < later["steps"]["apply"]["calls"] < 0.75 * steps["apply"]["calls"]  # a quarter second's calls
 
 
