@@ -49,10 +49,6 @@ class Journal:
         room (`appended` after: `ekkosim.ps._kernels.apply_versions`), valid until the next change."""
         return self.newest, self._prev, self._seqs, self._rows, self.n
 
-    def has_room(self, n: int) -> bool:
-        """Whether `n` more entries fit without growing the arrays."""
-        return self.n + n <= self._rows.size
-
     def append(self, rows: np.ndarray, holdings: np.ndarray, clock: int) -> None:
         """Rows of `holdings` (one per row) changed at `clock`."""
         end = self.n + rows.size
