@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 def seconds_command(argv: list[str] | None, program: str, doc: str, default: Path, seconds: float, seconds_help: str,
                     compute: Callable[[Path, list[str], float], dict]) -> int:
     """The command line of a measurement of a scenario over some simulated seconds
-    (`benchmarks.floor`, `benchmarks.per_event`, `benchmarks.events`): `compute(scenario,
+    (`benchmarks.floor`, `benchmarks.events`): `compute(scenario,
     overrides, seconds)`, printed."""
     args = seconds_parser(program, doc, default, seconds, seconds_help).parse_args(argv)
     return print_json(lambda: compute(args.scenario, args.overrides, args.seconds))
