@@ -24,7 +24,6 @@ import psutil
 from benchmarks import report
 from benchmarks.cases import cases
 from benchmarks.measure import SECONDS, Parser, finite
-from ekkosim.huge_pages import exec_with_huge_pages
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -117,5 +116,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

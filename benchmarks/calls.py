@@ -22,7 +22,6 @@ import numpy as np
 
 from ekkosim.compiled import INT, compiled
 from ekkosim.compiled import array as typed_array
-from ekkosim.huge_pages import exec_with_huge_pages
 
 _IN, _OUT = typed_array(np.int64), typed_array(np.int64, written=True)
 
@@ -114,5 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from benchmarks.cases import PRODUCTION
 from benchmarks.measure import seconds_command
-from ekkosim.huge_pages import exec_with_huge_pages
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
@@ -56,5 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

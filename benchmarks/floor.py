@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.measure import cpu_s, seconds_command
-from ekkosim.huge_pages import exec_with_huge_pages
 from ekkosim.scenario.load import load
 from ekkosim.workload.synthetic import SyntheticWorkload
 
@@ -80,5 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

@@ -47,7 +47,6 @@ import numpy as np
 
 from benchmarks.cases import PRODUCTION
 from benchmarks.measure import INSTANT, measure, print_json, seconds_parser
-from ekkosim.huge_pages import exec_with_huge_pages
 from ekkosim.metrics.latency import LatencyTracker
 from ekkosim.net import flows
 from ekkosim.ps import journal, key_index, kernels, probes, store
@@ -209,5 +208,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

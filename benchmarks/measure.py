@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ekkosim.huge_pages import exec_with_huge_pages
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
@@ -157,5 +156,4 @@ def print_json(compute: Callable[[], dict]) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

@@ -15,7 +15,6 @@ from pathlib import Path
 from benchmarks.cases import LIGHT
 from benchmarks.measure import SECONDS, Parser
 from ekkosim.cli import count
-from ekkosim.huge_pages import exec_with_huge_pages
 from ekkosim.scenario.load import ScenarioError, load
 from ekkosim.simulation import Simulation
 from ekkosim.strategies import STRATEGIES
@@ -51,5 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

@@ -37,7 +37,6 @@ from pathlib import Path
 from benchmarks.cases import PRODUCTION
 from benchmarks.measure import measure, print_json, seconds_parser
 from ekkosim.cli import count
-from ekkosim.huge_pages import exec_with_huge_pages
 from ekkosim.scenario.load import ScenarioError
 
 COUNTS = ("cpu_s", "pulls", "keys_sent", "events")
@@ -93,5 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     sys.exit(main())

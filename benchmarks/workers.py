@@ -28,7 +28,6 @@ import psutil
 from benchmarks.measure import Parser
 from ekkosim import pool
 from ekkosim.cli import count
-from ekkosim.huge_pages import exec_with_huge_pages
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "ekko_basic.yaml"
 SMALL_RUN = ("workload.duration=0.05s", "sync.drain=0.05s", "models[0].keys=20000", "models[0].shards=8",
@@ -95,5 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exec_with_huge_pages()  # measured as the ekkosim command runs
     raise SystemExit(main())

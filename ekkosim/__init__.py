@@ -4,33 +4,10 @@ It reproduces and extends Ekko (OSDI 2022). Public API: load a scenario, run it,
 (`load_run`, `load_sweep`: pandas DataFrames, for notebooks).
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
+from ekkosim.scenario import Scenario, ScenarioError, load
 from ekkosim.version import __version__
 
-if TYPE_CHECKING:
-    from ekkosim.scenario import Scenario, ScenarioError, load
-
 __all__ = ["Scenario", "ScenarioError", "__version__", "load", "load_run", "load_sweep", "run"]
-_LAZY = ("Scenario", "ScenarioError", "load")
-
-
-def __getattr__(name: str):
-    """`Scenario`, `ScenarioError` and `load`, imported at first use: importing the package
-    alone stays light, so that the command line can re-execute itself before the heavy imports
-    (`ekkosim.huge_pages`)."""
-    if name in _LAZY:
-        from ekkosim import scenario
-
-        value = globals()[name] = getattr(scenario, name)
-        return value
-    raise AttributeError(f"module 'ekkosim' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
 
 
 def run(scenario: Scenario, out=None, **kwargs) -> dict:
