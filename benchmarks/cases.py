@@ -97,7 +97,7 @@ def cases(quick: bool = False) -> list[Case]:
                Case("floor_testbed_dense", testbed, (), program="floor", arguments=floor_s),
                Case("floor_production", PRODUCTION, production, program="floor", arguments=floor_s),
                Case("per_event_production", PRODUCTION, production, program="per_event",
-                    arguments=("--seconds", "0.2", "--repeats", "1") if quick else ("--seconds", "2"))]
+                    arguments=("--seconds", "0.2" if quick else "2", "--repeats", str(best_of)))]
     return listed
 
 

@@ -15,10 +15,10 @@ Runs of the scenario in this process, each built anew and timed from its first e
   delivered (`keys_sent`), is what a delivered key costs, the trainers' writes and the latency
   tracking counted in.
 
-Each of the four measured runs is made `--repeats` times (3 by default) and the one of least
-CPU kept, every repetition's CPU beside it (`runs_cpu_s`): one run's CPU varies by a tenth, and a
-difference of two runs magnifies that (a single pair once made an idle pull 146 us where a pair run
-right after made 68). The repetitions of a run simulate the same events, or the program stops.
+The four measured runs are made in turn `--repeats` times (3 by default), and of each the one of
+least CPU is kept, every repetition's CPU beside it (`runs_cpu_s`): one run's CPU varies by a tenth,
+and a difference of two runs magnifies that. The figures are each run's best case. The
+repetitions of a run simulate the same events, or the program stops.
 
 Differences, not a run's CPU over its pulls: each run also pays once for what a pull's first
 round makes (every puller's random stream, about 36 us each, thousands of them at production's
@@ -44,20 +44,17 @@ REPEATS = 3
 
 
 def per_event(scenario: Path, overrides: list[str], seconds: float, repeats: int = REPEATS) -> dict:
-    def run(duration: str, drain: str, times: int = 1) -> dict:
-        """The run of least CPU of `times` (with every one's CPU), which must simulate the same events."""
-        runs = [measure(scenario, [*overrides, f"workload.duration={duration}", f"sync.drain={drain}"], [], None)
-                for _ in range(times)]
-        if len({tuple(measured[name] for name in COUNTS[1:]) for measured in runs}) > 1:
-            raise SystemExit(f"benchmarks.per_event: runs of {duration} with a drain of {drain} simulated different "
-                             "events: not deterministic")
-        kept = min(runs, key=lambda measured: measured["cpu_s"])
-        return {**{name: kept[name] for name in COUNTS}, "runs_cpu_s": [measured["cpu_s"] for measured in runs]}
+    def run(duration: str, drain: str) -> dict:
+        measured = measure(scenario, [*overrides, f"workload.duration={duration}", f"sync.drain={drain}"], [], None)
+        return {name: measured[name] for name in COUNTS}
 
     run(f"{seconds / 10:g}s", "0s")  # the warm-ups, busy then idle
     run("1ns", f"{seconds / 10:g}s")
-    idle = [run("1ns", f"{s:g}s", repeats) for s in (seconds, 2 * seconds)]
-    busy = [run(f"{s:g}s", "0s", repeats) for s in (seconds, 2 * seconds)]
+    measured = {(kind, s): [] for kind in ("idle", "busy") for s in (seconds, 2 * seconds)}
+    for _ in range(repeats):  # the four runs in turn, so that a change of the machine's load touches all four
+        for kind, s in measured:
+            measured[kind, s].append(run("1ns", f"{s:g}s") if kind == "idle" else run(f"{s:g}s", "0s"))
+    idle, busy = ([_least(kind, s, measured[kind, s]) for s in (seconds, 2 * seconds)] for kind in ("idle", "busy"))
     more_idle, more_busy = ({name: b[name] - a[name] for name in COUNTS} for a, b in (idle, busy))
     if not idle[0]["pulls"] or more_idle["pulls"] <= 0:
         _too_short(seconds, "the idle runs made no pull, or no more in twice the time")
@@ -78,6 +75,16 @@ def per_event(scenario: Path, overrides: list[str], seconds: float, repeats: int
         "average_us_per_idle_pull": average_pull_s * 1e6,
         "average_ns_per_delivered_key": (busy[1]["cpu_s"] - busy[1]["pulls"] * average_pull_s) / busy[1]["keys_sent"] * 1e9,
     }
+
+
+def _least(kind: str, seconds: float, runs: list[dict]) -> dict:
+    """The run of least CPU of `runs` of one kind, with every run's CPU (`runs_cpu_s`); they must
+    simulate the same events."""
+    counts = [tuple(run[name] for name in COUNTS[1:]) for run in runs]
+    if len(set(counts)) > 1:
+        raise SystemExit(f"benchmarks: per_event: the {kind} runs of {seconds:g} s simulated "
+                         + ", then ".join("/".join(map(str, c)) for c in counts) + " (pulls/keys sent/events): not deterministic")
+    return {**min(runs, key=lambda run: run["cpu_s"]), "runs_cpu_s": [run["cpu_s"] for run in runs]}
 
 
 def _too_short(seconds: float, why: str) -> None:

@@ -130,12 +130,12 @@ def targets(all_cases: list[Case], results: dict) -> list[tuple[str, str, bool |
             rows.append(("production: built in at most 30 s", f"{r['build_s']:.1f} s", r["build_s"] <= 30))
     if r := _measured(results, "per_event_production"):
         repeats = len(r["idle"][0].get("runs_cpu_s", [None]))  # (a measurement older than the repeats has none)
-        kept = "" if repeats == 1 else f"; each run the least CPU of {repeats}"
+        least_of = "" if repeats == 1 else f", each run the least CPU of {repeats}"
         for target, name, unit in (("a pull round trip with nothing new, at most 100 us", "us_per_idle_pull", "us"),
                                    ("a delivered key, at most 100 ns", "ns_per_delivered_key", "ns")):
             average = r.get(f"average_{name}")  # (a measurement older than the marginal one has none)
-            rows.append((f"production: {target} of CPU", f"{r[name]:,.0f} {unit}" + (
-                "" if average is None else f" (average with the start: {average:,.0f} {unit}{kept})"), r[name] <= 100))
+            rows.append((f"production: {target} of CPU", f"{r[name]:,.0f} {unit}{least_of}" + (
+                "" if average is None else f" (average with the start: {average:,.0f} {unit})"), r[name] <= 100))
     series = _series(all_cases, results)
     for name, unit in (("keys", "keys"), ("shards", "shards")):
         if len(points := series.get(name, [])) >= 2:
