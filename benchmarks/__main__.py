@@ -23,7 +23,7 @@ import psutil
 
 from benchmarks import report
 from benchmarks.cases import cases
-from benchmarks.measure import SECONDS, Parser, finite
+from benchmarks.measure import SECONDS, Parser, finite, least_cpu
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -33,17 +33,16 @@ def run_case(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:
     every run's CPU seconds beside it): the runs of one case simulate the same events, or the
     benchmark stops. A run whose RSS passes the limit is stopped and the case reported so, and a
     run stopped at the wall limit is the case's only one (its events depend on the machine)."""
-    kept = None
+    runs = []
     for _ in range(case.runs):
         run = _run_once(case, rss_limit_bytes, wall_limit_s)
         if "stopped" in run or run.get("wall_limited") or case.runs == 1:
             return run
-        if kept is not None and run.get("events") != kept.get("events"):
-            raise SystemExit(f"benchmarks: case {case.name} simulated {kept.get('events')} events, "
+        if runs and run.get("events") != runs[0].get("events"):
+            raise SystemExit(f"benchmarks: case {case.name} simulated {runs[0].get('events')} events, "
                              f"then {run.get('events')}: not deterministic")
-        cpu = [*(kept or {}).get("runs_cpu_s", []), run["cpu_s"]]
-        kept = {**(run if kept is None or run["cpu_s"] < kept["cpu_s"] else kept), "runs_cpu_s": cpu}
-    return kept
+        runs.append(run)
+    return least_cpu(runs)
 
 
 def _run_once(case, rss_limit_bytes: float, wall_limit_s: float | None) -> dict:

@@ -125,11 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     return print_json(lambda: measure(args.scenario, args.overrides, args.rss_at, args.wall_limit))
 
 
+def least_cpu(runs: list[dict]) -> dict:
+    """The run of least CPU of `runs` (the first of equals), with every run's CPU beside it
+    (`runs_cpu_s`): what a benchmark keeps of repeated runs of the same events."""
+    return {**min(runs, key=lambda run: run["cpu_s"]), "runs_cpu_s": [run["cpu_s"] for run in runs]}
+
+
 def seconds_command(argv: list[str] | None, program: str, doc: str, default: Path, seconds: float, seconds_help: str,
                     compute: Callable[[Path, list[str], float], dict]) -> int:
     """The command line of a measurement of a scenario over some simulated seconds
-    (`benchmarks.floor`, `benchmarks.events`): `compute(scenario,
-    overrides, seconds)`, printed."""
+    (`benchmarks.floor`, `benchmarks.events`): `compute(scenario, overrides, seconds)`, printed."""
     args = seconds_parser(program, doc, default, seconds, seconds_help).parse_args(argv)
     return print_json(lambda: compute(args.scenario, args.overrides, args.seconds))
 

@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.cases import PRODUCTION
-from benchmarks.measure import measure, print_json, seconds_parser
+from benchmarks.measure import least_cpu, measure, print_json, seconds_parser
 from ekkosim.cli import count
 from ekkosim.scenario.load import ScenarioError
 
@@ -78,13 +78,12 @@ def per_event(scenario: Path, overrides: list[str], seconds: float, repeats: int
 
 
 def _least(kind: str, seconds: float, runs: list[dict]) -> dict:
-    """The run of least CPU of `runs` of one kind, with every run's CPU (`runs_cpu_s`); they must
-    simulate the same events."""
+    """The run of least CPU of `runs` of one kind (`least_cpu`); they must simulate the same events."""
     counts = [tuple(run[name] for name in COUNTS[1:]) for run in runs]
     if len(set(counts)) > 1:
         raise SystemExit(f"benchmarks: per_event: the {kind} runs of {seconds:g} s simulated "
                          + ", then ".join("/".join(map(str, c)) for c in counts) + " (pulls/keys sent/events): not deterministic")
-    return {**min(runs, key=lambda run: run["cpu_s"]), "runs_cpu_s": [run["cpu_s"] for run in runs]}
+    return least_cpu(runs)
 
 
 def _too_short(seconds: float, why: str) -> None:
